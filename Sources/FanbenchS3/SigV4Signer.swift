@@ -1,0 +1,192 @@
+import Crypto
+import NIOConcurrencyHelpers
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// AWS Signature Version 4 for S3, as pure code: the date is an input, so AWS's published
+/// examples replay exactly. Signing keys are cached per day.
+public struct SigV4Signer: Sendable {
+    public let credentials: S3Credentials
+    public let region: String
+    public let service: String
+    private let keyCache = NIOLockedValueBox<(day: String, key: SymmetricKey)?>(nil)
+
+    public init(credentials: S3Credentials, region: String, service: String = "s3") {
+        self.credentials = credentials
+        self.region = region
+        self.service = service
+    }
+
+    /// SHA-256 of the empty payload, in hex.
+    public static let emptyPayloadHash = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+    public static let unsignedPayload = "UNSIGNED-PAYLOAD"
+
+    /// The intermediate values of one signature, for tests and diagnostics.
+    public struct Signature: Sendable {
+        public var canonicalRequest: String
+        public var stringToSign: String
+        public var signature: String
+        public var signedHeaders: String
+        public var authorization: String
+        /// Every header to send, in the order given plus the ones signing adds.
+        public var headers: [(name: String, value: String)]
+    }
+
+    /// Signs a request.
+    /// - Parameters:
+    ///   - canonicalURI: the path exactly as it goes on the wire (already URI-encoded once).
+    ///   - query: raw (unencoded) query parameters.
+    ///   - headers: headers to sign and send; must include `host`. `x-amz-date`,
+    ///     `x-amz-content-sha256` and `x-amz-security-token` are added.
+    ///   - payloadHash: hex SHA-256 of the body, or `UNSIGNED-PAYLOAD`.
+    public func sign(
+        method: String,
+        canonicalURI: String,
+        query: [(name: String, value: String)],
+        headers: [(name: String, value: String)],
+        payloadHash: String,
+        date: AmzDate
+    ) -> Signature {
+        var all = headers
+        all.append(("x-amz-content-sha256", payloadHash))
+        all.append(("x-amz-date", date.dateTime))
+        if let token = credentials.sessionToken { all.append(("x-amz-security-token", token)) }
+
+        // Canonical headers: lower-case names, trimmed values with inner runs of spaces folded,
+        // sorted by name; repeated names joined with commas.
+        var canonical: [(String, String)] = all.map { (lowercaseASCII($0.name), foldSpaces($0.value)) }
+        canonical.sort { $0.0 < $1.0 }
+        var merged: [(String, String)] = []
+        merged.reserveCapacity(canonical.count)
+        for (name, value) in canonical {
+            if let last = merged.last, last.0 == name {
+                merged[merged.count - 1].1 = last.1 + "," + value
+            } else {
+                merged.append((name, value))
+            }
+        }
+        var canonicalHeaders = ""
+        var signedHeaders = ""
+        for (i, (name, value)) in merged.enumerated() {
+            canonicalHeaders += name + ":" + value + "\n"
+            if i > 0 { signedHeaders += ";" }
+            signedHeaders += name
+        }
+
+        var canonicalRequest = method
+        canonicalRequest += "\n"
+        canonicalRequest += canonicalURI
+        canonicalRequest += "\n"
+        canonicalRequest += Self.canonicalQuery(query)
+        canonicalRequest += "\n"
+        canonicalRequest += canonicalHeaders
+        canonicalRequest += "\n"
+        canonicalRequest += signedHeaders
+        canonicalRequest += "\n"
+        canonicalRequest += payloadHash
+        let scope = "\(date.date)/\(region)/\(service)/aws4_request"
+        let requestHash = hex(SHA256.hash(data: Array(canonicalRequest.utf8)))
+        let stringToSign = "AWS4-HMAC-SHA256\n\(date.dateTime)\n\(scope)\n\(requestHash)"
+        let mac = HMAC<SHA256>.authenticationCode(for: Array(stringToSign.utf8), using: signingKey(day: date.date))
+        let signature = hex(mac)
+        let authorization = "AWS4-HMAC-SHA256 Credential=\(credentials.accessKeyID)/\(scope), SignedHeaders=\(signedHeaders), Signature=\(signature)"
+        all.append(("authorization", authorization))
+        return Signature(canonicalRequest: canonicalRequest, stringToSign: stringToSign, signature: signature,
+                         signedHeaders: signedHeaders, authorization: authorization, headers: all)
+    }
+
+    /// The canonical query string: names and values encoded, sorted by name then value.
+    public static func canonicalQuery(_ query: [(name: String, value: String)]) -> String {
+        if query.isEmpty { return "" }
+        var pairs: [(name: String, value: String)] = query.map { (URIEncoding.encode($0.name), URIEncoding.encode($0.value)) }
+        pairs.sort { (a: (name: String, value: String), b: (name: String, value: String)) -> Bool in
+            a.name == b.name ? a.value < b.value : a.name < b.name
+        }
+        var out = ""
+        for (i, pair) in pairs.enumerated() {
+            if i > 0 { out += "&" }
+            out += pair.name
+            out += "="
+            out += pair.value
+        }
+        return out
+    }
+
+    private func signingKey(day: String) -> SymmetricKey {
+        if let cached = keyCache.withLockedValue({ $0 }), cached.day == day { return cached.key }
+        func hmac(_ key: SymmetricKey, _ data: String) -> SymmetricKey {
+            SymmetricKey(data: HMAC<SHA256>.authenticationCode(for: Array(data.utf8), using: key))
+        }
+        let kDate = hmac(SymmetricKey(data: Array(("AWS4" + credentials.secretAccessKey).utf8)), day)
+        let key = hmac(hmac(hmac(kDate, region), service), "aws4_request")
+        keyCache.withLockedValue { $0 = (day, key) }
+        return key
+    }
+}
+
+/// Hex SHA-256 of a payload, for `x-amz-content-sha256`.
+public func sha256Hex(_ bytes: [UInt8]) -> String {
+    hex(SHA256.hash(data: bytes))
+}
+
+private let hexDigits: [UInt8] = Array("0123456789abcdef".utf8)
+
+func hex<D: Sequence>(_ digest: D) -> String where D.Element == UInt8 {
+    var out = [UInt8]()
+    out.reserveCapacity(64)
+    for b in digest {
+        out.append(hexDigits[Int(b >> 4)])
+        out.append(hexDigits[Int(b & 0x0F)])
+    }
+    return String(decoding: out, as: UTF8.self)
+}
+
+private func lowercaseASCII(_ s: String) -> String {
+    if !s.utf8.contains(where: { $0 >= 65 && $0 <= 90 }) { return s }
+    return String(decoding: s.utf8.map { ($0 >= 65 && $0 <= 90) ? $0 + 32 : $0 }, as: UTF8.self)
+}
+
+private func foldSpaces(_ s: String) -> String {
+    var out = [UInt8]()
+    out.reserveCapacity(s.utf8.count)
+    var pendingSpace = false
+    for b in s.utf8 {
+        if b == UInt8(ascii: " ") || b == UInt8(ascii: "\t") {
+            pendingSpace = !out.isEmpty
+        } else {
+            if pendingSpace { out.append(UInt8(ascii: " ")); pendingSpace = false }
+            out.append(b)
+        }
+    }
+    return String(decoding: out, as: UTF8.self)
+}
+
+/// A SigV4 timestamp: `yyyyMMdd'T'HHmmss'Z'` and its day, in UTC.
+public struct AmzDate: Sendable, Equatable {
+    public let dateTime: String
+    public var date: String { String(dateTime.prefix(8)) }
+
+    /// From seconds since 1970 (UTC).
+    public init(secondsSince1970: Int) {
+        var t = time_t(secondsSince1970)
+        var tm = tm()
+        gmtime_r(&t, &tm)
+        func pad(_ v: Int32, _ width: Int) -> String {
+            let s = String(v)
+            return String(repeating: "0", count: max(0, width - s.count)) + s
+        }
+        dateTime = pad(tm.tm_year + 1900, 4) + pad(tm.tm_mon + 1, 2) + pad(tm.tm_mday, 2) + "T"
+            + pad(tm.tm_hour, 2) + pad(tm.tm_min, 2) + pad(tm.tm_sec, 2) + "Z"
+    }
+
+    /// Now, from the wall clock.
+    public static func now() -> AmzDate {
+        var ts = timespec()
+        clock_gettime(CLOCK_REALTIME, &ts)
+        return AmzDate(secondsSince1970: Int(ts.tv_sec))
+    }
+}

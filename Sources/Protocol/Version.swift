@@ -1,0 +1,1 @@
+public enum ProtocolVersion { public static let current = 1 }
