@@ -81,6 +81,17 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .testTarget(
+            name: "IntegrationTests",
+            dependencies: [
+                "FanbenchCore", "FanbenchS3",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
             name: "FanbenchCoreTests",
             dependencies: ["FanbenchCore", "FanbenchS3"],
             swiftSettings: swiftSettings

@@ -1,3 +1,3 @@
 import FanbenchCLI
 
-await FanbenchCommand.main()
+await FanbenchCommand.runMain()

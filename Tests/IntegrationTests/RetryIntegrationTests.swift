@@ -1,0 +1,94 @@
+import FanbenchS3
+import Foundation
+import Testing
+
+/// Retries over real TCP against a scripted server: what SeaweedFS will not do on demand.
+@Suite(.timeLimit(.minutes(2)))
+struct RetryIntegrationTests {
+    static let acl = "<AccessControlPolicy><Owner><ID>o</ID></Owner><AccessControlList><Grant><Grantee><ID>o</ID></Grantee><Permission>FULL_CONTROL</Permission></Grant></AccessControlList></AccessControlPolicy>"
+    static let slowDown = ScriptedHTTPServer.Reply(status: 503, body: "<Error><Code>SlowDown</Code><Message>Please reduce your request rate.</Message></Error>")
+    static let ok = ScriptedHTTPServer.Reply(status: 200, body: acl)
+
+    func configuration(port: Int) -> S3ClientConfiguration {
+        S3ClientConfiguration(endpoint: S3Endpoint(scheme: "http", host: "127.0.0.1", port: port),
+                              credentials: S3Credentials(accessKeyID: "AKID", secretAccessKey: "SECRET"),
+                              connectTimeout: .seconds(2), requestTimeout: .seconds(5),
+                              retry: RetryPolicy(maxAttempts: 3, baseDelay: .milliseconds(5)))
+    }
+
+    func call(_ kind: TransportKind, port: Int) async throws -> S3Call<AccessControlPolicy> {
+        try await S3Client.withClient(configuration: configuration(port: port), transport: kind, maxConnections: 1) {
+            try await $0.perform(.getObjectAcl(bucket: "b", key: "k"))
+        }
+    }
+
+    @Test(arguments: TransportKind.allCases)
+    func slowDownIsRetriedAndCounted(kind: TransportKind) async throws {
+        let server = try await ScriptedHTTPServer([Self.slowDown, Self.slowDown, Self.ok])
+        let result = try await call(kind, port: server.port)
+        #expect(result.retries == 2)
+        #expect(result.value.ownerID == "o")
+        #expect(server.requests == 3)
+        await server.shutdown()
+    }
+
+    @Test(arguments: TransportKind.allCases)
+    func givesUpAfterThreeAttempts(kind: TransportKind) async throws {
+        let server = try await ScriptedHTTPServer([Self.slowDown])
+        do {
+            _ = try await call(kind, port: server.port)
+            Issue.record("expected SlowDown")
+        } catch let error as S3Error {
+            #expect(error.code == "SlowDown")
+            #expect(error.httpStatus == 503)
+            #expect(error.retries == 2)
+            #expect(error.requestID == "scripted-3")
+        }
+        #expect(server.requests == 3)
+        await server.shutdown()
+    }
+
+    @Test(arguments: TransportKind.allCases)
+    func clientErrorsAreNotRetried(kind: TransportKind) async throws {
+        let server = try await ScriptedHTTPServer([.init(status: 403, body: "<Error><Code>AccessDenied</Code><Message>no</Message></Error>")])
+        await #expect(throws: S3Error.self) { _ = try await call(kind, port: server.port) }
+        #expect(server.requests == 1)
+        await server.shutdown()
+    }
+
+    @Test(arguments: TransportKind.allCases)
+    func droppedConnectionsAreRetried(kind: TransportKind) async throws {
+        let drop = ScriptedHTTPServer.Reply(status: 0, body: "", drop: true)
+        let server = try await ScriptedHTTPServer([drop, drop, Self.ok])
+        let result = try await call(kind, port: server.port)
+        #expect(result.retries == 2)
+        await server.shutdown()
+    }
+
+    @Test(arguments: TransportKind.allCases)
+    func refusedConnectionIsTyped(kind: TransportKind) async throws {
+        let server = try await ScriptedHTTPServer([Self.ok])
+        let port = server.port
+        await server.shutdown()
+        do {
+            _ = try await call(kind, port: port)
+            Issue.record("expected a refused connection")
+        } catch let error as S3Error {
+            #expect(error.kind == .connectionRefused, "\(error)")
+            #expect(error.retries == 2)
+            #expect(error.userMessage.contains("fanbench target up"))
+        }
+    }
+
+    @Test(arguments: TransportKind.allCases)
+    func garbageBodyIsAnInvalidResponse(kind: TransportKind) async throws {
+        let server = try await ScriptedHTTPServer([.init(status: 200, body: "<html>not s3</html>")])
+        do {
+            _ = try await call(kind, port: server.port)
+            Issue.record("expected an invalid response")
+        } catch let error as S3Error {
+            #expect(error.kind == .invalidResponse)
+        }
+        await server.shutdown()
+    }
+}
