@@ -81,6 +81,26 @@ struct RetryIntegrationTests {
     }
 
     @Test(arguments: TransportKind.allCases)
+    func requestTimeoutFiresAndIsTyped(kind: TransportKind) async throws {
+        let server = try await ScriptedHTTPServer([.init(status: 0, body: "", hang: true)])
+        var config = configuration(port: server.port)
+        config.requestTimeout = .milliseconds(300)
+        config.retry = .none
+        let start = ContinuousClock.now
+        do {
+            _ = try await S3Client.withClient(configuration: config, transport: kind, maxConnections: 1) {
+                try await $0.perform(.getObjectAcl(bucket: "b", key: "k"))
+            }
+            Issue.record("expected a timeout")
+        } catch let error as S3Error {
+            #expect(error.kind == .timeout, "\(error)")
+            #expect(error.isRetryable)
+        }
+        #expect(ContinuousClock.now - start < .seconds(5))
+        await server.shutdown()
+    }
+
+    @Test(arguments: TransportKind.allCases)
     func garbageBodyIsAnInvalidResponse(kind: TransportKind) async throws {
         let server = try await ScriptedHTTPServer([.init(status: 200, body: "<html>not s3</html>")])
         do {

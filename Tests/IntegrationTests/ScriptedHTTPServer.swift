@@ -11,6 +11,8 @@ final class ScriptedHTTPServer: Sendable {
         var body: String
         /// Close the connection without answering (a reset, seen by the client as a dropped connection).
         var drop = false
+        /// Never answer (the client's timeout must fire).
+        var hang = false
     }
 
     private let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
@@ -53,6 +55,7 @@ final class ScriptedHTTPServer: Sendable {
             guard case .end = unwrapInboundIn(data) else { return }
             let n = counter.withLockedValue { v -> Int in v += 1; return v }
             let reply = script[min(n - 1, script.count - 1)]
+            if reply.hang { return }
             if reply.drop {
                 context.close(promise: nil)
                 return

@@ -1,1 +1,0 @@
-public enum ProtocolVersion { public static let current = 1 }
