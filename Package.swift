@@ -28,10 +28,15 @@ let package = Package(
             pkgConfig: "libcurl",
             providers: [.apt(["libcurl4-openssl-dev"])]
         ),
+        .systemLibrary(
+            name: "CLibXML2",
+            providers: [.apt(["libxml2-dev"])]
+        ),
         .target(
             name: "FanbenchS3",
             dependencies: [
                 "CCurl",
+                "CLibXML2",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
@@ -44,6 +49,10 @@ let package = Package(
         ),
         .target(
             name: "FanbenchProtocol",
+            dependencies: [
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ],
             path: "Sources/Protocol",
             swiftSettings: swiftSettings
         ),
@@ -51,6 +60,7 @@ let package = Package(
             name: "FanbenchCore",
             dependencies: [
                 "FanbenchS3",
+                "FanbenchProtocol",
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
                 .product(name: "Logging", package: "swift-log"),
             ],

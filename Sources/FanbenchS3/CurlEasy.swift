@@ -86,7 +86,7 @@ public final class CurlEasy: @unchecked Sendable {
         }
         var status = 0
         fb_curl_getinfo_long(h, CURLINFO_RESPONSE_CODE, &status)
-        return HTTPResponse(status: status, headers: sink.headers, body: sink.body, bodyLength: sink.bodyLength)
+        return HTTPResponse(status: status, rawHeaders: sink.rawHeaders, body: sink.body, bodyLength: sink.bodyLength)
     }
 
     private func curlError(_ code: CURLcode) -> S3Error {
@@ -110,17 +110,17 @@ public final class CurlEasy: @unchecked Sendable {
 
 nonisolated(unsafe) private let emptyBody = UnsafeMutableRawPointer.allocate(byteCount: 1, alignment: 1)
 
-/// Collects one response: status line, headers, body (kept or only counted).
+/// Collects one response: status line, raw header lines, body (kept or only counted).
 private final class ResponseSink {
     var status = 0
-    var headers: [(name: String, value: String)] = []
+    var rawHeaders: [UInt8] = []
     var body: [UInt8] = []
     var bodyLength = 0
     var discard = false
 
     func reset(discard: Bool) {
         status = 0
-        headers.removeAll(keepingCapacity: true)
+        rawHeaders = []
         body = []
         bodyLength = 0
         self.discard = discard
@@ -136,19 +136,17 @@ private final class ResponseSink {
     }
 
     func headerLine(_ bytes: UnsafeRawBufferPointer) {
-        var line = Substring(decoding: bytes, as: UTF8.self)
-        while let last = line.last, last == "\r\n" || last == "\n" || last == "\r" { line = line.dropLast() }
-        if line.hasPrefix("HTTP/") {
-            // A new status line (after 100 Continue or a redirect): start over.
-            headers.removeAll(keepingCapacity: true)
-            let parts = line.split(separator: " ", maxSplits: 2)
-            status = parts.count > 1 ? Int(parts[1]) ?? 0 : 0
+        // "HTTP/1.1 200 OK": a new status line (after 100 Continue or a redirect) starts over.
+        if bytes.count >= 12, bytes[0] == UInt8(ascii: "H"), bytes[1] == UInt8(ascii: "T"), bytes[4] == UInt8(ascii: "/") {
+            rawHeaders.removeAll(keepingCapacity: true)
+            if let space = bytes.firstIndex(of: UInt8(ascii: " ")), space + 3 < bytes.count {
+                var code = 0
+                for b in bytes[(space + 1)...(space + 3)] where b >= 48 && b <= 57 { code = code * 10 + Int(b - 48) }
+                status = code
+            }
             return
         }
-        guard let colon = line.firstIndex(of: ":") else { return }
-        let name = line[..<colon].lowercased()
-        let value = line[line.index(after: colon)...].trimmingSpaces()
-        headers.append((name, value))
+        rawHeaders.append(contentsOf: bytes)
     }
 }
 
@@ -168,11 +166,3 @@ private let curlHeaderCallback: fb_curl_data_callback = { ptr, size, count, user
     return n
 }
 
-extension Substring {
-    func trimmingSpaces() -> String {
-        var s = self[...]
-        while let f = s.first, f == " " || f == "\t" { s = s.dropFirst() }
-        while let l = s.last, l == " " || l == "\t" { s = s.dropLast() }
-        return String(s)
-    }
-}

@@ -35,7 +35,7 @@ struct S3RequestPreparer: Sendable {
         }
         let signed = signer.sign(method: request.method, canonicalURI: path, query: request.query,
                                  headers: headers, payloadHash: payloadHash, date: date)
-        let query = SigV4Signer.canonicalQuery(request.query)
+        let query = signed.canonicalQuery
         let url = endpoint.scheme + "://" + host + path + (query.isEmpty ? "" : "?" + query)
         return HTTPRequest(method: request.method, url: url, headers: signed.headers, body: request.body,
                            discardResponseBody: request.discardResponseBody)

@@ -13,7 +13,7 @@ public struct SigV4Signer: Sendable {
     public let credentials: S3Credentials
     public let region: String
     public let service: String
-    private let keyCache = NIOLockedValueBox<(day: String, key: SymmetricKey)?>(nil)
+    private let keyCache = NIOLockedValueBox<(day: String, mac: HMAC<SHA256>)?>(nil)
 
     public init(credentials: S3Credentials, region: String, service: String = "s3") {
         self.credentials = credentials
@@ -31,6 +31,8 @@ public struct SigV4Signer: Sendable {
         public var stringToSign: String
         public var signature: String
         public var signedHeaders: String
+        /// The canonical query string, which is also the query to send.
+        public var canonicalQuery: String
         public var authorization: String
         /// Every header to send, in the order given plus the ones signing adds.
         public var headers: [(name: String, value: String)]
@@ -81,7 +83,8 @@ public struct SigV4Signer: Sendable {
         canonicalRequest += "\n"
         canonicalRequest += canonicalURI
         canonicalRequest += "\n"
-        canonicalRequest += Self.canonicalQuery(query)
+        let canonicalQuery = Self.canonicalQuery(query)
+        canonicalRequest += canonicalQuery
         canonicalRequest += "\n"
         canonicalRequest += canonicalHeaders
         canonicalRequest += "\n"
@@ -89,14 +92,17 @@ public struct SigV4Signer: Sendable {
         canonicalRequest += "\n"
         canonicalRequest += payloadHash
         let scope = "\(date.date)/\(region)/\(service)/aws4_request"
-        let requestHash = hex(SHA256.hash(data: Array(canonicalRequest.utf8)))
+        var canonicalBytes = canonicalRequest
+        let requestHash = canonicalBytes.withUTF8 { hex(SHA256.hash(data: UnsafeRawBufferPointer($0))) }
         let stringToSign = "AWS4-HMAC-SHA256\n\(date.dateTime)\n\(scope)\n\(requestHash)"
-        let mac = HMAC<SHA256>.authenticationCode(for: Array(stringToSign.utf8), using: signingKey(day: date.date))
-        let signature = hex(mac)
+        var mac = keyedMAC(day: date.date)
+        var toSign = stringToSign
+        toSign.withUTF8 { mac.update(data: UnsafeRawBufferPointer($0)) }
+        let signature = hex(mac.finalize())
         let authorization = "AWS4-HMAC-SHA256 Credential=\(credentials.accessKeyID)/\(scope), SignedHeaders=\(signedHeaders), Signature=\(signature)"
         all.append(("authorization", authorization))
         return Signature(canonicalRequest: canonicalRequest, stringToSign: stringToSign, signature: signature,
-                         signedHeaders: signedHeaders, authorization: authorization, headers: all)
+                         signedHeaders: signedHeaders, canonicalQuery: canonicalQuery, authorization: authorization, headers: all)
     }
 
     /// The canonical query string: names and values encoded, sorted by name then value.
@@ -116,15 +122,16 @@ public struct SigV4Signer: Sendable {
         return out
     }
 
-    private func signingKey(day: String) -> SymmetricKey {
-        if let cached = keyCache.withLockedValue({ $0 }), cached.day == day { return cached.key }
+    /// An HMAC already keyed with the day's signing key (copy-on-write, so each request's copy is its own).
+    private func keyedMAC(day: String) -> HMAC<SHA256> {
+        if let cached = keyCache.withLockedValue({ $0 }), cached.day == day { return cached.mac }
         func hmac(_ key: SymmetricKey, _ data: String) -> SymmetricKey {
             SymmetricKey(data: HMAC<SHA256>.authenticationCode(for: Array(data.utf8), using: key))
         }
         let kDate = hmac(SymmetricKey(data: Array(("AWS4" + credentials.secretAccessKey).utf8)), day)
-        let key = hmac(hmac(hmac(kDate, region), service), "aws4_request")
-        keyCache.withLockedValue { $0 = (day, key) }
-        return key
+        let mac = HMAC<SHA256>(key: hmac(hmac(hmac(kDate, region), service), "aws4_request"))
+        keyCache.withLockedValue { $0 = (day, mac) }
+        return mac
     }
 }
 
@@ -151,6 +158,15 @@ private func lowercaseASCII(_ s: String) -> String {
 }
 
 private func foldSpaces(_ s: String) -> String {
+    // Most values have no leading, trailing or repeated blanks: leave them alone.
+    var previousBlank = true
+    var clean = true
+    for b in s.utf8 {
+        let blank = b == UInt8(ascii: " ") || b == UInt8(ascii: "\t")
+        if blank && previousBlank { clean = false; break }
+        previousBlank = blank
+    }
+    if clean && !previousBlank { return s }
     var out = [UInt8]()
     out.reserveCapacity(s.utf8.count)
     var pendingSpace = false
@@ -175,12 +191,23 @@ public struct AmzDate: Sendable, Equatable {
         var t = time_t(secondsSince1970)
         var tm = tm()
         gmtime_r(&t, &tm)
-        func pad(_ v: Int32, _ width: Int) -> String {
-            let s = String(v)
-            return String(repeating: "0", count: max(0, width - s.count)) + s
+        var out = [UInt8](repeating: UInt8(ascii: "0"), count: 16)
+        func put(_ value: Int32, at offset: Int, width: Int) {
+            var v = Int(value)
+            for i in stride(from: offset + width - 1, through: offset, by: -1) {
+                out[i] = UInt8(48 + v % 10)
+                v /= 10
+            }
         }
-        dateTime = pad(tm.tm_year + 1900, 4) + pad(tm.tm_mon + 1, 2) + pad(tm.tm_mday, 2) + "T"
-            + pad(tm.tm_hour, 2) + pad(tm.tm_min, 2) + pad(tm.tm_sec, 2) + "Z"
+        put(tm.tm_year + 1900, at: 0, width: 4)
+        put(tm.tm_mon + 1, at: 4, width: 2)
+        put(tm.tm_mday, at: 6, width: 2)
+        out[8] = UInt8(ascii: "T")
+        put(tm.tm_hour, at: 9, width: 2)
+        put(tm.tm_min, at: 11, width: 2)
+        put(tm.tm_sec, at: 13, width: 2)
+        out[15] = UInt8(ascii: "Z")
+        dateTime = String(decoding: out, as: UTF8.self)
     }
 
     /// Now, from the wall clock.

@@ -1,10 +1,9 @@
-import Foundation
-#if canImport(FoundationXML)
-import FoundationXML
-#endif
+import CLibXML2
 
-/// A minimal element tree built with Foundation's XMLParser (libxml2 underneath):
-/// S3's responses are small, flat documents, and a tree keeps their readers short.
+/// A minimal element tree read with libxml2's streaming reader (no network, no DTDs, no
+/// entity expansion beyond XML's own): S3's responses are small, flat documents, and a tree
+/// keeps their readers short. libxml2 is used directly because Foundation's XMLParser
+/// bridging cost more CPU per call than the rest of a GetObjectAcl call together.
 struct XMLElement: Sendable {
     var name: String
     var text: String = ""
@@ -16,38 +15,50 @@ struct XMLElement: Sendable {
     /// Text of the first child with that name.
     subscript(_ name: String) -> String? { child(name)?.text }
 
+    private static let options = Int32(FB_XML_PARSE_NONET | FB_XML_PARSE_NOERROR | FB_XML_PARSE_NOWARNING)
+
     /// Parses a document; nil when it is not well-formed XML.
     static func parse(_ bytes: [UInt8]) -> XMLElement? {
-        let builder = Builder()
-        let parser = XMLParser(data: Data(bytes))
-        parser.delegate = builder
-        parser.shouldProcessNamespaces = false
-        guard parser.parse(), let root = builder.root else { return nil }
-        return root
+        guard !bytes.isEmpty else { return nil }
+        return bytes.withUnsafeBufferPointer { buffer -> XMLElement? in
+            let base = UnsafeRawPointer(buffer.baseAddress!).assumingMemoryBound(to: CChar.self)
+            guard let reader = xmlReaderForMemory(base, Int32(buffer.count), nil, nil, options) else { return nil }
+            defer { xmlFreeTextReader(reader) }
+            var stack: [XMLElement] = []
+            var root: XMLElement?
+            while true {
+                let rc = xmlTextReaderRead(reader)
+                if rc == 0 { break }
+                if rc < 0 { return nil }
+                switch Int(xmlTextReaderNodeType(reader)) {
+                case 1: // element
+                    var element = XMLElement(name: string(xmlTextReaderConstLocalName(reader)))
+                    if xmlTextReaderHasAttributes(reader) == 1 {
+                        while xmlTextReaderMoveToNextAttribute(reader) == 1 {
+                            element.attributes[string(xmlTextReaderConstName(reader))] = string(xmlTextReaderConstValue(reader))
+                        }
+                        xmlTextReaderMoveToElement(reader)
+                    }
+                    if xmlTextReaderIsEmptyElement(reader) == 1 {
+                        if stack.isEmpty { root = element } else { stack[stack.count - 1].children.append(element) }
+                    } else {
+                        stack.append(element)
+                    }
+                case 3, 4, 14: // text, CDATA, significant whitespace
+                    if !stack.isEmpty { stack[stack.count - 1].text += string(xmlTextReaderConstValue(reader)) }
+                case 15: // end of element
+                    guard let done = stack.popLast() else { return nil }
+                    if stack.isEmpty { root = done } else { stack[stack.count - 1].children.append(done) }
+                default:
+                    break
+                }
+            }
+            return stack.isEmpty ? root : nil
+        }
     }
 
-    private final class Builder: NSObject, XMLParserDelegate {
-        var stack: [XMLElement] = []
-        var root: XMLElement?
-
-        func parser(_ parser: XMLParser, didStartElement elementName: String, namespaceURI: String?,
-                    qualifiedName qName: String?, attributes attributeDict: [String: String] = [:]) {
-            // Strip a namespace prefix ("xsi:type" stays an attribute; "s3:Key" becomes "Key").
-            let local = elementName.split(separator: ":").last.map(String.init) ?? elementName
-            stack.append(XMLElement(name: local, attributes: attributeDict))
-        }
-
-        func parser(_ parser: XMLParser, foundCharacters string: String) {
-            if !stack.isEmpty { stack[stack.count - 1].text += string }
-        }
-
-        func parser(_ parser: XMLParser, didEndElement elementName: String, namespaceURI: String?, qualifiedName qName: String?) {
-            guard let done = stack.popLast() else { return }
-            if stack.isEmpty {
-                root = done
-            } else {
-                stack[stack.count - 1].children.append(done)
-            }
-        }
+    private static func string(_ p: UnsafePointer<xmlChar>?) -> String {
+        guard let p else { return "" }
+        return String(cString: p)
     }
 }
