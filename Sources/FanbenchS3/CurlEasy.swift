@@ -25,6 +25,9 @@ public final class CurlEasy: @unchecked Sendable {
         fb_curl_setopt_long(h, CURLOPT_NOSIGNAL, 1)
         fb_curl_setopt_long(h, CURLOPT_TCP_NODELAY, 1)
         fb_curl_setopt_long(h, CURLOPT_PATH_AS_IS, 1)
+        // S3 calls go straight to the endpoint; an empty proxy also stops libcurl from reading
+        // the *_proxy variables on every request.
+        fb_curl_setopt_string(h, CURLOPT_PROXY, "")
         fb_curl_setopt_long(h, CURLOPT_HTTP_VERSION, Int(CURL_HTTP_VERSION_1_1))
         fb_curl_setopt_long(h, CURLOPT_CONNECTTIMEOUT_MS, configuration.connectTimeout.milliseconds)
         fb_curl_setopt_long(h, CURLOPT_TIMEOUT_MS, configuration.requestTimeout.milliseconds)
