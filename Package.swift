@@ -61,6 +61,9 @@ let package = Package(
             dependencies: [
                 "FanbenchS3",
                 "FanbenchProtocol",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -71,6 +74,9 @@ let package = Package(
             dependencies: [
                 "FanbenchCore",
                 "FanbenchS3",
+                "FanbenchProtocol",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: swiftSettings
@@ -82,7 +88,7 @@ let package = Package(
         ),
         .executableTarget(
             name: "Worker",
-            dependencies: ["FanbenchCore", "FanbenchProtocol"],
+            dependencies: ["FanbenchCLI"],
             swiftSettings: swiftSettings
         ),
         .testTarget(
@@ -91,9 +97,19 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .testTarget(
+            name: "FanbenchProtocolTests",
+            dependencies: [
+                "FanbenchProtocol",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
             name: "IntegrationTests",
             dependencies: [
-                "FanbenchCore", "FanbenchS3",
+                "FanbenchCore", "FanbenchS3", "FanbenchProtocol",
+                .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -103,7 +119,7 @@ let package = Package(
         ),
         .testTarget(
             name: "FanbenchCoreTests",
-            dependencies: ["FanbenchCore", "FanbenchS3"],
+            dependencies: ["FanbenchCore", "FanbenchS3", "FanbenchProtocol"],
             swiftSettings: swiftSettings
         ),
     ]

@@ -4,13 +4,13 @@ import Foundation
 
 /// `fanbench`: the coordinator and every user-facing command.
 public struct FanbenchCommand: AsyncParsableCommand {
-    public static let version = "0.1.0"
+    public static let version = fanbenchVersion
 
     public static let configuration = CommandConfiguration(
         commandName: "fanbench",
         abstract: "Which Lambda memory size and concurrency strategy gets your S3 calls done fastest and cheapest.",
         version: version,
-        subcommands: [TargetCommand.self, SeedCommand.self, ProbeCommand.self]
+        subcommands: [RunCommand.self, TargetCommand.self, SeedCommand.self, ProbeCommand.self]
     )
 
     public init() {}

@@ -1,3 +1,4 @@
+import FanbenchProtocol
 import Histogram
 
 /// Per-call outcomes of a batch: a latency histogram in µs (merged, never averaged),
@@ -30,5 +31,17 @@ public struct CallRecorder: Sendable {
     /// A latency percentile in milliseconds.
     public func percentileMs(_ p: Double) -> Double {
         latency.totalCount == 0 ? 0 : Double(latency.valueAtPercentile(p)) / 1000
+    }
+
+    /// The histogram as sparse (value, count) pairs for the wire.
+    public func snapshot() -> HistogramSnapshot {
+        HistogramSnapshot(counts: latency.recordedValues().map { [$0.value, $0.count] })
+    }
+
+    /// Adds a histogram received from the wire.
+    public mutating func add(_ snapshot: HistogramSnapshot) {
+        for pair in snapshot.counts where pair.count == 2 && pair[1] > 0 {
+            _ = latency.record(pair[0], count: pair[1])
+        }
     }
 }

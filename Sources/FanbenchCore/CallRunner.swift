@@ -31,7 +31,7 @@ public final class CallRunner: Sendable {
     }
 
     /// Makes `operation` on every key and records each call.
-    public func run(_ operation: ObjectOperation, bucket: String, keys: [String]) async -> CallRecorder {
+    public func run(_ operation: ObjectOperation, bucket: String, keys: [String], progress: NIOLockedValueBox<Int>? = nil) async -> CallRecorder {
         let next = NIOLockedValueBox(0)
         @Sendable func take() -> String? {
             next.withLockedValue { i in
@@ -54,6 +54,7 @@ public final class CallRunner: Sendable {
                             } catch {
                                 recorder.record(nanoseconds: monotonicNanoseconds() - start, retries: error.retries, errorCode: error.code)
                             }
+                            progress?.withLockedValue { $0 += 1 }
                         }
                         return recorder
                     }
@@ -74,6 +75,7 @@ public final class CallRunner: Sendable {
                 } catch {
                     recorder.record(nanoseconds: monotonicNanoseconds() - start, retries: error.retries, errorCode: error.code)
                 }
+                progress?.withLockedValue { $0 += 1 }
             }
             return recorder
         }

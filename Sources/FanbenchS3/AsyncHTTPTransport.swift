@@ -24,8 +24,8 @@ public final class AsyncHTTPTransport: S3Transport {
         var config = HTTPClient.Configuration(
             tlsConfiguration: tls,
             redirectConfiguration: .disallow,
-            timeout: .init(connect: .milliseconds(Int64(configuration.connectTimeout.milliseconds)),
-                           read: .milliseconds(Int64(configuration.requestTimeout.milliseconds))),
+            timeout: .init(connect: .milliseconds(Int64(configuration.connectTimeout.roundedUpMilliseconds)),
+                           read: .milliseconds(Int64(configuration.requestTimeout.roundedUpMilliseconds))),
             connectionPool: .init(idleTimeout: .seconds(60),
                                   concurrentHTTP1ConnectionsPerHostSoftLimit: configuration.maxConnections),
             decompression: .disabled
@@ -33,7 +33,7 @@ public final class AsyncHTTPTransport: S3Transport {
         config.httpVersion = .http1Only
         group = MultiThreadedEventLoopGroup(numberOfThreads: max(1, eventLoopThreads))
         client = HTTPClient(eventLoopGroupProvider: .shared(group), configuration: config)
-        requestTimeout = .milliseconds(Int64(configuration.requestTimeout.milliseconds))
+        requestTimeout = .milliseconds(Int64(configuration.requestTimeout.roundedUpMilliseconds))
     }
 
     public func execute(_ request: HTTPRequest) async throws -> HTTPResponse {

@@ -29,8 +29,8 @@ public final class CurlEasy: @unchecked Sendable {
         // the *_proxy variables on every request.
         fb_curl_setopt_string(h, CURLOPT_PROXY, "")
         fb_curl_setopt_long(h, CURLOPT_HTTP_VERSION, Int(CURL_HTTP_VERSION_1_1))
-        fb_curl_setopt_long(h, CURLOPT_CONNECTTIMEOUT_MS, configuration.connectTimeout.milliseconds)
-        fb_curl_setopt_long(h, CURLOPT_TIMEOUT_MS, configuration.requestTimeout.milliseconds)
+        fb_curl_setopt_long(h, CURLOPT_CONNECTTIMEOUT_MS, configuration.connectTimeout.roundedUpMilliseconds)
+        fb_curl_setopt_long(h, CURLOPT_TIMEOUT_MS, configuration.requestTimeout.roundedUpMilliseconds)
         fb_curl_setopt_pointer(h, CURLOPT_ERRORBUFFER, errorBuffer)
         fb_curl_setopt_write_function(h, curlWriteCallback)
         fb_curl_setopt_pointer(h, CURLOPT_WRITEDATA, opaque)

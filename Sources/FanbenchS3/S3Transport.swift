@@ -38,7 +38,7 @@ public struct TransportConfiguration: Sendable, Equatable {
 
 extension Duration {
     /// Whole milliseconds, rounded up.
-    var milliseconds: Int {
+    public var roundedUpMilliseconds: Int {
         let (s, atto) = components
         return Int(s) * 1000 + Int((atto + 999_999_999_999_999) / 1_000_000_000_000_000)
     }

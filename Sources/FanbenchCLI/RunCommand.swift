@@ -1,0 +1,156 @@
+import ArgumentParser
+import FanbenchCore
+import FanbenchS3
+import Foundation
+import Logging
+
+/// `fanbench run`: the fan-out benchmark.
+struct RunCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "run",
+        abstract: "Fan a bucket's keys out to Lambda-capped workers for each memory size × strategy; print the pivot and details.")
+    @OptionGroup var global: GlobalOptions
+    @OptionGroup var s3: S3Options
+    @Option(help: "Bucket whose keys to call.") var bucket: String
+    @Option(help: "Only keys under this prefix.") var prefix: String?
+    @Option(help: "Per-key call: get-object-acl, head-object or get-object.") var op: String = "get-object-acl"
+    @Option(help: "Lambda memory sizes, MB.") var sizes: String = "128,512,1024,1536,2048,3008"
+    @Option(help: "Strategies: serial, threads:N (libcurl threads), async:N (SwiftNIO, N in flight).") var strategies: String = "serial,threads:16,async:16"
+    @Option(help: "Invocations per configuration (each covers every shard once).") var invocations: Int = 5
+    @Option(help: "Keys per invocation (default: the whole listing, as in the seed).") var shardSize: Int?
+    @Option(help: "Who lists: coordinator (once) or invocation (each invocation lists, as the seed's handler).") var listing: String = "coordinator"
+    @Option(help: "local (spawn capped workers here) or external (workers dial in).") var workers: String = "local"
+    @Option(help: "Listen address for workers (external default 0.0.0.0:7100; local uses a free loopback port).") var listen: String?
+    @Option(help: "External workers to wait for.") var expect: Int?
+    @Option(help: "Seconds to wait for external workers.") var waitTimeout: Int = 300
+    @Option(help: "Local workers per size, within the CPU budget.") var workersPerSize: Int = 1
+    @Option(help: "Sum of local workers' CPU caps, in cores (default: host cores − 0.5 for the target and coordinator).") var cpuBudget: Double?
+    @Flag(help: "Run local workers without caps when cgroups cannot be written (results marked enforced: false).") var allowUncapped = false
+    @Option(help: ArgumentHelp("File holding the worker token (env FANBENCH_TOKEN; default: generated under the state folder).", valueName: "file")) var tokenFile: String?
+    @Option(help: "The fanbench-worker binary (default: next to fanbench).") var workerBinary: String?
+    @Option(help: "Write the report as JSON (schema fanbench.report/v1) to this file.") var json: String?
+    @Flag(help: "Log worker joins and protocol events.") var verbose = false
+
+    func run() async throws {
+        try await reportingErrors {
+            var logger = Logger(label: "fanbench")
+            logger.logLevel = verbose ? .info : .warning
+            guard let operation = ObjectOperation(rawValue: op) else {
+                throw FanbenchError("unknown --op '\(op)': use \(ObjectOperation.allCases.map(\.rawValue).joined(separator: ", "))", exitCode: 2)
+            }
+            guard let listingMode = ListingMode(rawValue: listing) else {
+                throw FanbenchError("unknown --listing '\(listing)': use coordinator or invocation", exitCode: 2)
+            }
+            let config = try s3.clientConfiguration(stateDirectory: global.stateDirectory)
+            let runID = Self.makeRunID()
+            let logDirectory = global.stateDirectory + "/runs/" + runID
+            try FileManager.default.createDirectory(atPath: logDirectory, withIntermediateDirectories: true)
+            let token = try TokenStore.load(file: tokenFile, stateDirectory: global.stateDirectory)
+
+            let workerMode: FanoutRun.Workers
+            var host = "127.0.0.1", port = 0
+            switch workers {
+            case "local":
+                var manager: CgroupManager?
+                if let version = CgroupManager.detect(), access("/sys/fs/cgroup", W_OK) == 0 || version == .v1 {
+                    manager = CgroupManager(version: version)
+                    if !allowUncapped { try Self.checkWritable(manager!) }
+                    else if (try? Self.checkWritable(manager!)) == nil { manager = nil }
+                } else if !allowUncapped {
+                    throw FanbenchError("no writable cgroup v1 or v2 hierarchy at /sys/fs/cgroup, so workers cannot be capped: run as root on a Linux host, or pass --allow-uncapped (results marked enforced: false)", exitCode: 2)
+                }
+                let cores = Double(ProcessInfo.processInfo.activeProcessorCount)
+                workerMode = .local(cgroups: manager, cpuBudget: cpuBudget ?? max(0.5, cores - 0.5), perSize: max(1, workersPerSize),
+                                    workerBinary: try workerBinary ?? Self.siblingWorkerBinary())
+                if let listen { (host, port) = try WorkerService.parseAddress(listen) }
+            case "external":
+                guard let expect, expect >= 1 else {
+                    throw FanbenchError("--workers external needs --expect N (how many workers will dial in)", exitCode: 2)
+                }
+                workerMode = .external(expect: expect, waitTimeout: .seconds(waitTimeout))
+                (host, port) = try WorkerService.parseAddress(listen ?? "0.0.0.0:7100")
+            default:
+                throw FanbenchError("unknown --workers '\(workers)': use local or external", exitCode: 2)
+            }
+
+            var options = FanoutRun.Options(runID: runID, bucket: bucket, workers: workerMode, token: token, logDirectory: logDirectory)
+            options.prefix = prefix
+            options.operation = operation
+            options.sizes = try LambdaSize.parseList(sizes)
+            options.strategies = try strategies.split(separator: ",").map { s throws(FanbenchError) in try Strategy(parsing: String(s)) }
+            options.invocations = invocations
+            options.shardSize = shardSize
+            options.listing = listingMode
+            options.listenHost = host
+            options.listenPort = port
+
+            let progress = ProgressLine()
+            var hooks = FanoutRun.Hooks()
+            hooks.listening = { address in
+                if case .external = workerMode { FileHandle.standardError.write(Data("fanbench: waiting for workers at \(address)\n".utf8)) }
+            }
+            hooks.progress = { progress.update($0) }
+            let (runOptions, runLogger, runHooks) = (options, logger, hooks)
+            let report = try await withInterruptCleanup {
+                try await FanoutRun.execute(s3: config, options: runOptions, logger: runLogger, hooks: runHooks)
+            }
+            progress.finish()
+            if let json {
+                try report.jsonData().write(to: URL(fileURLWithPath: json))
+            }
+            say("")
+            say("fanbench run \(report.runId): \(report.target.op) on \(report.target.endpoint)/\(report.target.bucket), \(report.plan.keys.map { "\($0) keys" } ?? "listed per invocation"), workers \(report.plan.workers)")
+            say(ReportTables.pivot(report))
+            say(ReportTables.detail(report))
+            if let json { say("report: \(json)") }
+            let unenforced = report.configs.filter { !$0.limits.enforced }.count
+            if unenforced > 0 {
+                say("note: \(unenforced) configuration(s) ran without the caps asked for (enforced: no): their figures are not Lambda-like")
+            }
+        }
+    }
+
+    static func makeRunID() -> String {
+        let f = DateFormatter()
+        f.dateFormat = "yyyyMMdd-HHmmss"
+        f.timeZone = TimeZone(identifier: "UTC")
+        return f.string(from: Date()) + "-" + String(UInt32.random(in: 0..<UInt32.max) % 0xFFFF, radix: 16)
+    }
+
+    static func siblingWorkerBinary() throws -> String {
+        let exe = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+        let path = URL(fileURLWithPath: exe).deletingLastPathComponent().appendingPathComponent("fanbench-worker").path
+        guard FileManager.default.isExecutableFile(atPath: path) else {
+            throw FanbenchError("fanbench-worker is not next to fanbench (\(path)): build it (swift build) or pass --worker-binary", exitCode: 2)
+        }
+        return path
+    }
+
+    /// Fails early, with what to do, when the cgroup tree cannot take a group.
+    static func checkWritable(_ manager: CgroupManager) throws {
+        let probe = try manager.create(name: "probe-\(getpid())", size: try LambdaSize(memoryMB: 128), hostCores: 1)
+        manager.remove(probe)
+    }
+}
+
+/// The worker token: FANBENCH_TOKEN, else --token-file, else one generated and kept 0600 under the state folder.
+enum TokenStore {
+    static func load(file: String?, stateDirectory: String) throws -> String {
+        if let env = ProcessInfo.processInfo.environment["FANBENCH_TOKEN"], !env.isEmpty { return env }
+        if let file {
+            guard let text = try? String(contentsOfFile: file, encoding: .utf8), !text.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty else {
+                throw FanbenchError("cannot read a token from --token-file \(file): check the path, or set FANBENCH_TOKEN", exitCode: 2)
+            }
+            return text.trimmingCharacters(in: .whitespacesAndNewlines)
+        }
+        let path = stateDirectory + "/token"
+        if let text = try? String(contentsOfFile: path, encoding: .utf8), !text.isEmpty { return text.trimmingCharacters(in: .whitespacesAndNewlines) }
+        try FileManager.default.createDirectory(atPath: stateDirectory, withIntermediateDirectories: true)
+        let token = (0..<32).map { _ in String(format: "%02x", UInt8.random(in: 0...255)) }.joined()
+        let fd = open(path, O_WRONLY | O_CREAT | O_EXCL, 0o600)
+        guard fd >= 0 else { throw FanbenchError("cannot create the token file \(path): \(String(cString: strerror(errno)))") }
+        _ = token.withCString { write(fd, $0, strlen($0)) }
+        close(fd)
+        return token
+    }
+}

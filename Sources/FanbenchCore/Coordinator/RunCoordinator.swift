@@ -1,0 +1,163 @@
+import FanbenchProtocol
+import Logging
+import NIOCore
+
+/// The live side of a run: connected workers, the scheduler, and the aggregates results
+/// merge into. Connections report to it; it sends assignments back.
+public actor RunCoordinator {
+    struct Connection {
+        var stream: MessageStream
+        var channel: any Channel
+        var limits: WorkerLimits
+        var sizeMB: Int
+    }
+
+    public struct Snapshot: Sendable {
+        public var done: Int
+        public var total: Int
+        public var workers: Int
+        public var errors: Int
+        public var current: String
+    }
+
+    private var scheduler: Scheduler
+    private let plan: RunPlan
+    private let assignTemplate: @Sendable (InvocationSpec) -> Assign
+    private var connections: [String: Connection] = [:]
+    public private(set) var aggregates: [ConfigAggregate]
+    private var waiters: [CheckedContinuation<Void, Never>] = []
+    private var workerWaiters: [(count: Int, continuation: CheckedContinuation<Void, Never>)] = []
+    private let logger: Logger
+    private let onResult: @Sendable (InvocationSpec, InvocationResult, WorkerLimits) -> Void
+    private var lastStarted = ""
+
+    public init(plan: RunPlan, maxAttempts: Int = 3, logger: Logger,
+                assign: @escaping @Sendable (InvocationSpec) -> Assign,
+                onResult: @escaping @Sendable (InvocationSpec, InvocationResult, WorkerLimits) -> Void = { _, _, _ in }) {
+        self.plan = plan
+        scheduler = Scheduler(plan: plan, maxAttempts: maxAttempts)
+        aggregates = plan.configs.map(ConfigAggregate.init(config:))
+        assignTemplate = assign
+        self.logger = logger
+        self.onResult = onResult
+    }
+
+    public var isDone: Bool { scheduler.isDone }
+    public func remaining(sizeMB: Int) -> Int { scheduler.remaining(sizeMB: sizeMB) }
+    public var plannedSizes: Set<Int> { Set(plan.configs.map(\.size.memoryMB)) }
+    public var workerCount: Int { connections.count }
+
+    public func snapshot() -> Snapshot {
+        Snapshot(done: scheduler.completed.count + scheduler.abandoned.count, total: scheduler.total, workers: connections.count,
+                 errors: aggregates.reduce(0) { $0 + $1.calls.errorCount }, current: lastStarted)
+    }
+
+    /// A worker passed the handshake. Returns a reason to refuse it, or nil.
+    func register(_ id: String, sizeMB: Int, limits: WorkerLimits, stream: MessageStream, channel: any Channel) async -> String? {
+        guard connections[id] == nil else { return "a worker with id \(id) is already connected" }
+        guard plannedSizes.contains(sizeMB) else {
+            return "no configuration of this run needs \(sizeMB) MB (planned: \(plannedSizes.sorted().map(String.init).joined(separator: ", ")))"
+        }
+        connections[id] = Connection(stream: stream, channel: channel, limits: limits, sizeMB: sizeMB)
+        try? await stream.send(.welcome(Welcome(workerId: id)))
+        logger.info("worker joined", metadata: ["worker": "\(id)", "size_mb": "\(sizeMB)", "cgroup": "\(limits.cgroup)"])
+        resumeWorkerWaiters()
+        await apply(scheduler.workerJoined(id, sizeMB: sizeMB, now: monotonicNanoseconds()))
+        return nil
+    }
+
+    /// A message from a registered worker. Returns an error reason when the worker broke the protocol.
+    func receive(_ message: Message, from id: String) async -> String? {
+        let now = monotonicNanoseconds()
+        scheduler.heard(from: id, now: now)
+        switch message {
+        case .progress:
+            return nil
+        case .result(let result):
+            let (accept, actions) = scheduler.resultArrived(result.invocationId, from: id, now: now)
+            if accept, let spec = scheduler.specs[result.invocationId], let limits = connections[id]?.limits {
+                aggregates[spec.config.index].add(result, limits: limits)
+                onResult(spec, result, limits)
+            } else {
+                logger.debug("dropped a result not assigned to this worker", metadata: ["worker": "\(id)", "invocation": "\(result.invocationId)"])
+            }
+            await apply(actions)
+            return nil
+        case .failed(let failed):
+            logger.warning("invocation failed on a worker", metadata: ["worker": "\(id)", "invocation": "\(failed.invocationId)", "reason": "\(failed.reason)"])
+            await apply(scheduler.invocationFailed(failed.invocationId, from: id, reason: failed.reason, now: now))
+            return nil
+        default:
+            return "unexpected \(message.type) from a worker"
+        }
+    }
+
+    /// The worker's connection ended.
+    func lost(_ id: String) async {
+        guard connections.removeValue(forKey: id) != nil else { return }
+        logger.info("worker left", metadata: ["worker": "\(id)"])
+        await apply(scheduler.workerLost(id))
+    }
+
+    /// Drops busy workers that went silent; call periodically.
+    public func checkSilence(silence: Duration) async {
+        let ns = UInt64(silence.components.seconds) * 1_000_000_000 + UInt64(silence.components.attoseconds / 1_000_000_000)
+        await apply(scheduler.checkSilence(now: monotonicNanoseconds(), silence: ns))
+    }
+
+    /// Waits until every invocation finished or was abandoned.
+    public func waitUntilDone() async {
+        if scheduler.isDone { return }
+        await withCheckedContinuation { waiters.append($0) }
+    }
+
+    /// Waits until at least `count` workers are connected.
+    public func waitForWorkers(_ count: Int) async {
+        if connections.count >= count { return }
+        await withCheckedContinuation { workerWaiters.append((count, $0)) }
+    }
+
+    /// Tells every worker to stop.
+    public func shutdownWorkers() async {
+        for c in connections.values { try? await c.stream.send(.shutdown) }
+    }
+
+    /// Closes a worker's connection (the launcher killed it, or it went silent).
+    public func disconnect(_ id: String) {
+        connections[id]?.channel.close(promise: nil)
+    }
+
+    private func apply(_ actions: [Scheduler.Action]) async {
+        for action in actions {
+            switch action {
+            case .assign(let invocation, let worker):
+                guard let spec = scheduler.specs[invocation], let c = connections[worker] else { continue }
+                lastStarted = "\(spec.config.size.memoryMB) MB \(spec.config.strategy)"
+                do {
+                    try await c.stream.send(.assign(assignTemplate(spec)))
+                } catch {
+                    await lost(worker)
+                }
+            case .dropWorker(let worker, let reason):
+                logger.warning("dropping worker", metadata: ["worker": "\(worker)", "reason": "\(reason)"])
+                connections[worker]?.channel.close(promise: nil)
+                connections.removeValue(forKey: worker)
+            case .abandon(let invocation, let reason):
+                logger.error("invocation abandoned", metadata: ["invocation": "\(invocation)", "reason": "\(reason)"])
+                if let spec = scheduler.specs[invocation] { aggregates[spec.config.index].failed += 1 }
+            }
+        }
+        for (index, n) in scheduler.reassigned { aggregates[index].reassigned = n }
+        if scheduler.isDone {
+            let w = waiters
+            waiters = []
+            w.forEach { $0.resume() }
+        }
+    }
+
+    private func resumeWorkerWaiters() {
+        let ready = workerWaiters.filter { connections.count >= $0.count }
+        workerWaiters.removeAll { connections.count >= $0.count }
+        ready.forEach { $0.continuation.resume() }
+    }
+}

@@ -1,0 +1,157 @@
+import FanbenchProtocol
+import Foundation
+import Logging
+import NIOConcurrencyHelpers
+import NIOCore
+import NIOPosix
+
+/// `fanbench-worker`: dials the coordinator (with backoff), proves it holds the token,
+/// reports its limits, then runs invocations until told to stop, with heartbeats while busy.
+public struct WorkerService: Sendable {
+    public struct Options: Sendable {
+        public var host: String
+        public var port: Int
+        public var sizeMB: Int
+        public var token: String
+        public var workerID: String
+        public var version: String
+        public var maxLineBytes = defaultMaxLineBytes
+        /// How long to keep trying to reach the coordinator.
+        public var dialTimeout: Duration = .seconds(60)
+        public var heartbeatInterval: Duration = .seconds(1)
+        /// Serve one invocation, then exit (cold starts).
+        public var once = false
+
+        public init(host: String, port: Int, sizeMB: Int, token: String, workerID: String, version: String) {
+            self.host = host
+            self.port = port
+            self.sizeMB = sizeMB
+            self.token = token
+            self.workerID = workerID
+            self.version = version
+        }
+    }
+
+    public let options: Options
+    public let executor: any InvocationExecutor
+    public let limits: WorkerLimits
+    public let logger: Logger
+
+    public init(options: Options, executor: any InvocationExecutor, limits: WorkerLimits, logger: Logger) {
+        self.options = options
+        self.executor = executor
+        self.limits = limits
+        self.logger = logger
+    }
+
+    /// Parses `HOST:PORT` (`[v6]:port` too).
+    public static func parseAddress(_ text: String) throws(FanbenchError) -> (host: String, port: Int) {
+        guard let colon = text.lastIndex(of: ":"), let port = Int(text[text.index(after: colon)...]), (1...65535).contains(port) else {
+            throw FanbenchError("'\(text)' is not HOST:PORT (e.g. 127.0.0.1:7100)", exitCode: 2)
+        }
+        var host = String(text[..<colon])
+        if host.hasPrefix("[") && host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
+        guard !host.isEmpty else { throw FanbenchError("'\(text)' has no host (e.g. 127.0.0.1:7100)", exitCode: 2) }
+        return (host, port)
+    }
+
+    public func run() async throws {
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        do {
+            let channel = try await dial(group: group)
+            try await channel.executeThenClose { inbound, outbound in
+                let stream = MessageStream(outbound: outbound)
+                var iterator = inbound.makeAsyncIterator()
+                try await handshake(stream, &iterator)
+                try await serve(stream, &iterator)
+            }
+        } catch {
+            await executor.shutdown()
+            try? await group.shutdownGracefully()
+            throw error
+        }
+        await executor.shutdown()
+        try? await group.shutdownGracefully()
+    }
+
+    private func dial(group: MultiThreadedEventLoopGroup) async throws -> NIOAsyncChannel<ByteBuffer, ByteBuffer> {
+        let deadline = ContinuousClock.now + options.dialTimeout
+        var backoff = Duration.milliseconds(100)
+        while true {
+            do {
+                return try await ClientBootstrap(group: group)
+                    .connectTimeout(.seconds(5))
+                    .connect(host: options.host, port: options.port) { channel in
+                        MessageStream.configure(channel, maxLineBytes: options.maxLineBytes)
+                    }
+            } catch {
+                guard ContinuousClock.now + backoff < deadline else {
+                    throw FanbenchError("cannot reach the coordinator at \(options.host):\(options.port) (\(error)); is `fanbench run --workers external` listening there?")
+                }
+                logger.debug("coordinator not reachable yet", metadata: ["error": "\(error)"])
+                try await Task.sleep(for: backoff)
+                backoff = min(backoff * 2, .seconds(2))
+            }
+        }
+    }
+
+    private func handshake(_ stream: MessageStream, _ iterator: inout MessageStream.Inbound.AsyncIterator) async throws {
+        guard case .challenge(let challenge)? = try await MessageStream.next(&iterator) else {
+            throw FanbenchError("the coordinator did not open with a challenge")
+        }
+        guard challenge.protocol == ProtocolVersion.current else {
+            throw FanbenchError("the coordinator speaks protocol \(challenge.protocol), this worker \(ProtocolVersion.current): run the same fanbench version on both")
+        }
+        try await stream.send(.hello(Hello(workerId: options.workerID, version: options.version, sizeMb: options.sizeMB,
+                                           limits: limits, auth: TokenAuth.answer(token: options.token, nonce: challenge.nonce))))
+        switch try await MessageStream.next(&iterator) {
+        case .welcome?:
+            logger.info("joined the coordinator", metadata: ["worker": "\(options.workerID)", "size_mb": "\(options.sizeMB)"])
+        case .reject(let r)?:
+            throw FanbenchError("the coordinator refused this worker: \(r.reason)")
+        case .error(let e)?:
+            throw FanbenchError("the coordinator refused this worker: \(e.reason)")
+        default:
+            throw FanbenchError("the coordinator closed the connection during the handshake")
+        }
+    }
+
+    private func serve(_ stream: MessageStream, _ iterator: inout MessageStream.Inbound.AsyncIterator) async throws {
+        while let message = try await MessageStream.next(&iterator) {
+            switch message {
+            case .assign(let assign):
+                let outcome = try await runWithHeartbeats(assign, stream)
+                try await stream.send(outcome)
+                if options.once { return }
+            case .shutdown:
+                return
+            default:
+                try await stream.send(.error(ProtocolErrorMessage(reason: "unexpected \(message.type) from the coordinator")))
+                return
+            }
+        }
+    }
+
+    private func runWithHeartbeats(_ assign: Assign, _ stream: MessageStream) async throws -> Message {
+        let progress = NIOLockedValueBox(0)
+        let executor = self.executor
+        let interval = options.heartbeatInterval
+        return try await withThrowingTaskGroup(of: Message?.self) { group in
+            group.addTask { await executor.run(assign, progress: progress) }
+            group.addTask {
+                while !Task.isCancelled {
+                    try await Task.sleep(for: interval)
+                    try await stream.send(.progress(Progress(invocationId: assign.invocationId, callsDone: progress.withLockedValue { $0 })))
+                }
+                return nil
+            }
+            while let next = try await group.next() {
+                if let outcome = next {
+                    group.cancelAll()
+                    return outcome
+                }
+            }
+            return .failed(Failed(invocationId: assign.invocationId, reason: "invocation produced no outcome"))
+        }
+    }
+}

@@ -1,0 +1,182 @@
+import FanbenchCore
+import FanbenchProtocol
+import FanbenchS3
+import Foundation
+import Logging
+import NIOConcurrencyHelpers
+import Testing
+
+/// The fan-out run with real worker processes over real TCP, capped by real cgroups, against
+/// the real SeaweedFS target.
+@Suite(.enabled(if: TestTarget.available, TestTarget.skipReason), .serialized, .timeLimit(.minutes(5)))
+struct FanoutRunIntegrationTests {
+    static let cgroups: CgroupManager? = {
+        guard let version = CgroupManager.detect() else { return nil }
+        let m = CgroupManager(version: version)
+        guard let probe = try? m.create(name: "test-probe-\(getpid())", size: try! LambdaSize(memoryMB: 128), hostCores: 1) else { return nil }
+        m.remove(probe)
+        return m
+    }()
+    static let cgroupsReason: Comment = "cgroups under /sys/fs/cgroup are not writable here (run as root on Linux)"
+
+    static var workerBinary: String {
+        URL(fileURLWithPath: TestTarget.binary).deletingLastPathComponent().appendingPathComponent("fanbench-worker").path
+    }
+
+    func seeded(_ bucket: String, objects: Int) async throws -> S3ClientConfiguration {
+        let config = try TestTarget.configuration(.https)
+        try await S3Client.withClient(configuration: config, transport: .async, maxConnections: 8) {
+            _ = try await Seeder.seed(client: $0, bucket: bucket, objects: objects, size: 16, prefix: "", inFlight: 8)
+        }
+        return config
+    }
+
+    func logDirectory() throws -> String {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("fb-run-\(TestTarget.uniqueSuffix())").path
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        return dir
+    }
+
+    var logger: Logger {
+        var l = Logger(label: "test")
+        l.logLevel = .critical
+        return l
+    }
+
+    @Test(.enabled(if: cgroups != nil, cgroupsReason))
+    func cappedLocalRunCountsEveryCall() async throws {
+        let config = try await seeded("fb-it-run", objects: 20)
+        var options = FanoutRun.Options(runID: "t\(TestTarget.uniqueSuffix())", bucket: "fb-it-run",
+                                        workers: .local(cgroups: Self.cgroups, cpuBudget: 1.5, perSize: 1, workerBinary: Self.workerBinary),
+                                        token: "test-token", logDirectory: try logDirectory())
+        options.sizes = [try LambdaSize(memoryMB: 128), try LambdaSize(memoryMB: 1024)]
+        options.strategies = [.serial, .threads(4), .async(4)]
+        options.invocations = 2
+        let report = try await FanoutRun.execute(s3: config, options: options, logger: logger)
+        #expect(report.configs.count == 6)
+        for c in report.configs {
+            #expect(c.invocations.count == 2, "\(c.memoryMb) \(c.strategy)")
+            #expect(c.calls.count == 40)
+            #expect(c.calls.errors == 0)
+            #expect(c.limits.enforced, "\(c.memoryMb) MB not enforced: \(c.limits)")
+            let expected = Double(c.memoryMb) / 1769
+            #expect(abs((c.limits.cpu ?? 0) - expected) <= expected * 0.01)
+            #expect(c.limits.memoryMb == Double(c.memoryMb))
+            #expect(c.maxMemoryUsedMb > 1)
+        }
+        // No cgroup of this run is left behind.
+        let leftovers = (try? FileManager.default.contentsOfDirectory(atPath: "/sys/fs/cgroup/cpu/fanbench"))?.filter { $0.hasPrefix(options.runID) } ?? []
+        #expect(leftovers.isEmpty)
+    }
+
+    @Test(.enabled(if: cgroups != nil, cgroupsReason))
+    func killedWorkersInvocationIsReassignedAndCountedOnce() async throws {
+        let config = try await seeded("fb-it-kill", objects: 60)
+        var options = FanoutRun.Options(runID: "k\(TestTarget.uniqueSuffix())", bucket: "fb-it-kill",
+                                        workers: .local(cgroups: Self.cgroups, cpuBudget: 1.5, perSize: 1, workerBinary: Self.workerBinary),
+                                        token: "test-token", logDirectory: try logDirectory())
+        options.sizes = [try LambdaSize(memoryMB: 128)]
+        options.strategies = [.serial]
+        options.invocations = 3
+        let launcher = NIOLockedValueBox<LocalLauncher?>(nil)
+        let killed = NIOLockedValueBox(false)
+        var hooks = FanoutRun.Hooks()
+        hooks.launcher = { l in launcher.withLockedValue { $0 = l } }
+        hooks.result = { _, _ in
+            // After the first result the worker is sent the next invocation; kill it while that runs.
+            guard !killed.withLockedValue({ v in defer { v = true }; return v }) else { return }
+            let pid = launcher.withLockedValue { $0?.runningPIDs.first }
+            DispatchQueue.global().asyncAfter(deadline: .now() + 0.3) { if let pid { kill(pid, SIGKILL) } }
+        }
+        let report = try await FanoutRun.execute(s3: config, options: options, logger: logger, hooks: hooks)
+        let c = try #require(report.configs.first)
+        #expect(killed.withLockedValue { $0 })
+        #expect(c.reassigned >= 1)
+        #expect(c.invocations.count == 3)
+        #expect(c.calls.count == 180, "calls of the killed invocation must not be counted twice")
+        #expect(c.calls.errors == 0)
+    }
+
+    @Test func garbageAndIntrudersAreCutOffWhileTheRunGoesOn() async throws {
+        let config = try await seeded("fb-it-ext", objects: 10)
+        var options = FanoutRun.Options(runID: "e\(TestTarget.uniqueSuffix())", bucket: "fb-it-ext",
+                                        workers: .external(expect: 1, waitTimeout: .seconds(60)),
+                                        token: "right-token", logDirectory: try logDirectory())
+        options.sizes = [try LambdaSize(memoryMB: 1024)]
+        options.strategies = [.async(4)]
+        options.invocations = 2
+        options.maxLineBytes = 4096
+        let address = NIOLockedValueBox<String?>(nil)
+        var hooks = FanoutRun.Hooks()
+        hooks.listening = { a in address.withLockedValue { $0 = a } }
+        let logger = self.logger
+        let run = Task { try await FanoutRun.execute(s3: config, options: options, logger: logger, hooks: hooks) }
+
+        var port = 0
+        for _ in 0..<200 where port == 0 {
+            if let a = address.withLockedValue({ $0 }) { port = Int(a.split(separator: ":").last!)! } else { try await Task.sleep(for: .milliseconds(20)) }
+        }
+        #expect(port > 0)
+
+        // Garbage: a challenge comes, then an error line, then the connection closes.
+        var lines = try RawClient.exchange(port: port, send: Array("this is not json\n".utf8))
+        #expect(lines.first?.contains("\"type\":\"challenge\"") == true)
+        #expect(lines.dropFirst().first?.contains("\"type\":\"error\"") == true)
+        // An oversized line is refused before it ends.
+        lines = try RawClient.exchange(port: port, send: Array(repeating: UInt8(ascii: "x"), count: 10_000))
+        #expect(lines.contains { $0.contains("longer than 4096") })
+        // Invalid UTF-8.
+        lines = try RawClient.exchange(port: port, send: [0x7B, 0xFF, 0xFE, 0x7D, 0x0A])
+        #expect(lines.contains { $0.contains("UTF-8") })
+        // A wrong token gets a reject.
+        let hello = Message.hello(Hello(workerId: "intruder", version: "x", sizeMb: 1024, limits: .none, auth: String(repeating: "0", count: 64)))
+        lines = try RawClient.exchange(port: port, send: MessageCodec.encode(hello) + [0x0A])
+        #expect(lines.contains { $0.contains("\"type\":\"reject\"") && $0.contains("authentication failed") })
+        // A message out of order (a result before any hello).
+        lines = try RawClient.exchange(port: port, send: Array("{\"type\":\"shutdown\"}\n".utf8))
+        #expect(lines.contains { $0.contains("expected hello") })
+
+        // Now a real worker with the right token: the run completes with exact counts.
+        let worker = Process()
+        worker.executableURL = URL(fileURLWithPath: Self.workerBinary)
+        worker.arguments = ["--coordinator", "127.0.0.1:\(port)", "--size-mb", "1024", "--worker-id", "real-1"]
+        var env = ProcessInfo.processInfo.environment
+        env["FANBENCH_TOKEN"] = "right-token"
+        env["AWS_ACCESS_KEY_ID"] = config.credentials.accessKeyID
+        env["AWS_SECRET_ACCESS_KEY"] = config.credentials.secretAccessKey
+        worker.environment = env
+        try worker.run()
+        let report = try await run.value
+        worker.waitUntilExit()
+        let c = try #require(report.configs.first)
+        #expect(c.invocations.count == 2)
+        #expect(c.calls.count == 20)
+        #expect(c.calls.errors == 0)
+        #expect(worker.terminationStatus == 0, "the worker exits cleanly on shutdown")
+    }
+}
+
+/// A bare TCP client: send bytes, read lines until the peer closes (or 5 s pass).
+enum RawClient {
+    static func exchange(port: Int, send bytes: [UInt8]) throws -> [String] {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(fd) }
+        var addr = sockaddr_in()
+        addr.sin_family = sa_family_t(AF_INET)
+        addr.sin_port = in_port_t(UInt16(port).bigEndian)
+        inet_pton(AF_INET, "127.0.0.1", &addr.sin_addr)
+        let rc = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+        guard rc == 0 else { throw FanbenchError("connect failed") }
+        var tv = timeval(tv_sec: 5, tv_usec: 0)
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
+        _ = bytes.withUnsafeBytes { Glibc.send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+        var received: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        while true {
+            let n = recv(fd, &buffer, buffer.count, 0)
+            if n <= 0 { break }
+            received += buffer[0..<n]
+        }
+        return String(decoding: received, as: UTF8.self).split(separator: "\n").map(String.init)
+    }
+}
