@@ -19,6 +19,7 @@ struct RunCommand: AsyncParsableCommand {
     @Option(help: "Invocations per configuration (each covers every shard once).") var invocations: Int = 5
     @Option(help: "Keys per invocation (default: the whole listing, as in the seed).") var shardSize: Int?
     @Option(help: "Who lists: coordinator (once) or invocation (each invocation lists, as the seed's handler).") var listing: String = "coordinator"
+    @Flag(help: "Cold starts: a fresh worker per invocation, its init duration recorded (local workers).") var cold = false
     @Option(help: "local (spawn capped workers here) or external (workers dial in).") var workers: String = "local"
     @Option(help: "Listen address for workers (external default 0.0.0.0:7100; local uses a free loopback port).") var listen: String?
     @Option(help: "External workers to wait for.") var expect: Int?
@@ -83,6 +84,10 @@ struct RunCommand: AsyncParsableCommand {
             options.listing = listingMode
             options.listenHost = host
             options.listenPort = port
+            options.cold = cold
+            if cold, case .external = workerMode {
+                throw FanbenchError("--cold needs --workers local: external workers are started by their platform", exitCode: 2)
+            }
 
             let progress = ProgressLine()
             var hooks = FanoutRun.Hooks()

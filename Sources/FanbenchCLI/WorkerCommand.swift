@@ -37,13 +37,11 @@ public struct WorkerCommand: AsyncParsableCommand {
             guard !token.isEmpty else {
                 throw FanbenchError("no worker token: set FANBENCH_TOKEN or pass --token-file (the coordinator's, e.g. .fanbench/token)", exitCode: 2)
             }
-            var initMs: Double?
-            if let spawn = env["FANBENCH_SPAWN_NS"].flatMap(UInt64.init) { initMs = Double(monotonicNanoseconds() &- spawn) / 1e6 }
             var options = WorkerService.Options(host: host, port: port, sizeMB: size.memoryMB, token: token,
                                                 workerID: workerId ?? "\(ProcessInfo.processInfo.hostName)-\(getpid())", version: fanbenchVersion)
             options.dialTimeout = .seconds(dialTimeout)
             options.once = once
-            let service = WorkerService(options: options, executor: S3InvocationExecutor(initMs: once ? initMs : nil),
+            let service = WorkerService(options: options, executor: S3InvocationExecutor(coldSpawnNanoseconds: once ? env["FANBENCH_SPAWN_NS"].flatMap(UInt64.init) : nil),
                                         limits: CgroupReader().limits(), logger: logger)
             try await service.run()
         }

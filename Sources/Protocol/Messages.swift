@@ -44,14 +44,17 @@ public struct Hello: Codable, Sendable, Equatable {
     public var limits: WorkerLimits
     /// Hex HMAC-SHA256(token, nonce).
     public var auth: String
+    /// The worker serves one invocation, then exits (a cold start); absent means false.
+    public var singleUse: Bool?
 
-    public init(protocol: Int = ProtocolVersion.current, workerId: String, version: String, sizeMb: Int, limits: WorkerLimits, auth: String) {
+    public init(protocol: Int = ProtocolVersion.current, workerId: String, version: String, sizeMb: Int, limits: WorkerLimits, auth: String, singleUse: Bool? = nil) {
         self.protocol = `protocol`
         self.workerId = workerId
         self.version = version
         self.sizeMb = sizeMb
         self.limits = limits
         self.auth = auth
+        self.singleUse = singleUse
     }
 }
 

@@ -105,6 +105,16 @@ import Testing
         #expect(s.workerCount == 0)
     }
 
+    @Test func singleUseWorkersAreRetiredAfterTheirResult() throws {
+        var s = Scheduler(plan: try plan(invocations: 2))
+        let (inv, _) = assigned(s.workerJoined("cold", sizeMB: 128, singleUse: true, now: 0))[0]
+        let (accept, next) = s.resultArrived(inv, from: "cold", now: 1)
+        #expect(accept)
+        #expect(assigned(next).isEmpty, "a cold worker must not be sent a second invocation")
+        #expect(s.workerCount == 0)
+        #expect(s.reassigned.isEmpty)
+    }
+
     @Test func workerSideFailureIsRetriedElsewhere() throws {
         var s = Scheduler(plan: try plan(invocations: 1))
         let (inv, _) = assigned(s.workerJoined("w", sizeMB: 128, now: 0))[0]

@@ -97,6 +97,35 @@ struct FanoutRunIntegrationTests {
         #expect(c.calls.errors == 0)
     }
 
+    @Test(.enabled(if: cgroups != nil, cgroupsReason))
+    func coldRunsStartAWorkerPerInvocationAndRecordInit() async throws {
+        let config = try await seeded("fb-it-run", objects: 20)
+        var options = FanoutRun.Options(runID: "c\(TestTarget.uniqueSuffix())", bucket: "fb-it-run",
+                                        workers: .local(cgroups: Self.cgroups, cpuBudget: 1.5, perSize: 1, workerBinary: Self.workerBinary),
+                                        token: "test-token", logDirectory: try logDirectory())
+        options.sizes = [try LambdaSize(memoryMB: 512)]
+        options.strategies = [.serial]
+        options.invocations = 3
+        options.cold = true
+        let workers = NIOLockedValueBox(Set<String>())
+        var hooks = FanoutRun.Hooks()
+        let launcher = NIOLockedValueBox<LocalLauncher?>(nil)
+        hooks.launcher = { l in launcher.withLockedValue { $0 = l } }
+        hooks.result = { _, _ in
+            let pids = launcher.withLockedValue { $0?.runningPIDs ?? [] }
+            workers.withLockedValue { $0.formUnion(pids.map(String.init)) }
+        }
+        let report = try await FanoutRun.execute(s3: config, options: options, logger: logger, hooks: hooks)
+        let c = try #require(report.configs.first)
+        #expect(c.invocations.count == 3)
+        #expect(c.calls.count == 60)
+        #expect(c.reassigned == 0, "clean exits of cold workers are not deaths")
+        let initMs = try #require(c.initMs, "cold invocations report an init duration")
+        #expect(initMs > 0 && initMs < 30_000)
+        #expect(report.plan.cold)
+        #expect(workers.withLockedValue { $0.count } >= 2, "each invocation ran in a fresh process")
+    }
+
     @Test func garbageAndIntrudersAreCutOffWhileTheRunGoesOn() async throws {
         let config = try await seeded("fb-it-ext", objects: 10)
         var options = FanoutRun.Options(runID: "e\(TestTarget.uniqueSuffix())", bucket: "fb-it-ext",

@@ -73,7 +73,8 @@ public struct CoordinatorServer: Sendable {
                         return
                     }
                     timeout.cancel()
-                    if let reason = await coordinator.register(hello.workerId, sizeMB: hello.sizeMb, limits: hello.limits, stream: stream, channel: channel) {
+                    if let reason = await coordinator.register(hello.workerId, sizeMB: hello.sizeMb, limits: hello.limits,
+                                                                  singleUse: hello.singleUse ?? false, stream: stream, channel: channel) {
                         try await refuse(stream, reason, peer: peer)
                         return
                     }

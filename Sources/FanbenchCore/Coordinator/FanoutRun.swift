@@ -32,6 +32,8 @@ public enum FanoutRun {
         public var heartbeatSilence: Duration = .seconds(15)
         public var maxAttempts = 3
         public var maxLineBytes = defaultMaxLineBytes
+        /// A fresh worker per invocation, with its init duration recorded (local workers only).
+        public var cold = false
 
         public init(runID: String, bucket: String, workers: Workers, token: String, logDirectory: String) {
             self.runID = runID
@@ -118,7 +120,7 @@ public enum FanoutRun {
                     workerBinary: binary, coordinatorAddress: address, token: options.token,
                     environment: workerEnvironment(s3), logDirectory: options.logDirectory, runID: options.runID,
                     cpuBudget: budget, hostCores: ProcessInfo.processInfo.activeProcessorCount, workersPerSize: perSize,
-                    cgroups: cgroups), logger: logger)
+                    cgroups: cgroups, cold: options.cold), logger: logger)
                 hooks.launcher(launcher)
                 do {
                     try await launcher.run(sizes: plan.configs.map(\.size).uniqueSorted(), coordinator: coordinator)
@@ -160,7 +162,7 @@ public enum FanoutRun {
             target: .init(endpoint: target.endpoint, bucket: options.bucket, prefix: options.prefix, op: op.rawValue),
             plan: .init(sizes: options.sizes.map(\.memoryMB), strategies: options.strategies.map(\.description),
                         invocations: options.invocations, shardSize: options.shardSize, listing: options.listing.rawValue,
-                        keys: keys?.count, workers: workersText),
+                        keys: keys?.count, workers: workersText, cold: options.cold, oversubscribedSizes: oversubscribed),
             configs: aggregates.map(RunReport.config(from:)))
     }
 

@@ -26,9 +26,11 @@ public final class LocalLauncher: Sendable {
         /// nil: no caps (--allow-uncapped).
         public var cgroups: CgroupManager?
         public var maxRespawns = 5
+        /// A fresh worker per invocation (`--cold`).
+        public var cold = false
 
         public init(workerBinary: String, coordinatorAddress: String, token: String, environment: [String: String],
-                    logDirectory: String, runID: String, cpuBudget: Double, hostCores: Int, workersPerSize: Int, cgroups: CgroupManager?) {
+                    logDirectory: String, runID: String, cpuBudget: Double, hostCores: Int, workersPerSize: Int, cgroups: CgroupManager?, cold: Bool = false) {
             self.workerBinary = workerBinary
             self.coordinatorAddress = coordinatorAddress
             self.token = token
@@ -39,6 +41,7 @@ public final class LocalLauncher: Sendable {
             self.hostCores = hostCores
             self.workersPerSize = workersPerSize
             self.cgroups = cgroups
+            self.cold = cold
         }
     }
 
@@ -75,8 +78,13 @@ public final class LocalLauncher: Sendable {
             var respawns = 0
             while await coordinator.remaining(sizeMB: size.memoryMB) > 0 {
                 try Task.checkCancellation()
-                for dead in reapDead() {
+                for (dead, cleanExit) in reapDead() {
                     await coordinator.lost(dead.workerID)
+                    if options.cold && cleanExit {
+                        // A cold worker serves one invocation and exits: start the next one.
+                        if await coordinator.remaining(sizeMB: size.memoryMB) > 0 { try spawn(size) }
+                        continue
+                    }
                     respawns += 1
                     guard respawns <= options.maxRespawns else {
                         throw FanbenchError("workers of \(size.memoryMB) MB keep dying (\(respawns) so far): see the logs in \(options.logDirectory)")
@@ -102,7 +110,7 @@ public final class LocalLauncher: Sendable {
         env["FANBENCH_SPAWN_NS"] = String(monotonicNanoseconds())
         let (exe, args) = CgroupManager.joinAndExec(group, executable: options.workerBinary, arguments: [
             "--coordinator", options.coordinatorAddress, "--size-mb", String(size.memoryMB), "--worker-id", workerID,
-        ])
+        ] + (options.cold ? ["--once"] : []))
         do {
             let pid = try ProcessLauncher.spawn(executable: exe, arguments: args,
                                                 logPath: options.logDirectory + "/\(workerID).log", environment: env)
@@ -113,11 +121,19 @@ public final class LocalLauncher: Sendable {
         }
     }
 
-    private func reapDead() -> [Child] {
+    /// Children that exited, each with whether it exited cleanly (status 0).
+    private func reapDead() -> [(Child, Bool)] {
         children.withLockedValue { list in
-            let dead = list.filter { !ProcessLauncher.isAlive($0.pid) }
-            list.removeAll { c in dead.contains { $0.pid == c.pid } }
-            for d in dead { if let g = d.group { options.cgroups?.remove(g) } }
+            var dead: [(Child, Bool)] = []
+            for c in list {
+                var status: Int32 = 0
+                if waitpid(c.pid, &status, WNOHANG) == c.pid {
+                    // WIFEXITED && WEXITSTATUS == 0
+                    dead.append((c, (status & 0x7f) == 0 && ((status >> 8) & 0xff) == 0))
+                }
+            }
+            list.removeAll { c in dead.contains { $0.0.pid == c.pid } }
+            for (d, _) in dead { if let g = d.group { options.cgroups?.remove(g) } }
             return dead
         }
     }

@@ -53,7 +53,7 @@ public actor RunCoordinator {
     }
 
     /// A worker passed the handshake. Returns a reason to refuse it, or nil.
-    func register(_ id: String, sizeMB: Int, limits: WorkerLimits, stream: MessageStream, channel: any Channel) async -> String? {
+    func register(_ id: String, sizeMB: Int, limits: WorkerLimits, singleUse: Bool, stream: MessageStream, channel: any Channel) async -> String? {
         guard connections[id] == nil else { return "a worker with id \(id) is already connected" }
         guard plannedSizes.contains(sizeMB) else {
             return "no configuration of this run needs \(sizeMB) MB (planned: \(plannedSizes.sorted().map(String.init).joined(separator: ", ")))"
@@ -62,7 +62,7 @@ public actor RunCoordinator {
         try? await stream.send(.welcome(Welcome(workerId: id)))
         logger.info("worker joined", metadata: ["worker": "\(id)", "size_mb": "\(sizeMB)", "cgroup": "\(limits.cgroup)"])
         resumeWorkerWaiters()
-        await apply(scheduler.workerJoined(id, sizeMB: sizeMB, now: monotonicNanoseconds()))
+        await apply(scheduler.workerJoined(id, sizeMB: sizeMB, singleUse: singleUse, now: monotonicNanoseconds()))
         return nil
     }
 

@@ -19,18 +19,24 @@ public enum ReportTables {
     }
 
     public static func detail(_ report: RunReport) -> String {
-        var rows: [[String]] = [["MB", "strategy", "inv", "p50", "p90", "p99", "call p50", "call p99", "calls/s",
-                                 "errors", "retries", "CPU ms/call", "max mem MB", "cpu cap", "enforced", "reassigned"]]
+        let cold = report.configs.contains { $0.initMs != nil }
+        var header = ["MB", "strategy", "inv", "p50", "p90", "p99"]
+        if cold { header.append("init") }
+        header += ["call p50", "call p99", "calls/s", "errors", "retries", "CPU ms/call", "max mem MB", "cpu cap", "enforced", "reassigned"]
+        var rows: [[String]] = [header]
         for c in report.configs {
-            rows.append([
-                String(c.memoryMb), c.strategy == "serial" ? "serial" : "\(c.strategy):\(c.concurrency)",
-                "\(c.invocations.count)\(c.invocations.failed > 0 ? " (\(c.invocations.failed) failed)" : "")",
-                f(c.invocations.p50Ms), f(c.invocations.p90Ms), f(c.invocations.p99Ms),
-                f(c.calls.p50Ms), f(c.calls.p99Ms), String(format: "%.0f", c.calls.perSecond),
-                c.calls.errors == 0 ? "0" : c.calls.errorCodes.sorted { $0.key < $1.key }.map { "\($0.key)×\($0.value)" }.joined(separator: ","),
-                String(c.calls.retries), String(format: "%.3f", c.calls.cpuMsPerCall), String(format: "%.1f", c.maxMemoryUsedMb),
-                c.limits.cpu.map { String(format: "%.4f", $0) } ?? "none", c.limits.enforced ? "yes" : "NO", String(c.reassigned),
-            ])
+            let name = c.strategy == "serial" ? "serial" : "\(c.strategy):\(c.concurrency)"
+            let failed = c.invocations.failed > 0 ? " (\(c.invocations.failed) failed)" : ""
+            var row: [String] = [String(c.memoryMb), name, "\(c.invocations.count)\(failed)",
+                                 f(c.invocations.p50Ms), f(c.invocations.p90Ms), f(c.invocations.p99Ms)]
+            if cold { row.append(c.initMs.map(f) ?? "—") }
+            let errors: String = c.calls.errors == 0 ? "0"
+                : c.calls.errorCodes.sorted { $0.key < $1.key }.map { "\($0.key)×\($0.value)" }.joined(separator: ",")
+            let cap: String = c.limits.cpu.map { String(format: "%.4f", $0) } ?? "none"
+            row += [f(c.calls.p50Ms), f(c.calls.p99Ms), String(format: "%.0f", c.calls.perSecond), errors,
+                    String(c.calls.retries), String(format: "%.3f", c.calls.cpuMsPerCall), String(format: "%.1f", c.maxMemoryUsedMb),
+                    cap, c.limits.enforced ? "yes" : "NO", String(c.reassigned)]
+            rows.append(row)
         }
         return "per configuration (ms unless noted)\n" + render(rows)
     }

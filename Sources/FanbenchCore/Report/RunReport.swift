@@ -23,6 +23,9 @@ public struct RunReport: Codable, Sendable {
         public var listing: String
         public var keys: Int?
         public var workers: String
+        public var cold: Bool
+        /// Sizes whose single worker needed more CPU than the budget (they ran alone).
+        public var oversubscribedSizes: [Int]
     }
 
     public struct Limits: Codable, Sendable {

@@ -16,6 +16,8 @@ public struct Scheduler: Sendable {
         var sizeMB: Int
         var busyWith: String?
         var lastHeard: UInt64
+        /// Serves one invocation, then leaves (cold starts).
+        var singleUse = false
     }
 
     public private(set) var specs: [String: InvocationSpec] = [:]
@@ -45,8 +47,8 @@ public struct Scheduler: Sendable {
 
     public func workers(sizeMB: Int) -> Int { workers.values.filter { $0.sizeMB == sizeMB }.count }
 
-    public mutating func workerJoined(_ id: String, sizeMB: Int, now: UInt64) -> [Action] {
-        workers[id] = WorkerState(sizeMB: sizeMB, busyWith: nil, lastHeard: now)
+    public mutating func workerJoined(_ id: String, sizeMB: Int, singleUse: Bool = false, now: UInt64) -> [Action] {
+        workers[id] = WorkerState(sizeMB: sizeMB, busyWith: nil, lastHeard: now, singleUse: singleUse)
         return dispatch()
     }
 
@@ -69,6 +71,7 @@ public struct Scheduler: Sendable {
         guard workers[workerID]?.busyWith == invocationID, !completed.contains(invocationID) else { return (false, []) }
         workers[workerID]?.busyWith = nil
         workers[workerID]?.lastHeard = now
+        if workers[workerID]?.singleUse == true { workers.removeValue(forKey: workerID) }
         completed.insert(invocationID)
         return (true, dispatch())
     }
@@ -78,6 +81,7 @@ public struct Scheduler: Sendable {
         guard workers[workerID]?.busyWith == invocationID else { return [] }
         workers[workerID]?.busyWith = nil
         workers[workerID]?.lastHeard = now
+        if workers[workerID]?.singleUse == true { workers.removeValue(forKey: workerID) }
         return requeue(invocationID, reason: reason) + dispatch()
     }
 

@@ -17,13 +17,14 @@ public final class S3InvocationExecutor: InvocationExecutor {
     private let environment: [String: String]
     private let runners = NIOLockedValueBox<[String: CallRunner]>([:])
     private let cgroup: CgroupReader
-    /// Init duration to report with the first invocation (cold starts).
-    private let pendingInitMs: NIOLockedValueBox<Double?>
+    /// Monotonic ns at which this process was spawned, for a cold start's init duration
+    /// (spawn to clients ready, as Lambda's Init Duration); nil for warm workers.
+    private let pendingSpawn: NIOLockedValueBox<UInt64?>
 
-    public init(environment: [String: String] = ProcessInfo.processInfo.environment, cgroup: CgroupReader = CgroupReader(), initMs: Double? = nil) {
+    public init(environment: [String: String] = ProcessInfo.processInfo.environment, cgroup: CgroupReader = CgroupReader(), coldSpawnNanoseconds: UInt64? = nil) {
         self.environment = environment
         self.cgroup = cgroup
-        pendingInitMs = NIOLockedValueBox(initMs)
+        pendingSpawn = NIOLockedValueBox(coldSpawnNanoseconds)
     }
 
     public func run(_ assign: Assign, progress: NIOLockedValueBox<Int>) async -> Message {
@@ -41,9 +42,11 @@ public final class S3InvocationExecutor: InvocationExecutor {
         } catch {
             return failed(FanbenchError.from(error).message)
         }
+        let spawn = pendingSpawn.withLockedValue { v -> UInt64? in defer { v = nil }; return v }
         let cpu0 = processCPUMicroseconds()
         let throttled0 = cgroup.throttledMs()
         let t0 = monotonicNanoseconds()
+        let initMs = spawn.map { Double(t0 &- $0) / 1e6 }
         var listMs: Double?
         let keys: [String]
         if let given = assign.keys {
@@ -59,7 +62,6 @@ public final class S3InvocationExecutor: InvocationExecutor {
         let recorder = await runner.run(op, bucket: assign.target.bucket, keys: keys, progress: progress)
         let durationMs = Double(monotonicNanoseconds() - t0) / 1e6
         let cpu1 = processCPUMicroseconds()
-        let initMs = pendingInitMs.withLockedValue { v -> Double? in defer { v = nil }; return v }
         return .result(InvocationResult(
             invocationId: assign.invocationId, durationMs: durationMs, initMs: initMs, listMs: listMs,
             calls: recorder.calls, errors: recorder.errors, retries: recorder.retries, histogram: recorder.snapshot(),

@@ -103,7 +103,8 @@ public struct WorkerService: Sendable {
             throw FanbenchError("the coordinator speaks protocol \(challenge.protocol), this worker \(ProtocolVersion.current): run the same fanbench version on both")
         }
         try await stream.send(.hello(Hello(workerId: options.workerID, version: options.version, sizeMb: options.sizeMB,
-                                           limits: limits, auth: TokenAuth.answer(token: options.token, nonce: challenge.nonce))))
+                                           limits: limits, auth: TokenAuth.answer(token: options.token, nonce: challenge.nonce),
+                                           singleUse: options.once ? true : nil)))
         switch try await MessageStream.next(&iterator) {
         case .welcome?:
             logger.info("joined the coordinator", metadata: ["worker": "\(options.workerID)", "size_mb": "\(options.sizeMB)"])
