@@ -170,3 +170,14 @@ import Testing
         #expect(Stats.percentile([5, 1, 3, 2, 4], 100) == 5)
     }
 }
+
+@Suite struct CPUBudgetTests {
+    @Test func workersFitTheBudgetButAtLeastOneRuns() throws {
+        let budget = 1.5
+        #expect(LocalLauncher.workersThatFit(size: try LambdaSize(memoryMB: 128), budget: budget, wanted: 100) == 20)
+        #expect(LocalLauncher.workersThatFit(size: try LambdaSize(memoryMB: 128), budget: budget, wanted: 3) == 3)
+        #expect(LocalLauncher.workersThatFit(size: try LambdaSize(memoryMB: 1024), budget: budget, wanted: 4) == 2)
+        // A size bigger than the whole budget still runs, alone (reported as oversubscribed).
+        #expect(LocalLauncher.workersThatFit(size: try LambdaSize(memoryMB: 3008), budget: budget, wanted: 4) == 1)
+    }
+}
