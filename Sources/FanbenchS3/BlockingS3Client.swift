@@ -41,14 +41,10 @@ public final class BlockingS3Client: @unchecked Sendable {
 
     /// Lists every key under `prefix`, following continuation tokens.
     public func listAll(bucket: String, prefix: String? = nil, pageSize: Int? = nil) throws(S3Error) -> S3Listing {
-        var listing = S3Listing(objects: [], pages: 0, retries: 0)
+        var listing = S3Listing()
         var token: String?
         repeat {
-            let call = try perform(.listObjectsV2(bucket: bucket, prefix: prefix, continuationToken: token, maxKeys: pageSize))
-            listing.objects += call.value.objects
-            listing.pages += 1
-            listing.retries += call.retries
-            token = call.value.isTruncated ? call.value.nextContinuationToken : nil
+            token = listing.add(try perform(.listObjectsV2(bucket: bucket, prefix: prefix, continuationToken: token, maxKeys: pageSize)))
         } while token != nil
         return listing
     }

@@ -68,7 +68,15 @@ public struct S3Call<Value: Sendable>: Sendable {
 
 /// All keys under a prefix, and what listing them cost.
 public struct S3Listing: Sendable {
-    public var objects: [S3Object]
-    public var pages: Int
-    public var retries: Int
+    public var objects: [S3Object] = []
+    public var pages = 0
+    public var retries = 0
+
+    /// Adds a page; returns the continuation token for the next one, nil when done.
+    mutating func add(_ call: S3Call<ListObjectsV2Page>) -> String? {
+        objects += call.value.objects
+        pages += 1
+        retries += call.retries
+        return call.value.isTruncated ? call.value.nextContinuationToken : nil
+    }
 }

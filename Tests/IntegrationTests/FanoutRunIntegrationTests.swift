@@ -37,6 +37,17 @@ struct FanoutRunIntegrationTests {
         return dir
     }
 
+    /// A capped local run of `sizes` × `strategies` against `bucket`.
+    func localOptions(_ id: String, bucket: String, sizes: [Int], strategies: [Strategy], invocations: Int) throws -> FanoutRun.Options {
+        var options = FanoutRun.Options(runID: "\(id)\(TestTarget.uniqueSuffix())", bucket: bucket,
+                                        workers: .local(cgroups: Self.cgroups, cpuBudget: 1.5, perSize: 1, workerBinary: Self.workerBinary),
+                                        token: "test-token", logDirectory: try logDirectory())
+        options.sizes = try sizes.map { try LambdaSize(memoryMB: $0) }
+        options.strategies = strategies
+        options.invocations = invocations
+        return options
+    }
+
     var logger: Logger {
         var l = Logger(label: "test")
         l.logLevel = .critical
@@ -46,12 +57,7 @@ struct FanoutRunIntegrationTests {
     @Test(.enabled(if: cgroups != nil, cgroupsReason))
     func cappedLocalRunCountsEveryCall() async throws {
         let config = try await seeded("fb-it-run", objects: 20)
-        var options = FanoutRun.Options(runID: "t\(TestTarget.uniqueSuffix())", bucket: "fb-it-run",
-                                        workers: .local(cgroups: Self.cgroups, cpuBudget: 1.5, perSize: 1, workerBinary: Self.workerBinary),
-                                        token: "test-token", logDirectory: try logDirectory())
-        options.sizes = [try LambdaSize(memoryMB: 128), try LambdaSize(memoryMB: 1024)]
-        options.strategies = [.serial, .threads(4), .async(4)]
-        options.invocations = 2
+        let options = try localOptions("t", bucket: "fb-it-run", sizes: [128, 1024], strategies: [.serial, .threads(4), .async(4)], invocations: 2)
         let report = try await FanoutRun.execute(s3: config, options: options, logger: logger)
         #expect(report.configs.count == 6)
         for c in report.configs {
@@ -72,12 +78,7 @@ struct FanoutRunIntegrationTests {
     @Test(.enabled(if: cgroups != nil, cgroupsReason))
     func killedWorkersInvocationIsReassignedAndCountedOnce() async throws {
         let config = try await seeded("fb-it-kill", objects: 60)
-        var options = FanoutRun.Options(runID: "k\(TestTarget.uniqueSuffix())", bucket: "fb-it-kill",
-                                        workers: .local(cgroups: Self.cgroups, cpuBudget: 1.5, perSize: 1, workerBinary: Self.workerBinary),
-                                        token: "test-token", logDirectory: try logDirectory())
-        options.sizes = [try LambdaSize(memoryMB: 128)]
-        options.strategies = [.serial]
-        options.invocations = 3
+        let options = try localOptions("k", bucket: "fb-it-kill", sizes: [128], strategies: [.serial], invocations: 3)
         let launcher = NIOLockedValueBox<LocalLauncher?>(nil)
         let killed = NIOLockedValueBox(false)
         var hooks = FanoutRun.Hooks()
@@ -100,12 +101,7 @@ struct FanoutRunIntegrationTests {
     @Test(.enabled(if: cgroups != nil, cgroupsReason))
     func coldRunsStartAWorkerPerInvocationAndRecordInit() async throws {
         let config = try await seeded("fb-it-run", objects: 20)
-        var options = FanoutRun.Options(runID: "c\(TestTarget.uniqueSuffix())", bucket: "fb-it-run",
-                                        workers: .local(cgroups: Self.cgroups, cpuBudget: 1.5, perSize: 1, workerBinary: Self.workerBinary),
-                                        token: "test-token", logDirectory: try logDirectory())
-        options.sizes = [try LambdaSize(memoryMB: 512)]
-        options.strategies = [.serial]
-        options.invocations = 3
+        var options = try localOptions("c", bucket: "fb-it-run", sizes: [512], strategies: [.serial], invocations: 3)
         options.cold = true
         let workers = NIOLockedValueBox(Set<String>())
         var hooks = FanoutRun.Hooks()
