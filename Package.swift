@@ -110,6 +110,7 @@ let package = Package(
             dependencies: [
                 "FanbenchCore", "FanbenchS3", "FanbenchProtocol",
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "Histogram", package: "hdrhistogram-swift"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),

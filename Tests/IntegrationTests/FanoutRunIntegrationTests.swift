@@ -183,17 +183,46 @@ struct FanoutRunIntegrationTests {
 
 /// A bare TCP client: send bytes, read lines until the peer closes (or 5 s pass).
 enum RawClient {
-    static func exchange(port: Int, send bytes: [UInt8]) throws -> [String] {
+    static func connected(port: Int) throws -> Int32 {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        defer { close(fd) }
         var addr = sockaddr_in()
         addr.sin_family = sa_family_t(AF_INET)
         addr.sin_port = in_port_t(UInt16(port).bigEndian)
         inet_pton(AF_INET, "127.0.0.1", &addr.sin_addr)
         let rc = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
-        guard rc == 0 else { throw FanbenchError("connect failed") }
-        var tv = timeval(tv_sec: 5, tv_usec: 0)
+        guard rc == 0 else { close(fd); throw FanbenchError("connect failed") }
+        var one: Int32 = 1
+        setsockopt(fd, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size))
+        var tv = timeval(tv_sec: 10, tv_usec: 0)
         setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
+        return fd
+    }
+
+    /// `rounds` GETs on one keep-alive connection; each exchange's latency in ms.
+    static func timedExchanges(port: Int, rounds: Int, until marker: String, thinkMs: Double = 0) throws -> [Double] {
+        let fd = try connected(port: port)
+        defer { close(fd) }
+        let request = Array("GET /b/k?acl= HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".utf8)
+        var out: [Double] = []
+        var buffer = [UInt8](repeating: 0, count: 8192)
+        for _ in 0..<rounds {
+            if thinkMs > 0 { usleep(useconds_t(Double.random(in: 0..<thinkMs) * 1000)) }
+            let t0 = monotonicNanoseconds()
+            _ = request.withUnsafeBytes { Glibc.send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+            var got: [UInt8] = []
+            while !String(decoding: got, as: UTF8.self).contains(marker) {
+                let n = recv(fd, &buffer, buffer.count, 0)
+                guard n > 0 else { throw FanbenchError("connection closed mid-response") }
+                got += buffer[0..<n]
+            }
+            out.append(Double(monotonicNanoseconds() - t0) / 1e6)
+        }
+        return out
+    }
+
+    static func exchange(port: Int, send bytes: [UInt8]) throws -> [String] {
+        let fd = try connected(port: port)
+        defer { close(fd) }
         _ = bytes.withUnsafeBytes { Glibc.send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
         var received: [UInt8] = []
         var buffer = [UInt8](repeating: 0, count: 4096)

@@ -1,0 +1,181 @@
+import FanbenchCore
+import FanbenchS3
+import Foundation
+import Histogram
+import Logging
+import NIOConcurrencyHelpers
+import NIOPosix
+import Testing
+
+/// The proxy between real clients and a real HTTP server, over real TCP.
+@Suite(.serialized, .timeLimit(.minutes(3)))
+struct LatencyProxyTests {
+    static let acl = RetryIntegrationTests.acl
+
+    func withProxy<T>(_ profile: NetworkProfile, httpAware: Bool = true, _ body: (Int, LatencyProxy) async throws -> T) async throws -> T {
+        let upstream = try await ScriptedHTTPServer([.init(status: 200, body: Self.acl)])
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 2)
+        var logger = Logger(label: "proxy-test")
+        logger.logLevel = .critical
+        let proxy = LatencyProxy(options: .init(upstreamHost: "127.0.0.1", upstreamPort: upstream.port, profile: profile, httpAware: httpAware), logger: logger)
+        let server = try await proxy.bind(host: "127.0.0.1", port: 0, group: group)
+        let port = server.localAddress!.port!
+        do {
+            let result = try await body(port, proxy)
+            try? await server.close()
+            try? await group.shutdownGracefully()
+            await upstream.shutdown()
+            return result
+        } catch {
+            try? await server.close()
+            try? await group.shutdownGracefully()
+            await upstream.shutdown()
+            throw error
+        }
+    }
+
+    func configuration(port: Int) -> S3ClientConfiguration {
+        S3ClientConfiguration(endpoint: S3Endpoint(scheme: "http", host: "127.0.0.1", port: port),
+                              credentials: S3Credentials(accessKeyID: "AKID", secretAccessKey: "SECRET"),
+                              connectTimeout: .seconds(5), requestTimeout: .seconds(10), retry: .none)
+    }
+
+    /// p50 of warm-connection exchange latencies, ms: `connections` raw HTTP clients on their own
+    /// threads (no TLS, signing or XML, so the client's CPU does not blur the proxy's delay),
+    /// `rounds` requests each, the first (which opens the connection) left out.
+    func warmP50(port: Int, connections: Int, rounds: Int, marker: String = "</AccessControlPolicy>", thinkMs: Double = 0) async throws -> Double {
+        let samples = NIOLockedValueBox<[Double]>([])
+        let failures = NIOLockedValueBox(0)
+        await withCheckedContinuation { (done: CheckedContinuation<Void, Never>) in
+            let remaining = NIOLockedValueBox(connections)
+            for _ in 0..<connections {
+                Thread {
+                    if let s = try? RawClient.timedExchanges(port: port, rounds: rounds, until: marker, thinkMs: thinkMs) {
+                        samples.withLockedValue { $0 += s.dropFirst() }
+                    } else {
+                        failures.withLockedValue { $0 += 1 }
+                    }
+                    if remaining.withLockedValue({ v -> Int in v -= 1; return v }) == 0 { done.resume() }
+                }.start()
+            }
+        }
+        #expect(failures.withLockedValue { $0 } == 0)
+        return Stats.percentile(samples.withLockedValue { $0 }, 50)
+    }
+
+    /// The proxy as users run it: its own process (`fanbench proxy`) in front of the real
+    /// SeaweedFS target (plain HTTP), with raw clients; p50 added per warm exchange. The 200
+    /// connections are all open and active at once, each pausing at random up to 400 ms between
+    /// exchanges, so about 15 delays overlap at any moment: serialized delays would add
+    /// hundreds of ms. (Burst throughput of a release build is scripts/bench-proxy's job.)
+    @Test(.enabled(if: TestTarget.available, TestTarget.skipReason),
+          arguments: [(1, "lognormal:0.2"), (200, "lognormal:0.2"), (200, "fixed")])
+    func addedRoundTripMatchesTheSetting(connections: Int, jitter: String) async throws {
+        let upstream = try #require(try TestTarget.configuration(.http).endpoint.port)
+        let rounds = connections == 1 ? 60 : 8
+        let think = connections == 1 ? 0.0 : 400.0
+        let baseline = try await warmP50(port: upstream, connections: connections, rounds: rounds, marker: "</Error>", thinkMs: think)
+        let port = try CLIBadInputTests().closedPort()
+        let proxy = Process()
+        proxy.executableURL = URL(fileURLWithPath: TestTarget.binary)
+        proxy.arguments = ["proxy", "--listen", "127.0.0.1:\(port)", "--upstream", "127.0.0.1:\(upstream)", "--rtt-ms", "16", "--jitter", jitter]
+        proxy.standardOutput = Pipe()
+        try proxy.run()
+        defer { proxy.terminate(); proxy.waitUntilExit() }
+        var up = false
+        for _ in 0..<200 where !up {
+            if let fd = try? RawClient.connected(port: port) { close(fd); up = true } else { try await Task.sleep(for: .milliseconds(25)) }
+        }
+        #expect(up, "the proxy did not start listening")
+        let proxied = try await warmP50(port: port, connections: connections, rounds: rounds, marker: "</Error>", thinkMs: think)
+        let added = proxied - baseline
+        #expect(abs(added - 16) <= 2, "added \(added) ms at \(connections) connections, jitter \(jitter) (baseline \(baseline) ms)")
+    }
+
+    @Test func newConnectionsCostOneMoreRoundTrip() async throws {
+        var profile = NetworkProfile(rttMs: 30, jitter: .fixed)
+        profile.resetProbability = 0
+        try await withProxy(profile) { port, _ in
+            try await S3Client.withClient(configuration: configuration(port: port), transport: .curl, maxConnections: 1) { client in
+                var t0 = monotonicNanoseconds()
+                _ = try await client.perform(.getObjectAcl(bucket: "b", key: "k"))
+                let first = Double(monotonicNanoseconds() - t0) / 1e6
+                t0 = monotonicNanoseconds()
+                _ = try await client.perform(.getObjectAcl(bucket: "b", key: "k"))
+                let second = Double(monotonicNanoseconds() - t0) / 1e6
+                // Connect (one RTT) plus the exchange (one RTT), and client start-up work on top.
+                #expect(first >= 60 && first - second >= 28, "first call \(first) ms, warm \(second) ms")
+                #expect(second >= 30 && second < 36, "warm call \(second) ms")
+            }
+        }
+    }
+
+    /// Observed counts must sit within 4.5 standard deviations of n·p.
+    func withinBounds(_ observed: Int, n: Int, p: Double) -> Bool {
+        let sd = (Double(n) * p * (1 - p)).squareRoot()
+        return abs(Double(observed) - Double(n) * p) <= 4.5 * sd
+    }
+
+    @Test(arguments: TransportKind.allCases)
+    func injectedRepliesAreS3ErrorsAtTheSetRate(kind: TransportKind) async throws {
+        let profile = NetworkProfile(rttMs: 0, slowDownProbability: 0.15, internalErrorProbability: 0.10)
+        let n = 400
+        try await withProxy(profile) { port, proxy in
+            var codes: [String: Int] = [:]
+            try await S3Client.withClient(configuration: configuration(port: port), transport: kind, maxConnections: 1) { client in
+                for _ in 0..<n {
+                    do {
+                        _ = try await client.perform(.getObjectAcl(bucket: "b", key: "k"))
+                        codes["OK", default: 0] += 1
+                    } catch let e as S3Error {
+                        #expect(e.kind == .service)
+                        #expect(e.httpStatus == (e.code == "SlowDown" ? 503 : 500))
+                        #expect(e.requestID?.hasPrefix("fanbench-proxy-") == true)
+                        codes[e.code, default: 0] += 1
+                    }
+                }
+            }
+            #expect(withinBounds(codes["SlowDown", default: 0], n: n, p: 0.15), "\(codes)")
+            #expect(withinBounds(codes["InternalError", default: 0], n: n, p: 0.10), "\(codes)")
+            #expect(codes.values.reduce(0, +) == n)
+            #expect(proxy.snapshot.injected == codes["SlowDown", default: 0] + codes["InternalError", default: 0])
+        }
+    }
+
+    @Test func headRequestsGetBodilessInjectedReplies() async throws {
+        try await withProxy(NetworkProfile(rttMs: 0, slowDownProbability: 1)) { port, _ in
+            try await S3Client.withClient(configuration: configuration(port: port), transport: .curl, maxConnections: 1) { client in
+                for _ in 0..<3 {
+                    do {
+                        _ = try await client.perform(.headObject(bucket: "b", key: "k"))
+                        Issue.record("expected 503")
+                    } catch let e as S3Error {
+                        #expect(e.httpStatus == 503)
+                    }
+                }
+            }
+        }
+    }
+
+    @Test func resetsHappenAtTheSetRateAndAreConnectionResets() async throws {
+        let n = 300
+        try await withProxy(NetworkProfile(rttMs: 0, resetProbability: 0.2)) { port, proxy in
+            var resets = 0, ok = 0
+            try await S3Client.withClient(configuration: configuration(port: port), transport: .curl, maxConnections: 1) { client in
+                for _ in 0..<n {
+                    do {
+                        _ = try await client.perform(.getObjectAcl(bucket: "b", key: "k"))
+                        ok += 1
+                    } catch let e as S3Error {
+                        #expect(e.kind == .connectionReset, "\(e)")
+                        #expect(e.isRetryable)
+                        resets += 1
+                    }
+                }
+            }
+            #expect(ok + resets == n)
+            #expect(withinBounds(resets, n: n, p: 0.2), "\(resets) resets of \(n)")
+            #expect(proxy.snapshot.resets == resets)
+        }
+    }
+}
