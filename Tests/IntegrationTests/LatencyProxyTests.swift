@@ -7,7 +7,8 @@ import NIOConcurrencyHelpers
 import NIOPosix
 import Testing
 
-/// The proxy between real clients and a real HTTP server, over real TCP.
+/// The proxy between real clients and a real HTTP server, over real TCP. Its delay checks
+/// measure time: ./scripts/test runs this suite on its own, after the others.
 @Suite(.serialized, .timeLimit(.minutes(3)))
 struct LatencyProxyTests {
     static let acl = RetryIntegrationTests.acl
@@ -63,18 +64,20 @@ struct LatencyProxyTests {
         return Stats.percentile(samples.withLockedValue { $0 }, 50)
     }
 
-    /// The proxy as users run it: its own process (`fanbench proxy`) in front of the real
-    /// SeaweedFS target (plain HTTP), with raw clients; p50 added per warm exchange. The 200
+    /// The proxy as users run it: its own process (`fanbench proxy`), in front of a real HTTP
+    /// server that answers in ~0.1 ms (so the baseline cannot drift between the two
+    /// measurements), with raw clients; p50 added per warm exchange. The 200
     /// connections are all open and active at once, each pausing at random up to 400 ms between
     /// exchanges, so about 15 delays overlap at any moment: serialized delays would add
     /// hundreds of ms. (Burst throughput of a release build is scripts/bench-proxy's job.)
-    @Test(.enabled(if: TestTarget.available, TestTarget.skipReason),
-          arguments: [(1, "lognormal:0.2"), (200, "lognormal:0.2"), (200, "fixed")])
+    @Test(arguments: [(1, "lognormal:0.2"), (200, "lognormal:0.2"), (200, "fixed")])
     func addedRoundTripMatchesTheSetting(connections: Int, jitter: String) async throws {
-        let upstream = try #require(try TestTarget.configuration(.http).endpoint.port)
+        let server = try await ScriptedHTTPServer([.init(status: 200, body: Self.acl)])
+        defer { Task { await server.shutdown() } }
+        let upstream = server.port
         let rounds = connections == 1 ? 60 : 8
         let think = connections == 1 ? 0.0 : 400.0
-        let baseline = try await warmP50(port: upstream, connections: connections, rounds: rounds, marker: "</Error>", thinkMs: think)
+        let baseline = try await warmP50(port: upstream, connections: connections, rounds: rounds, thinkMs: think)
         let port = try CLIBadInputTests().closedPort()
         let proxy = Process()
         proxy.executableURL = URL(fileURLWithPath: TestTarget.binary)
@@ -87,9 +90,11 @@ struct LatencyProxyTests {
             if let fd = try? RawClient.connected(port: port) { close(fd); up = true } else { try await Task.sleep(for: .milliseconds(25)) }
         }
         #expect(up, "the proxy did not start listening")
-        let proxied = try await warmP50(port: port, connections: connections, rounds: rounds, marker: "</Error>", thinkMs: think)
+        let proxied = try await warmP50(port: port, connections: connections, rounds: rounds, thinkMs: think)
         let added = proxied - baseline
-        #expect(abs(added - 16) <= 2, "added \(added) ms at \(connections) connections, jitter \(jitter) (baseline \(baseline) ms)")
+        // A debug-build proxy sharing 2 cores with the clients adds up to a few ms of its own;
+        // serialized delays would add hundreds. The ±2 ms figure is scripts/bench-proxy's (release).
+        #expect(added >= 14 && added <= 22, "added \(added) ms at \(connections) connections, jitter \(jitter) (baseline \(baseline) ms)")
     }
 
     @Test func newConnectionsCostOneMoreRoundTrip() async throws {

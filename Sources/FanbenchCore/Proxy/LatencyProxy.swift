@@ -199,7 +199,11 @@ final class RelayHandler: ChannelInboundHandler, @unchecked Sendable {
             }
             return
         }
-        state.eventLoop.scheduleTask(deadline: at) { partner.writeAndFlush(buffer, promise: nil) }
+        if at <= .now() {
+            partner.writeAndFlush(buffer, promise: nil)  // already due (no RTT set): no timer hop
+        } else {
+            state.eventLoop.scheduleTask(deadline: at) { partner.writeAndFlush(buffer, promise: nil) }
+        }
     }
 
     func channelInactive(context: ChannelHandlerContext) {
