@@ -11,7 +11,7 @@ struct RunCommand: AsyncParsableCommand {
         abstract: "Fan a bucket's keys out to Lambda-capped workers for each memory size × strategy; print the pivot and details.")
     @OptionGroup var global: GlobalOptions
     @OptionGroup var s3: S3Options
-    @Option(help: "Bucket whose keys to call.") var bucket: String
+    @Option(help: "Bucket whose keys to call (default with the local target: fanbench-seed, filled with the blog's 100 objects).") var bucket: String?
     @Option(help: "Only keys under this prefix.") var prefix: String?
     @Option(help: "Per-key call: get-object-acl, head-object or get-object.") var op: String = "get-object-acl"
     @Option(help: "Lambda memory sizes, MB.") var sizes: String = "128,512,1024,1536,2048,3008"
@@ -41,6 +41,34 @@ struct RunCommand: AsyncParsableCommand {
             }
             guard let listingMode = ListingMode(rawValue: listing) else {
                 throw FanbenchError("unknown --listing '\(listing)': use coordinator or invocation", exitCode: 2)
+            }
+            var emulation: RunReport.Emulation?
+            var bucket = self.bucket
+            if !s3.namesEndpoint() {
+                // No endpoint named: the local target, started (and the seed's bucket filled) when needed.
+                let target = LocalTarget(stateDirectory: global.stateDirectory)
+                if target.runningState() == nil {
+                    FileHandle.standardError.write(Data("fanbench: no endpoint given; starting the local target (SeaweedFS behind the lambda-same-region emulation)\n".utf8))
+                }
+                let state = try await target.up(target.runningState().map { running in
+                    var o = LocalTarget.Options()
+                    o.s3Port = running.ports["s3"] ?? o.s3Port
+                    o.tls = running.tls
+                    o.profile = LocalTarget.TargetProfile(rawValue: running.profile) ?? .none
+                    o.proxyPort = running.ports["proxy"] ?? o.proxyPort
+                    return o
+                } ?? LocalTarget.Options()).state
+                if let e = state.emulation { emulation = RunReport.Emulation(profile: e.profile, rttMs: e.rttMs, jitter: e.jitter, tls: e.tls) }
+                if bucket == nil {
+                    bucket = "fanbench-seed"
+                    let config = try target.clientConfiguration(state, direct: true)
+                    _ = try await S3Client.withClient(configuration: config, transport: .async, maxConnections: 16) {
+                        try await Seeder.seed(client: $0, bucket: "fanbench-seed", objects: 100, size: 1024, prefix: "", inFlight: 16)
+                    }
+                }
+            }
+            guard let bucket else {
+                throw FanbenchError("--bucket is required with an endpoint: name the bucket whose keys to call", exitCode: 2)
             }
             let config = try s3.clientConfiguration(stateDirectory: global.stateDirectory)
             let runID = Self.makeRunID()
@@ -85,6 +113,7 @@ struct RunCommand: AsyncParsableCommand {
             options.listenHost = host
             options.listenPort = port
             options.cold = cold
+            options.emulation = emulation
             if cold, case .external = workerMode {
                 throw FanbenchError("--cold needs --workers local: external workers are started by their platform", exitCode: 2)
             }
@@ -105,6 +134,9 @@ struct RunCommand: AsyncParsableCommand {
             }
             say("")
             say("fanbench run \(report.runId): \(report.target.op) on \(report.target.endpoint)/\(report.target.bucket), \(report.plan.keys.map { "\($0) keys" } ?? "listed per invocation"), workers \(report.plan.workers)")
+            if let e = report.target.emulation {
+                say("EMULATED network (\(e.profile): \(e.rttMs) ms RTT, \(e.jitter) jitter, TLS \(e.tls ? "on" : "off")) against a local SeaweedFS: not AWS figures")
+            }
             say(ReportTables.pivot(report))
             say(ReportTables.detail(report))
             if let json { say("report: \(json)") }

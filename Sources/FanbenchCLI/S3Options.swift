@@ -24,9 +24,13 @@ struct S3Options: ParsableArguments {
     @Flag(name: .customLong("virtual-hosted"), help: "Address buckets as bucket.host (default for AWS; path-style for other endpoints).")
     var virtualHosted = false
 
+    /// Whether a flag or the environment names an endpoint (else the local target stands in).
+    func namesEndpoint(_ environment: [String: String] = ProcessInfo.processInfo.environment) -> Bool {
+        endpoint != nil || environment["AWS_ENDPOINT_URL"] != nil || environment["AWS_ENDPOINT_URL_S3"] != nil
+    }
+
     func clientConfiguration(stateDirectory: String, environment: [String: String] = ProcessInfo.processInfo.environment) throws -> S3ClientConfiguration {
-        let named = endpoint != nil || environment["AWS_ENDPOINT_URL"] != nil || environment["AWS_ENDPOINT_URL_S3"] != nil
-        if !named {
+        if !namesEndpoint(environment) {
             let target = LocalTarget(stateDirectory: stateDirectory)
             if let state = target.runningState() { return try target.clientConfiguration(state) }
         }

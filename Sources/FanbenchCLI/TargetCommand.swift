@@ -18,6 +18,9 @@ struct TargetCommand: AsyncParsableCommand {
         @Option(help: "SeaweedFS volume port (gRPC: + 10000).") var volumePort = 9340
         @Option(help: "SeaweedFS filer port (gRPC: + 10000).") var filerPort = 9350
         @Flag(name: .customLong("no-tls"), help: "Serve plain HTTP instead of HTTPS.") var noTLS = false
+        @Option(help: "Network to emulate: lambda-same-region (16 ms RTT, lognormal jitter, through the proxy) or none (the store itself).")
+        var profile: String = "lambda-same-region"
+        @Option(help: "Port of the emulating proxy.") var proxyPort = 8334
         @Option(help: ArgumentHelp("The weed binary (env FANBENCH_WEED).", valueName: "path"))
         var weed: String = ProcessInfo.processInfo.environment["FANBENCH_WEED"] ?? "weed"
 
@@ -30,8 +33,13 @@ struct TargetCommand: AsyncParsableCommand {
                 options.filerPort = filerPort
                 options.tls = !noTLS
                 options.weed = weed
+                guard let p = LocalTarget.TargetProfile(rawValue: profile) else {
+                    throw FanbenchError("unknown --profile '\(profile)': use lambda-same-region or none", exitCode: 2)
+                }
+                options.profile = p
+                options.proxyPort = proxyPort
                 let (state, already) = try await LocalTarget(stateDirectory: global.stateDirectory).up(options)
-                say("local target \(already ? "already up" : "up") at \(state.endpoint) (pid \(state.pid)\(state.caFile.map { ", CA \($0)" } ?? ""))")
+                say("local target \(already ? "already up" : "up") at \(state.endpoint) (profile \(state.profile)\(state.emulation.map { ": \($0.rttMs) ms RTT, \($0.jitter) jitter" } ?? ""); store \(state.directEndpoint ?? state.endpoint)\(state.caFile.map { ", CA \($0)" } ?? ""))")
                 say("use it from a shell: eval \"$(fanbench target env --state-dir \(global.stateDirectory))\"")
             }
         }
@@ -61,8 +69,9 @@ struct TargetCommand: AsyncParsableCommand {
                 }
                 say("local target: up")
                 say("  endpoint  \(state.endpoint)")
+                say("  store     \(state.directEndpoint ?? state.endpoint) (target env --direct)")
                 say("  tls       \(state.tls ? "on, CA \(state.caFile ?? "?")" : "off")")
-                say("  profile   \(state.profile)")
+                say("  profile   \(state.profile)\(state.emulation.map { " (\($0.rttMs) ms RTT, \($0.jitter) jitter, proxy pid \(state.proxyPid ?? 0))" } ?? "")")
                 say("  pid       \(state.pid)")
                 say("  data      \(state.dataDirectory)")
                 say("  log       \(state.logFile)")
@@ -82,7 +91,7 @@ struct TargetCommand: AsyncParsableCommand {
                 guard let state = target.runningState() else {
                     throw FanbenchError("the local target is not up: start it with `fanbench target up`")
                 }
-                say(try target.environmentExports(state))
+                say(try target.environmentExports(state, direct: direct))
             }
         }
     }

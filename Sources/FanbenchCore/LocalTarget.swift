@@ -18,8 +18,29 @@ public struct LocalTarget: Sendable {
         /// Path or name of the `weed` binary.
         public var weed: String = "weed"
         public var readinessTimeout: Duration = .seconds(90)
+        /// The network the target's endpoint emulates.
+        public var profile: TargetProfile = .lambdaSameRegion
+        /// Where the emulating proxy listens.
+        public var proxyPort: Int = 8334
+        /// The fanbench binary that runs the proxy (`fanbench proxy`).
+        public var fanbenchBinary: String = "/proc/self/exe"
 
         public init() {}
+    }
+
+    /// The network a target's endpoint emulates.
+    public enum TargetProfile: String, Sendable, CaseIterable, Codable {
+        /// Lambda → S3 in one region: HTTPS, 16 ms RTT with lognormal jitter, through the proxy.
+        case lambdaSameRegion = "lambda-same-region"
+        /// The store itself, on loopback.
+        case none
+
+        public var network: NetworkProfile? {
+            switch self {
+            case .lambdaSameRegion: return .lambdaSameRegion
+            case .none: return nil
+            }
+        }
     }
 
     /// What a running target is; saved as target.json (no secret in it).
@@ -35,6 +56,17 @@ public struct LocalTarget: Sendable {
         public var ports: [String: Int]
         public var profile: String
         public var startedAt: Date
+        /// The store itself (the endpoint is the emulating proxy's when a profile is on).
+        public var directEndpoint: String?
+        public var proxyPid: Int32?
+        public var rttMs: Double?
+        public var jitter: String?
+
+        /// The emulation clients of `endpoint` get, for reports; nil when there is none.
+        public var emulation: (profile: String, rttMs: Double, jitter: String, tls: Bool)? {
+            guard let rttMs, proxyPid != nil else { return nil }
+            return (profile, rttMs, jitter ?? "fixed", tls)
+        }
     }
 
     struct StoredCredentials: Codable {
@@ -68,19 +100,22 @@ public struct LocalTarget: Sendable {
     }
 
     /// The S3 client configuration that reaches the running target.
-    public func clientConfiguration(_ state: State) throws -> S3ClientConfiguration {
+    public func clientConfiguration(_ state: State, direct: Bool = false) throws -> S3ClientConfiguration {
         let creds = try loadCredentials()
         return S3ClientConfiguration(
-            endpoint: try S3Endpoint(parsing: state.endpoint), region: state.region,
+            endpoint: try S3Endpoint(parsing: direct ? (state.directEndpoint ?? state.endpoint) : state.endpoint), region: state.region,
             credentials: S3Credentials(accessKeyID: creds.accessKeyID, secretAccessKey: creds.secretAccessKey),
             addressing: .path, caBundlePath: state.caFile)
     }
 
     /// Starts the target, or confirms the running one. Returns its state and whether it was already up.
     public func up(_ options: Options) async throws -> (state: State, alreadyUp: Bool) {
-        if let state = runningState() {
-            guard state.tls == options.tls, state.ports["s3"] == options.s3Port else {
-                throw FanbenchError("the local target is already up at \(state.endpoint) with other settings; run `fanbench target down` first to change them")
+        if var state = runningState() {
+            guard state.tls == options.tls, state.ports["s3"] == options.s3Port, state.profile == options.profile.rawValue else {
+                throw FanbenchError("the local target is already up at \(state.endpoint) (profile \(state.profile)\(state.tls ? "" : ", no TLS")) with other settings; run `fanbench target down` first to change them")
+            }
+            if let pid = state.proxyPid, !ProcessLauncher.isAlive(pid) {
+                state = try await startProxy(state, options)
             }
             try await waitUntilReady(state, pid: state.pid, timeout: options.readinessTimeout)
             return (state, true)
@@ -109,15 +144,22 @@ public struct LocalTarget: Sendable {
             arguments += ["-s3.cert.file=\(files.serverCertificate)", "-s3.key.file=\(files.serverKey)"]
         }
         let pid = try ProcessLauncher.spawn(executable: weed, arguments: arguments, logPath: logFile.path)
-        let state = State(pid: pid, endpoint: "\(options.tls ? "https" : "http")://127.0.0.1:\(options.s3Port)",
+        let direct = "\(options.tls ? "https" : "http")://127.0.0.1:\(options.s3Port)"
+        var state = State(pid: pid, endpoint: direct,
                           tls: options.tls, caFile: caFile, region: Self.region, accessKeyID: creds.accessKeyID,
                           dataDirectory: dataDirectory.path, logFile: logFile.path,
                           ports: ["s3": options.s3Port, "master": options.masterPort, "volume": options.volumePort, "filer": options.filerPort],
-                          profile: "none", startedAt: Date())
+                          profile: TargetProfile.none.rawValue, startedAt: Date(), directEndpoint: direct)
         try JSONEncoder.fanbench.encode(state).write(to: stateFile, options: .atomic)
         do {
             try await waitUntilReady(state, pid: pid, timeout: options.readinessTimeout)
+            state.profile = options.profile.rawValue
+            if options.profile.network != nil {
+                state = try await startProxy(state, options)
+                try await waitUntilReady(state, pid: pid, timeout: options.readinessTimeout)
+            }
         } catch {
+            if let proxy = state.proxyPid { await ProcessLauncher.terminate(proxy) }
             await ProcessLauncher.terminate(pid)
             try? FileManager.default.removeItem(at: stateFile)
             throw error
@@ -130,16 +172,50 @@ public struct LocalTarget: Sendable {
     public func down() async -> Bool {
         defer { try? FileManager.default.removeItem(at: stateFile) }
         guard let state = runningState() else { return false }
+        if let proxy = state.proxyPid, ProcessLauncher.commandLine(proxy)?.contains("proxy") == true {
+            await ProcessLauncher.terminate(proxy)
+        }
         await ProcessLauncher.terminate(state.pid)
         return true
     }
 
-    /// Export lines for a shell: `eval "$(fanbench target env)"`.
-    public func environmentExports(_ state: State) throws -> String {
+    /// Starts the emulating proxy in front of the store and records it.
+    private func startProxy(_ state: State, _ options: Options) async throws -> State {
+        guard let network = options.profile.network else { return state }
+        guard isPortFree(options.proxyPort) else {
+            throw FanbenchError("port \(options.proxyPort) (the emulating proxy) is already in use on 127.0.0.1: stop what holds it, or choose another with --proxy-port", exitCode: 2)
+        }
+        let binary = options.fanbenchBinary == "/proc/self/exe"
+            ? ((try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0])
+            : options.fanbenchBinary
+        let pid = try ProcessLauncher.spawn(executable: binary, arguments: [
+            "proxy", "--listen", "127.0.0.1:\(options.proxyPort)", "--upstream", "127.0.0.1:\(options.s3Port)",
+            "--rtt-ms", String(network.rttMs), "--jitter", network.jitter.description,
+        ], logPath: targetDirectory.appendingPathComponent("proxy.log").path)
+        // Ready when it accepts connections; the S3 call through it follows in waitUntilReady.
+        let deadline = ContinuousClock.now + .seconds(20)
+        while isPortFree(options.proxyPort) {
+            guard ProcessLauncher.isAlive(pid), ContinuousClock.now < deadline else {
+                throw FanbenchError("the emulating proxy did not start: see \(targetDirectory.path)/proxy.log")
+            }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        var s = state
+        s.proxyPid = pid
+        s.endpoint = "\(state.tls ? "https" : "http")://127.0.0.1:\(options.proxyPort)"
+        s.rttMs = network.rttMs
+        s.jitter = network.jitter.description
+        s.ports["proxy"] = options.proxyPort
+        try JSONEncoder.fanbench.encode(s).write(to: stateFile, options: .atomic)
+        return s
+    }
+
+    /// Export lines for a shell: `eval "$(fanbench target env)"`; `direct` names the store itself.
+    public func environmentExports(_ state: State, direct: Bool = false) throws -> String {
         let creds = try loadCredentials()
         func q(_ s: String) -> String { "'" + s.replacingOccurrences(of: "'", with: "'\\''") + "'" }
         var lines = [
-            "export AWS_ENDPOINT_URL=\(q(state.endpoint))",
+            "export AWS_ENDPOINT_URL=\(q(direct ? (state.directEndpoint ?? state.endpoint) : state.endpoint))",
             "export AWS_ACCESS_KEY_ID=\(q(creds.accessKeyID))",
             "export AWS_SECRET_ACCESS_KEY=\(q(creds.secretAccessKey))",
             "export AWS_REGION=\(q(state.region))",

@@ -107,7 +107,7 @@ struct CLIBadInputTests {
         let state = try #require(TestTarget.stateDirectory(.https))
         let config = try TestTarget.configuration(.https)
         let port = try #require(config.endpoint.port)
-        let again = try run(["target", "up", "--state-dir", state, "--s3-port", "\(port)"])
+        let again = try run(["target", "up", "--state-dir", state, "--s3-port", "\(port)", "--profile", "none"])
         #expect(again.status == 0, "\(again.stderr)")
         #expect(again.stdout.contains("already up"))
         let status = try run(["target", "status", "--state-dir", state])

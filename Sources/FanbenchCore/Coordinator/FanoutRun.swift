@@ -34,6 +34,8 @@ public enum FanoutRun {
         public var maxLineBytes = defaultMaxLineBytes
         /// A fresh worker per invocation, with its init duration recorded (local workers only).
         public var cold = false
+        /// The network the endpoint emulates, when it is the local target's proxy.
+        public var emulation: RunReport.Emulation?
 
         public init(runID: String, bucket: String, workers: Workers, token: String, logDirectory: String) {
             self.runID = runID
@@ -159,7 +161,7 @@ public enum FanoutRun {
         return RunReport(
             runId: options.runID, fanbenchVersion: fanbenchVersion, status: "complete", startedAt: startedAt, finishedAt: Date(),
             host: .init(cores: ProcessInfo.processInfo.activeProcessorCount, cgroup: CgroupManager.detect()?.rawValue ?? "none"),
-            target: .init(endpoint: target.endpoint, bucket: options.bucket, prefix: options.prefix, op: op.rawValue),
+            target: .init(endpoint: target.endpoint, bucket: options.bucket, prefix: options.prefix, op: op.rawValue, emulation: options.emulation),
             plan: .init(sizes: options.sizes.map(\.memoryMB), strategies: options.strategies.map(\.description),
                         invocations: options.invocations, shardSize: options.shardSize, listing: options.listing.rawValue,
                         keys: keys?.count, workers: workersText, cold: options.cold, oversubscribedSizes: oversubscribed),

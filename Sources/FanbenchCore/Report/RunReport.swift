@@ -13,6 +13,22 @@ public struct RunReport: Codable, Sendable {
         public var bucket: String
         public var prefix: String?
         public var op: String
+        /// Set when the endpoint is an emulation (the local target's proxy), so nobody takes its figures for AWS's.
+        public var emulation: Emulation?
+    }
+
+    public struct Emulation: Codable, Sendable, Equatable {
+        public var profile: String
+        public var rttMs: Double
+        public var jitter: String
+        public var tls: Bool
+
+        public init(profile: String, rttMs: Double, jitter: String, tls: Bool) {
+            self.profile = profile
+            self.rttMs = rttMs
+            self.jitter = jitter
+            self.tls = tls
+        }
     }
 
     public struct Plan: Codable, Sendable {
