@@ -14,23 +14,34 @@ struct CLIBadInputTests {
 
     static let secret = "wrong-secret-should-never-print"
 
+    /// Runs the binary to completion: posix_spawn, output to files, waitpid (Foundation's
+    /// Process can miss a child's exit when several are launched at once).
     func run(_ arguments: [String], environment: [String: String] = [:]) throws -> Outcome {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: TestTarget.binary)
-        p.arguments = arguments
         var env = ProcessInfo.processInfo.environment
         for k in ["AWS_ENDPOINT_URL", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_CA_BUNDLE", "AWS_SESSION_TOKEN"] { env[k] = nil }
         env["FANBENCH_STATE_DIR"] = FileManager.default.temporaryDirectory.appendingPathComponent("fb-cli-\(TestTarget.uniqueSuffix())").path
         env.merge(environment) { $1 }
-        p.environment = env
-        let out = Pipe(), err = Pipe()
-        p.standardOutput = out
-        p.standardError = err
-        try p.run()
-        let o = out.fileHandleForReading.readDataToEndOfFile()
-        let e = err.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        return Outcome(status: p.terminationStatus, stdout: String(decoding: o, as: UTF8.self), stderr: String(decoding: e, as: UTF8.self))
+        let base = FileManager.default.temporaryDirectory.appendingPathComponent("fb-cli-out-\(TestTarget.uniqueSuffix())").path
+        defer { unlink(base + ".out"); unlink(base + ".err") }
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+        posix_spawn_file_actions_addopen(&actions, 1, base + ".out", O_WRONLY | O_CREAT | O_TRUNC, 0o600)
+        posix_spawn_file_actions_addopen(&actions, 2, base + ".err", O_WRONLY | O_CREAT | O_TRUNC, 0o600)
+        let argv = ([TestTarget.binary] + arguments).map { strdup($0) } + [nil]
+        defer { argv.forEach { free($0) } }
+        let envp = env.map { strdup("\($0.key)=\($0.value)") } + [nil]
+        defer { envp.forEach { free($0) } }
+        var pid: pid_t = 0
+        let rc = posix_spawn(&pid, TestTarget.binary, &actions, nil, argv, envp)
+        guard rc == 0 else { throw FanbenchError("cannot run \(TestTarget.binary): \(String(cString: strerror(rc)))") }
+        var status: Int32 = 0
+        while waitpid(pid, &status, 0) == -1 && errno == EINTR {}
+        let exitStatus = (status & 0x7f) == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f)
+        return Outcome(status: exitStatus,
+                       stdout: (try? String(contentsOfFile: base + ".out", encoding: .utf8)) ?? "",
+                       stderr: (try? String(contentsOfFile: base + ".err", encoding: .utf8)) ?? "")
     }
 
     func expectOneClearLine(_ o: Outcome, mentions needles: [String], sourceLocation: SourceLocation = #_sourceLocation) {

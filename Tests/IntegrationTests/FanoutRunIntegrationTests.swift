@@ -162,22 +162,21 @@ struct FanoutRunIntegrationTests {
         #expect(lines.contains { $0.contains("expected hello") })
 
         // Now a real worker with the right token: the run completes with exact counts.
-        let worker = Process()
-        worker.executableURL = URL(fileURLWithPath: Self.workerBinary)
-        worker.arguments = ["--coordinator", "127.0.0.1:\(port)", "--size-mb", "1024", "--worker-id", "real-1"]
         var env = ProcessInfo.processInfo.environment
         env["FANBENCH_TOKEN"] = "right-token"
         env["AWS_ACCESS_KEY_ID"] = config.credentials.accessKeyID
         env["AWS_SECRET_ACCESS_KEY"] = config.credentials.secretAccessKey
-        worker.environment = env
-        try worker.run()
+        let worker = try ProcessLauncher.spawn(executable: Self.workerBinary,
+                                               arguments: ["--coordinator", "127.0.0.1:\(port)", "--size-mb", "1024", "--worker-id", "real-1"],
+                                               logPath: try logDirectory() + "/worker.log", environment: env, newSession: false)
         let report = try await run.value
-        worker.waitUntilExit()
+        var status: Int32 = 0
+        while waitpid(worker, &status, 0) == -1 && errno == EINTR {}
         let c = try #require(report.configs.first)
         #expect(c.invocations.count == 2)
         #expect(c.calls.count == 20)
         #expect(c.calls.errors == 0)
-        #expect(worker.terminationStatus == 0, "the worker exits cleanly on shutdown")
+        #expect(status == 0, "the worker exits cleanly on shutdown")
     }
 }
 

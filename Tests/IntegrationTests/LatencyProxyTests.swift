@@ -79,12 +79,14 @@ struct LatencyProxyTests {
         let think = connections == 1 ? 0.0 : 400.0
         let baseline = try await warmP50(port: upstream, connections: connections, rounds: rounds, thinkMs: think)
         let port = try CLIBadInputTests().closedPort()
-        let proxy = Process()
-        proxy.executableURL = URL(fileURLWithPath: TestTarget.binary)
-        proxy.arguments = ["proxy", "--listen", "127.0.0.1:\(port)", "--upstream", "127.0.0.1:\(upstream)", "--rtt-ms", "16", "--jitter", jitter]
-        proxy.standardOutput = Pipe()
-        try proxy.run()
-        defer { proxy.terminate(); proxy.waitUntilExit() }
+        let proxy = try ProcessLauncher.spawn(executable: TestTarget.binary, arguments: [
+            "proxy", "--listen", "127.0.0.1:\(port)", "--upstream", "127.0.0.1:\(upstream)", "--rtt-ms", "16", "--jitter", jitter,
+        ], logPath: "/dev/null", newSession: false)
+        defer {
+            kill(proxy, SIGKILL)
+            var status: Int32 = 0
+            waitpid(proxy, &status, 0)
+        }
         var up = false
         for _ in 0..<200 where !up {
             if let fd = try? RawClient.connected(port: port) { close(fd); up = true } else { try await Task.sleep(for: .milliseconds(25)) }
