@@ -9,16 +9,17 @@ struct RunCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "run",
         abstract: "Fan a bucket's keys out to Lambda-capped workers for each memory size × strategy; print the pivot and details.")
+    @Argument(help: "A plan file (YAML, e.g. plans/seed.yaml); flags override what it says.") var plan: String?
     @OptionGroup var global: GlobalOptions
     @OptionGroup var s3: S3Options
     @Option(help: "Bucket whose keys to call (default with the local target: fanbench-seed, filled with the blog's 100 objects).") var bucket: String?
     @Option(help: "Only keys under this prefix.") var prefix: String?
-    @Option(help: "Per-key call: get-object-acl, head-object or get-object.") var op: String = "get-object-acl"
-    @Option(help: "Lambda memory sizes, MB.") var sizes: String = "128,512,1024,1536,2048,3008"
-    @Option(help: "Strategies: serial, threads:N (libcurl threads), async:N (SwiftNIO, N in flight).") var strategies: String = "serial,threads:16,async:16"
-    @Option(help: "Invocations per configuration (each covers every shard once).") var invocations: Int = 5
+    @Option(help: "Per-key call: get-object-acl (default), head-object or get-object.") var op: String?
+    @Option(help: "Lambda memory sizes, MB (default 128,512,1024,1536,2048,3008).") var sizes: String?
+    @Option(help: "Strategies: serial, threads:N (libcurl threads), async:N (SwiftNIO, N in flight); default serial,threads:16,async:16.") var strategies: String?
+    @Option(help: "Invocations per configuration, each covering every shard once (default 5).") var invocations: Int?
     @Option(help: "Keys per invocation (default: the whole listing, as in the seed).") var shardSize: Int?
-    @Option(help: "Who lists: coordinator (once) or invocation (each invocation lists, as the seed's handler).") var listing: String = "coordinator"
+    @Option(help: "Who lists: coordinator (once; default) or invocation (each invocation lists, as the seed's handler).") var listing: String?
     @Flag(help: "Cold starts: a fresh worker per invocation, its init duration recorded (local workers).") var cold = false
     @Option(help: "local (spawn capped workers here) or external (workers dial in).") var workers: String = "local"
     @Option(help: "Listen address for workers (external default 0.0.0.0:7100; local uses a free loopback port).") var listen: String?
@@ -36,6 +37,18 @@ struct RunCommand: AsyncParsableCommand {
         try await reportingErrors {
             var logger = Logger(label: "fanbench")
             logger.logLevel = verbose ? .info : .warning
+            let file = try plan.map { path throws(FanbenchError) in try PlanFile.load(path: path) }
+            let op = self.op ?? file?.op ?? "get-object-acl"
+            let listing = self.listing ?? file?.listing ?? "coordinator"
+            let sizes = self.sizes ?? file?.sizes?.map(String.init).joined(separator: ",") ?? "128,512,1024,1536,2048,3008"
+            let strategies = self.strategies ?? file?.strategies?.joined(separator: ",") ?? "serial,threads:16,async:16"
+            let invocations = self.invocations ?? file?.invocations ?? 5
+            let shardSize = self.shardSize ?? file?.shardSize
+            let prefix = self.prefix ?? file?.prefix
+            let cold = self.cold || (file?.cold ?? false)
+            var s3 = self.s3
+            if s3.endpoint == nil, !s3.namesEndpoint(), let endpoint = file?.endpoint { s3.endpoint = endpoint }
+            if s3.region == nil { s3.region = file?.region }
             guard let operation = ObjectOperation(rawValue: op) else {
                 throw FanbenchError("unknown --op '\(op)': use \(ObjectOperation.allCases.map(\.rawValue).joined(separator: ", "))", exitCode: 2)
             }
@@ -43,7 +56,7 @@ struct RunCommand: AsyncParsableCommand {
                 throw FanbenchError("unknown --listing '\(listing)': use coordinator or invocation", exitCode: 2)
             }
             var emulation: RunReport.Emulation?
-            var bucket = self.bucket
+            var bucket = self.bucket ?? (s3.namesEndpoint() ? file?.bucket : nil)
             if !s3.namesEndpoint() {
                 // No endpoint named: the local target, started (and the seed's bucket filled) when needed.
                 let target = LocalTarget(stateDirectory: global.stateDirectory)
@@ -57,13 +70,20 @@ struct RunCommand: AsyncParsableCommand {
                     o.profile = LocalTarget.TargetProfile(rawValue: running.profile) ?? .none
                     o.proxyPort = running.ports["proxy"] ?? o.proxyPort
                     return o
-                } ?? LocalTarget.Options()).state
+                } ?? {
+                    var o = LocalTarget.Options()
+                    if let p = file?.profile.flatMap(LocalTarget.TargetProfile.init(rawValue:)) { o.profile = p }
+                    return o
+                }()).state
                 if let e = state.emulation { emulation = RunReport.Emulation(profile: e.profile, rttMs: e.rttMs, jitter: e.jitter, tls: e.tls) }
                 if bucket == nil {
-                    bucket = "fanbench-seed"
+                    // The plan's (or the seed's) bucket, filled on the local target.
+                    let name = file?.bucket ?? "fanbench-seed"
+                    let objects = file?.objects ?? 100
+                    bucket = name
                     let config = try target.clientConfiguration(state, direct: true)
                     _ = try await S3Client.withClient(configuration: config, transport: .async, maxConnections: 16) {
-                        try await Seeder.seed(client: $0, bucket: "fanbench-seed", objects: 100, size: 1024, prefix: "", inFlight: 16)
+                        try await Seeder.seed(client: $0, bucket: name, objects: objects, size: 1024, prefix: prefix ?? "", inFlight: 16)
                     }
                 }
             }
