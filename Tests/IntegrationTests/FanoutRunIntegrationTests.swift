@@ -70,9 +70,12 @@ struct FanoutRunIntegrationTests {
             #expect(c.limits.memoryMb == Double(c.memoryMb))
             #expect(c.maxMemoryUsedMb > 1)
         }
-        // No cgroup of this run is left behind.
+        // No cgroup of this run is left behind (nor the parent folder, unless another run holds it).
         let leftovers = (try? FileManager.default.contentsOfDirectory(atPath: "/sys/fs/cgroup/cpu/fanbench"))?.filter { $0.hasPrefix(options.runID) } ?? []
         #expect(leftovers.isEmpty)
+        if Self.cgroups?.version == .v1 {
+            #expect(!FileManager.default.fileExists(atPath: "/sys/fs/cgroup/cpu/fanbench"), "the emptied parent group is removed too")
+        }
     }
 
     @Test(.enabled(if: cgroups != nil, cgroupsReason))

@@ -147,5 +147,6 @@ public final class LocalLauncher: Sendable {
             waitpid(c.pid, &status, 0)
             if let g = c.group { options.cgroups?.remove(g) }
         }
+        options.cgroups?.removeBaseIfEmpty()
     }
 }

@@ -98,6 +98,17 @@ public struct CgroupManager: Sendable {
         }
     }
 
+    /// Removes fanbench's parent folders when no group is left in them (another run may still
+    /// use them: then they stay).
+    public func removeBaseIfEmpty() {
+        let parents: [String]
+        switch version {
+        case .v2: parents = [root + "/" + base]
+        case .v1: parents = ["cpu", "memory", "cpuset"].map { root + "/" + $0 + "/" + base }
+        }
+        for dir in parents { rmdir(dir) }
+    }
+
     /// The shell prefix that moves the shell into the group and then execs the program, so the
     /// program runs no code of its own outside its caps.
     public static func joinAndExec(_ group: Group?, executable: String, arguments: [String]) -> (String, [String]) {
