@@ -20,7 +20,7 @@ struct ProxyCommand: AsyncParsableCommand {
 
     func run() async throws {
         try await reportingErrors {
-            let (host, port) = try WorkerService.parseAddress(listen)
+            let (host, port) = try WorkerService.parseAddress(listen, listening: true)
             let (upHost, upPort) = try WorkerService.parseAddress(upstream)
             let profile = NetworkProfile(rttMs: rttMs, jitter: try .init(parsing: jitter),
                                          bandwidthBytesPerSecond: bandwidthMbps.map { $0 * 125_000 },

@@ -111,13 +111,13 @@ struct RunCommand: AsyncParsableCommand {
                 let cores = Double(ProcessInfo.processInfo.activeProcessorCount)
                 workerMode = .local(cgroups: manager, cpuBudget: cpuBudget ?? max(0.5, cores - 0.5), perSize: max(1, workersPerSize),
                                     workerBinary: try workerBinary ?? Self.siblingWorkerBinary())
-                if let listen { (host, port) = try WorkerService.parseAddress(listen) }
+                if let listen { (host, port) = try WorkerService.parseAddress(listen, listening: true) }
             case "external":
                 guard let expect, expect >= 1 else {
                     throw FanbenchError("--workers external needs --expect N (how many workers will dial in)", exitCode: 2)
                 }
                 workerMode = .external(expect: expect, waitTimeout: .seconds(waitTimeout))
-                (host, port) = try WorkerService.parseAddress(listen ?? "0.0.0.0:7100")
+                (host, port) = try WorkerService.parseAddress(listen ?? "0.0.0.0:7100", listening: true)
             default:
                 throw FanbenchError("unknown --workers '\(workers)': use local or external", exitCode: 2)
             }

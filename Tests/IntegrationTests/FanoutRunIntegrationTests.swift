@@ -125,6 +125,25 @@ struct FanoutRunIntegrationTests {
         #expect(workers.withLockedValue { $0.count } >= 2, "each invocation ran in a fresh process")
     }
 
+    @Test func tooFewExternalWorkersEndTheWaitWithWhatToDo() async throws {
+        let config = try await seeded("fb-it-ext", objects: 10)
+        var options = FanoutRun.Options(runID: "w\(TestTarget.uniqueSuffix())", bucket: "fb-it-ext",
+                                        workers: .external(expect: 2, waitTimeout: .seconds(1)),
+                                        token: "t", logDirectory: try logDirectory())
+        options.sizes = [try LambdaSize(memoryMB: 128)]
+        options.strategies = [.serial]
+        options.invocations = 1
+        let start = ContinuousClock.now
+        do {
+            _ = try await FanoutRun.execute(s3: config, options: options, logger: logger)
+            Issue.record("the run went on without its workers")
+        } catch let error as FanbenchError {
+            #expect(error.message.contains("only 0 of 2 workers"))
+            #expect(error.message.contains("--expect"))
+        }
+        #expect(ContinuousClock.now - start < .seconds(10), "the wait must end at its timeout")
+    }
+
     @Test func garbageAndIntrudersAreCutOffWhileTheRunGoesOn() async throws {
         let config = try await seeded("fb-it-ext", objects: 10)
         var options = FanoutRun.Options(runID: "e\(TestTarget.uniqueSuffix())", bucket: "fb-it-ext",

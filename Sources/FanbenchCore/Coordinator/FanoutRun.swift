@@ -124,26 +124,20 @@ public enum FanoutRun {
                     cpuBudget: budget, hostCores: ProcessInfo.processInfo.activeProcessorCount, workersPerSize: perSize,
                     cgroups: cgroups, cold: options.cold), logger: logger)
                 hooks.launcher(launcher)
-                do {
-                    try await launcher.run(sizes: plan.configs.map(\.size).uniqueSorted(), coordinator: coordinator)
-                } catch {
-                    launcher.stopAll()
-                    throw error
-                }
+                try await launcher.run(sizes: plan.configs.map(\.size).uniqueSorted(), coordinator: coordinator)
                 oversubscribed = launcher.oversubscribed.withLockedValue { $0 }
             case .external(let expect, let waitTimeout):
-                try await withThrowingTaskGroup(of: Bool.self) { wait in
-                    wait.addTask { await coordinator.waitForWorkers(expect); return true }
-                    wait.addTask { try await Task.sleep(for: waitTimeout); return false }
-                    let arrived = try await wait.next() ?? false
-                    wait.cancelAll()
-                    if !arrived {
+                // Polls (not stored continuations) so that a timeout or Ctrl-C ends the wait.
+                let deadline = ContinuousClock.now + waitTimeout
+                while await coordinator.workerCount < expect {
+                    guard ContinuousClock.now < deadline else {
                         let n = await coordinator.workerCount
                         throw FanbenchError("only \(n) of \(expect) workers dialled in to \(address) within \(waitTimeout): start more with `fanbench-worker --coordinator HOST:\(port) --size-mb N`, or lower --expect")
                     }
+                    try await Task.sleep(for: .milliseconds(100))
                 }
             }
-            await coordinator.waitUntilDone()
+            while await !coordinator.isDone { try await Task.sleep(for: .milliseconds(20)) }
             await coordinator.shutdownWorkers()
             tasks.cancelAll()
         }

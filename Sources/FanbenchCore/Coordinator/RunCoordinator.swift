@@ -25,8 +25,6 @@ public actor RunCoordinator {
     private let assignTemplate: @Sendable (InvocationSpec) -> Assign
     private var connections: [String: Connection] = [:]
     public private(set) var aggregates: [ConfigAggregate]
-    private var waiters: [CheckedContinuation<Void, Never>] = []
-    private var workerWaiters: [(count: Int, continuation: CheckedContinuation<Void, Never>)] = []
     private let logger: Logger
     private let onResult: @Sendable (InvocationSpec, InvocationResult, WorkerLimits) -> Void
     private var lastStarted = ""
@@ -61,7 +59,6 @@ public actor RunCoordinator {
         connections[id] = Connection(stream: stream, channel: channel, limits: limits, sizeMB: sizeMB)
         try? await stream.send(.welcome(Welcome(workerId: id)))
         logger.info("worker joined", metadata: ["worker": "\(id)", "size_mb": "\(sizeMB)", "cgroup": "\(limits.cgroup)"])
-        resumeWorkerWaiters()
         await apply(scheduler.workerJoined(id, sizeMB: sizeMB, singleUse: singleUse, now: monotonicNanoseconds()))
         return nil
     }
@@ -105,26 +102,9 @@ public actor RunCoordinator {
         await apply(scheduler.checkSilence(now: monotonicNanoseconds(), silence: ns))
     }
 
-    /// Waits until every invocation finished or was abandoned.
-    public func waitUntilDone() async {
-        if scheduler.isDone { return }
-        await withCheckedContinuation { waiters.append($0) }
-    }
-
-    /// Waits until at least `count` workers are connected.
-    public func waitForWorkers(_ count: Int) async {
-        if connections.count >= count { return }
-        await withCheckedContinuation { workerWaiters.append((count, $0)) }
-    }
-
     /// Tells every worker to stop.
     public func shutdownWorkers() async {
         for c in connections.values { try? await c.stream.send(.shutdown) }
-    }
-
-    /// Closes a worker's connection (the launcher killed it, or it went silent).
-    public func disconnect(_ id: String) {
-        connections[id]?.channel.close(promise: nil)
     }
 
     private func apply(_ actions: [Scheduler.Action]) async {
@@ -148,16 +128,5 @@ public actor RunCoordinator {
             }
         }
         for (index, n) in scheduler.reassigned { aggregates[index].reassigned = n }
-        if scheduler.isDone {
-            let w = waiters
-            waiters = []
-            w.forEach { $0.resume() }
-        }
-    }
-
-    private func resumeWorkerWaiters() {
-        let ready = workerWaiters.filter { connections.count >= $0.count }
-        workerWaiters.removeAll { connections.count >= $0.count }
-        ready.forEach { $0.continuation.resume() }
     }
 }

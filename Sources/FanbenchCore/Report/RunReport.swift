@@ -125,11 +125,4 @@ public struct RunReport: Codable, Sendable {
         e.dateEncodingStrategy = .iso8601
         return try e.encode(self)
     }
-
-    public static func decode(_ data: Data) throws -> RunReport {
-        let d = JSONDecoder()
-        d.keyDecodingStrategy = .convertFromSnakeCase
-        d.dateDecodingStrategy = .iso8601
-        return try d.decode(RunReport.self, from: data)
-    }
 }

@@ -45,8 +45,6 @@ public struct Scheduler: Sendable {
         specs.values.filter { $0.config.size.memoryMB == sizeMB && !completed.contains($0.id) && abandoned[$0.id] == nil }.count
     }
 
-    public func workers(sizeMB: Int) -> Int { workers.values.filter { $0.sizeMB == sizeMB }.count }
-
     public mutating func workerJoined(_ id: String, sizeMB: Int, singleUse: Bool = false, now: UInt64) -> [Action] {
         workers[id] = WorkerState(sizeMB: sizeMB, busyWith: nil, lastHeard: now, singleUse: singleUse)
         return dispatch()

@@ -44,9 +44,10 @@ public struct WorkerService: Sendable {
         self.logger = logger
     }
 
-    /// Parses `HOST:PORT` (`[v6]:port` too).
-    public static func parseAddress(_ text: String) throws(FanbenchError) -> (host: String, port: Int) {
-        guard let colon = text.lastIndex(of: ":"), let port = Int(text[text.index(after: colon)...]), (1...65535).contains(port) else {
+    /// Parses `HOST:PORT` (`[v6]:port` too); `listening` allows port 0 (any free port).
+    public static func parseAddress(_ text: String, listening: Bool = false) throws(FanbenchError) -> (host: String, port: Int) {
+        guard let colon = text.lastIndex(of: ":"), let port = Int(text[text.index(after: colon)...]),
+              ((listening ? 0 : 1)...65535).contains(port) else {
             throw FanbenchError("'\(text)' is not HOST:PORT (e.g. 127.0.0.1:7100)", exitCode: 2)
         }
         var host = String(text[..<colon])
