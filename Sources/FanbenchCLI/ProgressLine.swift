@@ -35,8 +35,10 @@ final class ProgressLine: Sendable {
     }
 }
 
-/// Runs `body`; SIGINT/SIGTERM cancel it (so children and cgroups are cleaned up) instead of killing the process.
-func withInterruptCleanup<T: Sendable>(_ body: @escaping @Sendable () async throws -> T) async throws -> T {
+/// Runs `body`; SIGINT/SIGTERM cancel it (so its defers clean up) instead of killing the
+/// process. Then `interrupted` is the error to report, or nil when a signal is the normal way
+/// to stop (a service such as the proxy).
+func withInterruptCleanup<T: Sendable>(interrupted: FanbenchError?, _ body: @escaping @Sendable () async throws -> T) async throws -> T? {
     let task = Task { try await body() }
     signal(SIGINT, SIG_IGN)
     signal(SIGTERM, SIG_IGN)
@@ -50,6 +52,7 @@ func withInterruptCleanup<T: Sendable>(_ body: @escaping @Sendable () async thro
     do {
         return try await task.value
     } catch is CancellationError {
-        throw FanbenchError("interrupted: workers stopped and their cgroups removed; nothing was saved", exitCode: 130)
+        if let interrupted { throw interrupted }
+        return nil
     }
 }

@@ -60,21 +60,15 @@ struct RunCommand: AsyncParsableCommand {
             if !s3.namesEndpoint() {
                 // No endpoint named: the local target, started (and the seed's bucket filled) when needed.
                 let target = LocalTarget(stateDirectory: global.stateDirectory)
-                if target.runningState() == nil {
+                let state: LocalTarget.State
+                if let running = target.runningState() {
+                    state = running
+                } else {
                     FileHandle.standardError.write(Data("fanbench: no endpoint given; starting the local target (SeaweedFS behind the lambda-same-region emulation)\n".utf8))
-                }
-                let state = try await target.up(target.runningState().map { running in
-                    var o = LocalTarget.Options()
-                    o.s3Port = running.ports["s3"] ?? o.s3Port
-                    o.tls = running.tls
-                    o.profile = LocalTarget.TargetProfile(rawValue: running.profile) ?? .none
-                    o.proxyPort = running.ports["proxy"] ?? o.proxyPort
-                    return o
-                } ?? {
                     var o = LocalTarget.Options()
                     if let p = file?.profile.flatMap(LocalTarget.TargetProfile.init(rawValue:)) { o.profile = p }
-                    return o
-                }()).state
+                    state = try await target.up(o).state
+                }
                 if let e = state.emulation { emulation = RunReport.Emulation(profile: e.profile, rttMs: e.rttMs, jitter: e.jitter, tls: e.tls) }
                 if bucket == nil {
                     // The plan's (or the seed's) bucket, filled on the local target.
@@ -145,9 +139,10 @@ struct RunCommand: AsyncParsableCommand {
             }
             hooks.progress = { progress.update($0) }
             let (runOptions, runLogger, runHooks) = (options, logger, hooks)
-            let report = try await withInterruptCleanup {
+            let interrupted = FanbenchError("interrupted: workers stopped and their cgroups removed; nothing was saved", exitCode: 130)
+            guard let report = try await withInterruptCleanup(interrupted: interrupted, {
                 try await FanoutRun.execute(s3: config, options: runOptions, logger: runLogger, hooks: runHooks)
-            }
+            }) else { return }
             progress.finish()
             if let json {
                 try report.jsonData().write(to: URL(fileURLWithPath: json))

@@ -28,7 +28,6 @@ public final class LatencyProxy: Sendable {
     /// What the proxy did, for tests and the log.
     public struct Counters: Sendable, Equatable {
         public var connections = 0
-        public var requests = 0
         public var resets = 0
         public var injected = 0
     }
@@ -48,6 +47,7 @@ public final class LatencyProxy: Sendable {
     public func bind(host: String, port: Int, group: any EventLoopGroup) async throws -> any Channel {
         let options = self.options
         let counters = self.counters
+        let logger = self.logger
         do {
             return try await ServerBootstrap(group: group)
                 .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
@@ -68,6 +68,7 @@ public final class LatencyProxy: Sendable {
                             }
                         }
                         .flatMapError { error in
+                            logger.warning("cannot reach the upstream \(options.upstreamHost):\(options.upstreamPort) (\(error)); the client's connection is closed: check --upstream and that the endpoint is up")
                             client.close(promise: nil)
                             return client.eventLoop.makeSucceededVoidFuture()
                         }

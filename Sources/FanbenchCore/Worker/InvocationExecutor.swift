@@ -75,7 +75,7 @@ public final class S3InvocationExecutor: InvocationExecutor {
     }
 
     private func runner(for assign: Assign, strategy: Strategy) throws -> CallRunner {
-        let key = "\(strategy)|\(assign.target.endpoint)|\(assign.target.region)|\(assign.target.caBundle ?? "")|\(assign.timeouts.connectMs)|\(assign.timeouts.requestMs)|\(assign.retry.maxAttempts)"
+        let key = "\(strategy)|\(assign.target.endpoint)|\(assign.target.pathStyle)|\(assign.target.region)|\(assign.target.caBundle ?? "")|\(assign.timeouts.connectMs)|\(assign.timeouts.requestMs)|\(assign.retry.maxAttempts)"
         if let existing = runners.withLockedValue({ $0[key] }) { return existing }
         var config = try S3ClientConfiguration.fromEnvironment(environment, overrides: .init(
             endpoint: assign.target.endpoint, region: assign.target.region, caBundlePath: assign.target.caBundle,
