@@ -22,6 +22,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
         .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift.git", from: "0.2.0"),
         .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.2"),
+        .package(url: "https://github.com/groue/GRDB.swift.git", from: "7.10.0"),
     ],
     targets: [
         .systemLibrary(
@@ -72,9 +73,19 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .target(
+            name: "FanbenchStore",
+            dependencies: [
+                "FanbenchCore",
+                "FanbenchProtocol",
+                .product(name: "GRDB", package: "GRDB.swift"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .target(
             name: "FanbenchCLI",
             dependencies: [
                 "FanbenchCore",
+                "FanbenchStore",
                 "FanbenchS3",
                 "FanbenchProtocol",
                 .product(name: "Logging", package: "swift-log"),
@@ -110,7 +121,8 @@ let package = Package(
         .testTarget(
             name: "IntegrationTests",
             dependencies: [
-                "FanbenchCore", "FanbenchS3", "FanbenchProtocol",
+                "FanbenchCore", "FanbenchS3", "FanbenchProtocol", "FanbenchStore",
+                .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -122,7 +134,8 @@ let package = Package(
         ),
         .testTarget(
             name: "FanbenchCoreTests",
-            dependencies: ["FanbenchCore", "FanbenchS3", "FanbenchProtocol"],
+            dependencies: ["FanbenchCore", "FanbenchS3", "FanbenchProtocol", "FanbenchStore",
+                           .product(name: "GRDB", package: "GRDB.swift")],
             swiftSettings: swiftSettings
         ),
     ]

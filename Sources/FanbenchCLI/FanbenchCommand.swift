@@ -10,7 +10,7 @@ public struct FanbenchCommand: AsyncParsableCommand {
         commandName: "fanbench",
         abstract: "Which Lambda memory size and concurrency strategy gets your S3 calls done fastest and cheapest.",
         version: version,
-        subcommands: [RunCommand.self, TargetCommand.self, SeedCommand.self, ProbeCommand.self, ProxyCommand.self]
+        subcommands: [RunCommand.self, RunsCommand.self, ReportCommand.self, CompareCommand.self, TargetCommand.self, SeedCommand.self, ProbeCommand.self, ProxyCommand.self]
     )
 
     public init() {}

@@ -1,6 +1,7 @@
 import ArgumentParser
 import FanbenchCore
 import FanbenchS3
+import FanbenchStore
 import Foundation
 import Logging
 
@@ -31,6 +32,9 @@ struct RunCommand: AsyncParsableCommand {
     @Option(help: ArgumentHelp("File holding the worker token (env FANBENCH_TOKEN; default: generated under the state folder).", valueName: "file")) var tokenFile: String?
     @Option(help: "The fanbench-worker binary (default: next to fanbench).") var workerBinary: String?
     @Option(help: "Write the report as JSON (schema fanbench.report/v1) to this file.") var json: String?
+    @Option(help: "Write the report as a self-contained HTML page with charts to this file.") var html: String?
+    @OptionGroup var database: DatabaseOptions
+    @OptionGroup var pricing: PricingOptions
     @Flag(help: "Log worker joins and protocol events.") var verbose = false
 
     func run() async throws {
@@ -85,6 +89,8 @@ struct RunCommand: AsyncParsableCommand {
                 throw FanbenchError("--bucket is required with an endpoint: name the bucket whose keys to call", exitCode: 2)
             }
             let config = try s3.clientConfiguration(stateDirectory: global.stateDirectory)
+            let (prices, balanceWeight) = try pricing.validated()
+            let store = try RunStore(path: database.path(stateDirectory: global.stateDirectory))
             let runID = Self.makeRunID()
             let logDirectory = global.stateDirectory + "/runs/" + runID
             try FileManager.default.createDirectory(atPath: logDirectory, withIntermediateDirectories: true)
@@ -133,32 +139,42 @@ struct RunCommand: AsyncParsableCommand {
             }
 
             let progress = ProgressLine()
+            let recorder = RunRecorder(store: store, runID: runID)
             var hooks = FanoutRun.Hooks()
             hooks.listening = { address in
                 if case .external = workerMode { FileHandle.standardError.write(Data("fanbench: waiting for workers at \(address)\n".utf8)) }
             }
             hooks.progress = { progress.update($0) }
+            hooks.started = { header, plan in recorder.begin(header, plan: plan) }
+            hooks.result = { spec, result, limits, worker in recorder.record(spec, result, limits, worker) }
+            hooks.counters = { index, failed, reassigned in recorder.counters(index, failed, reassigned) }
             let (runOptions, runLogger, runHooks) = (options, logger, hooks)
-            let interrupted = FanbenchError("interrupted: workers stopped and their cgroups removed; nothing was saved", exitCode: 130)
-            guard let report = try await withInterruptCleanup(interrupted: interrupted, {
-                try await FanoutRun.execute(s3: config, options: runOptions, logger: runLogger, hooks: runHooks)
-            }) else { return }
+            let outcome: RunReport?
+            do {
+                outcome = try await withInterruptCleanup(interrupted: nil, {
+                    try await FanoutRun.execute(s3: config, options: runOptions, logger: runLogger, hooks: runHooks)
+                })
+            } catch {
+                progress.finish()
+                recorder.finish(status: "failed", error: FanbenchError.from(error).message)
+                throw error
+            }
+            guard var report = outcome else {
+                progress.finish()
+                recorder.finish(status: "incomplete")
+                let kept = recorder.began ? "; what had finished is kept as incomplete run \(runID) (fanbench report \(runID) --db \(store.path))" : ""
+                throw FanbenchError("interrupted: workers stopped and their cgroups removed\(kept)", exitCode: 130)
+            }
             progress.finish()
-            if let json {
-                try report.jsonData().write(to: URL(fileURLWithPath: json))
-            }
+            recorder.finish(status: "complete", plan: report.plan)
+            report.derive(pricing: prices, balanceWeight: balanceWeight)
+            if let json { try writeOutput(String(decoding: try report.jsonData(), as: UTF8.self), to: json) }
+            if let html { try writeOutput(HTMLReport.render(report), to: html) }
             say("")
-            say("fanbench run \(report.runId): \(report.target.op) on \(report.target.endpoint)/\(report.target.bucket), \(report.plan.keys.map { "\($0) keys" } ?? "listed per invocation"), workers \(report.plan.workers)")
-            if let e = report.target.emulation {
-                say("EMULATED network (\(e.profile): \(e.rttMs) ms RTT, \(e.jitter) jitter, TLS \(e.tls ? "on" : "off")) against a local SeaweedFS: not AWS figures")
-            }
-            say(ReportTables.pivot(report))
-            say(ReportTables.detail(report))
+            say(ReportTables.text(report))
+            say("stored as run \(report.runId) in \(store.path)" + (recorder.failures > 0 ? " (\(recorder.failures) write(s) to it failed: see the warnings above)" : ""))
             if let json { say("report: \(json)") }
-            let unenforced = report.configs.filter { !$0.limits.enforced }.count
-            if unenforced > 0 {
-                say("note: \(unenforced) configuration(s) ran without the caps asked for (enforced: no): their figures are not Lambda-like")
-            }
+            if let html { say("html report: \(html)") }
         }
     }
 

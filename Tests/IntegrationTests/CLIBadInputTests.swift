@@ -6,42 +6,12 @@ import Testing
 /// wrong and what to do, a non-zero exit, no stack trace, no secret.
 @Suite(.timeLimit(.minutes(3)))
 struct CLIBadInputTests {
-    struct Outcome {
-        var status: Int32
-        var stdout: String
-        var stderr: String
-    }
+    typealias Outcome = TestProcess.Outcome
 
     static let secret = "wrong-secret-should-never-print"
 
-    /// Runs the binary to completion: posix_spawn, output to files, waitpid (Foundation's
-    /// Process can miss a child's exit when several are launched at once).
     func run(_ arguments: [String], environment: [String: String] = [:]) throws -> Outcome {
-        var env = ProcessInfo.processInfo.environment
-        for k in ["AWS_ENDPOINT_URL", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_CA_BUNDLE", "AWS_SESSION_TOKEN"] { env[k] = nil }
-        env["FANBENCH_STATE_DIR"] = FileManager.default.temporaryDirectory.appendingPathComponent("fb-cli-\(TestTarget.uniqueSuffix())").path
-        env.merge(environment) { $1 }
-        let base = FileManager.default.temporaryDirectory.appendingPathComponent("fb-cli-out-\(TestTarget.uniqueSuffix())").path
-        defer { unlink(base + ".out"); unlink(base + ".err") }
-        var actions = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&actions)
-        defer { posix_spawn_file_actions_destroy(&actions) }
-        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
-        posix_spawn_file_actions_addopen(&actions, 1, base + ".out", O_WRONLY | O_CREAT | O_TRUNC, 0o600)
-        posix_spawn_file_actions_addopen(&actions, 2, base + ".err", O_WRONLY | O_CREAT | O_TRUNC, 0o600)
-        let argv = ([TestTarget.binary] + arguments).map { strdup($0) } + [nil]
-        defer { argv.forEach { free($0) } }
-        let envp = env.map { strdup("\($0.key)=\($0.value)") } + [nil]
-        defer { envp.forEach { free($0) } }
-        var pid: pid_t = 0
-        let rc = posix_spawn(&pid, TestTarget.binary, &actions, nil, argv, envp)
-        guard rc == 0 else { throw FanbenchError("cannot run \(TestTarget.binary): \(String(cString: strerror(rc)))") }
-        var status: Int32 = 0
-        while waitpid(pid, &status, 0) == -1 && errno == EINTR {}
-        let exitStatus = (status & 0x7f) == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f)
-        return Outcome(status: exitStatus,
-                       stdout: (try? String(contentsOfFile: base + ".out", encoding: .utf8)) ?? "",
-                       stderr: (try? String(contentsOfFile: base + ".err", encoding: .utf8)) ?? "")
+        try TestProcess.run(arguments, environment: TestProcess.cleanEnvironment().merging(environment) { $1 })
     }
 
     func expectOneClearLine(_ o: Outcome, mentions needles: [String], sourceLocation: SourceLocation = #_sourceLocation) {
@@ -77,6 +47,17 @@ struct CLIBadInputTests {
     @Test func badStrategyAndOp() throws {
         expectOneClearLine(try run(["probe", "--bucket", "b", "--strategy", "threads"], environment: fakeCredentials), mentions: ["threads:N"])
         expectOneClearLine(try run(["probe", "--bucket", "b", "--op", "get-acl"], environment: fakeCredentials), mentions: ["get-object-acl"])
+    }
+
+    @Test func historyCommandsWithoutADatabaseOrWithBadFlags() throws {
+        let missing = FileManager.default.temporaryDirectory.appendingPathComponent("fb-nodb-\(TestTarget.uniqueSuffix()).db").path
+        expectOneClearLine(try run(["runs", "--db", missing]), mentions: ["no run database at \(missing)", "fanbench run"])
+        expectOneClearLine(try run(["report", "--db", missing]), mentions: ["no run database"])
+        #expect(!FileManager.default.fileExists(atPath: missing), "reading commands must not create a database")
+        expectOneClearLine(try run(["report", "--format", "pdf"]), mentions: ["--format 'pdf'", "html"])
+        expectOneClearLine(try run(["report", "--balance-weight", "2"]), mentions: ["--balance-weight", "0…1"])
+        expectOneClearLine(try run(["run", "--bucket", "b", "--endpoint", "http://127.0.0.1:1", "--price-x86=-1"],
+                               environment: fakeCredentials), mentions: ["prices must be zero or more"])
     }
 
     @Test func missingWeed() throws {

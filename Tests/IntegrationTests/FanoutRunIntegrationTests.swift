@@ -86,7 +86,7 @@ struct FanoutRunIntegrationTests {
         let killed = NIOLockedValueBox(false)
         var hooks = FanoutRun.Hooks()
         hooks.launcher = { l in launcher.withLockedValue { $0 = l } }
-        hooks.result = { _, _ in
+        hooks.result = { _, _, _, _ in
             // After the first result the worker is sent the next invocation; kill it while that runs.
             guard !killed.withLockedValue({ v in defer { v = true }; return v }) else { return }
             let pid = launcher.withLockedValue { $0?.runningPIDs.first }
@@ -110,7 +110,7 @@ struct FanoutRunIntegrationTests {
         var hooks = FanoutRun.Hooks()
         let launcher = NIOLockedValueBox<LocalLauncher?>(nil)
         hooks.launcher = { l in launcher.withLockedValue { $0 = l } }
-        hooks.result = { _, _ in
+        hooks.result = { _, _, _, _ in
             let pids = launcher.withLockedValue { $0?.runningPIDs ?? [] }
             workers.withLockedValue { $0.formUnion(pids.map(String.init)) }
         }

@@ -55,8 +55,12 @@ public enum FanoutRun {
         public var listening: @Sendable (String) -> Void = { _ in }
         public var progress: @Sendable (RunCoordinator.Snapshot) -> Void = { _ in }
         public var launcher: @Sendable (LocalLauncher) -> Void = { _ in }
-        /// Each counted result, as it arrives.
-        public var result: @Sendable (InvocationSpec, InvocationResult) -> Void = { _, _ in }
+        /// The run is planned: its header (no configurations yet) and its plan.
+        public var started: @Sendable (RunReport, RunPlan) -> Void = { _, _ in }
+        /// Each counted result, as it arrives, with the limits and id of the worker that ran it.
+        public var result: @Sendable (InvocationSpec, InvocationResult, WorkerLimits, String) -> Void = { _, _, _, _ in }
+        /// A configuration's failed (abandoned) or re-assigned count changed.
+        public var counters: @Sendable (_ config: Int, _ failed: Int, _ reassigned: Int) -> Void = { _, _, _ in }
         public init() {}
     }
 
@@ -84,22 +88,36 @@ public enum FanoutRun {
             Assign(invocationId: spec.id, op: op.rawValue, strategy: spec.config.strategy.name,
                    concurrency: spec.config.strategy.concurrency, keys: spec.keys,
                    list: spec.keys == nil ? ListSpec(prefix: prefix) : nil, target: target, timeouts: timeouts, retry: retry)
-        }, onResult: { spec, result, _ in hooks.result(spec, result) })
+        }, onResult: hooks.result, onCounters: hooks.counters)
+
+        let workersText: String
+        switch options.workers {
+        case .local(let cgroups, _, _, _): workersText = "local (\(cgroups?.version.rawValue ?? "uncapped"))"
+        case .external(let expect, _): workersText = "external (\(expect))"
+        }
+        let header = RunReport(
+            runId: options.runID, fanbenchVersion: fanbenchVersion, status: "running", startedAt: startedAt, finishedAt: nil,
+            host: .init(cores: ProcessInfo.processInfo.activeProcessorCount, cgroup: CgroupManager.detect()?.rawValue ?? "none"),
+            target: .init(endpoint: target.endpoint, bucket: options.bucket, prefix: options.prefix, op: op.rawValue, emulation: options.emulation),
+            plan: .init(sizes: options.sizes.map(\.memoryMB), strategies: options.strategies.map(\.description),
+                        invocations: options.invocations, shardSize: options.shardSize, listing: options.listing.rawValue,
+                        keys: keys?.count, workers: workersText, cold: options.cold, oversubscribedSizes: []),
+            configs: [])
+        hooks.started(header, plan)
 
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         do {
-            return try await serveRun(plan: plan, keys: keys, target: target, coordinator: coordinator, group: group,
-                                      s3: s3, options: options, logger: logger, hooks: hooks, startedAt: startedAt)
+            return try await serveRun(plan: plan, header: header, coordinator: coordinator, group: group,
+                                      s3: s3, options: options, logger: logger, hooks: hooks)
         } catch {
             try? await group.shutdownGracefully()
             throw error
         }
     }
 
-    private static func serveRun(plan: RunPlan, keys: [String]?, target: TargetSpec, coordinator: RunCoordinator,
+    private static func serveRun(plan: RunPlan, header: RunReport, coordinator: RunCoordinator,
                                  group: MultiThreadedEventLoopGroup, s3: S3ClientConfiguration, options: Options,
-                                 logger: Logger, hooks: Hooks, startedAt: Date) async throws -> RunReport {
-        let op = options.operation
+                                 logger: Logger, hooks: Hooks) async throws -> RunReport {
         let server = CoordinatorServer(token: options.token, maxLineBytes: options.maxLineBytes, logger: logger)
         let listener = try await server.bind(host: options.listenHost, port: options.listenPort, group: group)
         let port = listener.channel.localAddress?.port ?? options.listenPort
@@ -146,20 +164,12 @@ public enum FanoutRun {
         }
         hooks.progress(await coordinator.snapshot())
         try? await group.shutdownGracefully()
-        let aggregates = await coordinator.aggregates
-        let workersText: String
-        switch options.workers {
-        case .local(let cgroups, _, _, _): workersText = "local (\(cgroups?.version.rawValue ?? "uncapped"))"
-        case .external(let expect, _): workersText = "external (\(expect))"
-        }
-        return RunReport(
-            runId: options.runID, fanbenchVersion: fanbenchVersion, status: "complete", startedAt: startedAt, finishedAt: Date(),
-            host: .init(cores: ProcessInfo.processInfo.activeProcessorCount, cgroup: CgroupManager.detect()?.rawValue ?? "none"),
-            target: .init(endpoint: target.endpoint, bucket: options.bucket, prefix: options.prefix, op: op.rawValue, emulation: options.emulation),
-            plan: .init(sizes: options.sizes.map(\.memoryMB), strategies: options.strategies.map(\.description),
-                        invocations: options.invocations, shardSize: options.shardSize, listing: options.listing.rawValue,
-                        keys: keys?.count, workers: workersText, cold: options.cold, oversubscribedSizes: oversubscribed),
-            configs: aggregates.map(RunReport.config(from:)))
+        var report = header
+        report.status = "complete"
+        report.finishedAt = Date()
+        report.plan.oversubscribedSizes = oversubscribed
+        report.configs = await coordinator.aggregates.map(RunReport.config(from:))
+        return report
     }
 
     /// What a local worker needs to reach S3 as the coordinator does: credentials in its environment.

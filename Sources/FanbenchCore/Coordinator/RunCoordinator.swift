@@ -26,18 +26,21 @@ public actor RunCoordinator {
     private var connections: [String: Connection] = [:]
     public private(set) var aggregates: [ConfigAggregate]
     private let logger: Logger
-    private let onResult: @Sendable (InvocationSpec, InvocationResult, WorkerLimits) -> Void
+    private let onResult: @Sendable (InvocationSpec, InvocationResult, WorkerLimits, String) -> Void
+    private let onCounters: @Sendable (_ config: Int, _ failed: Int, _ reassigned: Int) -> Void
     private var lastStarted = ""
 
     public init(plan: RunPlan, maxAttempts: Int = 3, logger: Logger,
                 assign: @escaping @Sendable (InvocationSpec) -> Assign,
-                onResult: @escaping @Sendable (InvocationSpec, InvocationResult, WorkerLimits) -> Void = { _, _, _ in }) {
+                onResult: @escaping @Sendable (InvocationSpec, InvocationResult, WorkerLimits, String) -> Void = { _, _, _, _ in },
+                onCounters: @escaping @Sendable (Int, Int, Int) -> Void = { _, _, _ in }) {
         self.plan = plan
         scheduler = Scheduler(plan: plan, maxAttempts: maxAttempts)
         aggregates = plan.configs.map(ConfigAggregate.init(config:))
         assignTemplate = assign
         self.logger = logger
         self.onResult = onResult
+        self.onCounters = onCounters
     }
 
     public var isDone: Bool { scheduler.isDone }
@@ -74,7 +77,7 @@ public actor RunCoordinator {
             let (accept, actions) = scheduler.resultArrived(result.invocationId, from: id, now: now)
             if accept, let spec = scheduler.specs[result.invocationId], let limits = connections[id]?.limits {
                 aggregates[spec.config.index].add(result, limits: limits)
-                onResult(spec, result, limits)
+                onResult(spec, result, limits, id)
             } else {
                 logger.debug("dropped a result not assigned to this worker", metadata: ["worker": "\(id)", "invocation": "\(result.invocationId)"])
             }
@@ -127,6 +130,14 @@ public actor RunCoordinator {
                 if let spec = scheduler.specs[invocation] { aggregates[spec.config.index].failed += 1 }
             }
         }
-        for (index, n) in scheduler.reassigned { aggregates[index].reassigned = n }
+        var changed = Set<Int>()
+        for action in actions {
+            if case .abandon(let invocation, _) = action, let spec = scheduler.specs[invocation] { changed.insert(spec.config.index) }
+        }
+        for (index, n) in scheduler.reassigned where aggregates[index].reassigned != n {
+            aggregates[index].reassigned = n
+            changed.insert(index)
+        }
+        for index in changed.sorted() { onCounters(index, aggregates[index].failed, aggregates[index].reassigned) }
     }
 }

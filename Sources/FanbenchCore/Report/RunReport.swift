@@ -6,6 +6,10 @@ public struct RunReport: Codable, Sendable {
     public struct Host: Codable, Sendable {
         public var cores: Int
         public var cgroup: String
+        public init(cores: Int, cgroup: String) {
+            self.cores = cores
+            self.cgroup = cgroup
+        }
     }
 
     public struct Target: Codable, Sendable {
@@ -15,6 +19,13 @@ public struct RunReport: Codable, Sendable {
         public var op: String
         /// Set when the endpoint is an emulation (the local target's proxy), so nobody takes its figures for AWS's.
         public var emulation: Emulation?
+        public init(endpoint: String, bucket: String, prefix: String?, op: String, emulation: Emulation?) {
+            self.endpoint = endpoint
+            self.bucket = bucket
+            self.prefix = prefix
+            self.op = op
+            self.emulation = emulation
+        }
     }
 
     public struct Emulation: Codable, Sendable, Equatable {
@@ -61,6 +72,10 @@ public struct RunReport: Codable, Sendable {
         public var p99Ms: Double
         public var minMs: Double
         public var maxMs: Double
+        /// Sample standard deviation of the invocation durations (0 for fewer than 2).
+        public var stddevMs: Double
+        /// Mean billed duration: each invocation's duration (plus init when cold) rounded up to 1 ms.
+        public var billedMs: Double
     }
 
     public struct Calls: Codable, Sendable {
@@ -74,6 +89,13 @@ public struct RunReport: Codable, Sendable {
         public var maxMs: Double
         public var perSecond: Double
         public var cpuMsPerCall: Double
+        /// The merged latency distribution at fixed percentiles (0 = min, 100 = max).
+        public var latencyMs: [Percentile]
+    }
+
+    public struct Percentile: Codable, Sendable, Equatable {
+        public var p: Double
+        public var ms: Double
     }
 
     public struct Config: Codable, Sendable {
@@ -88,6 +110,15 @@ public struct RunReport: Codable, Sendable {
         public var maxMemoryUsedMb: Double
         public var throttledMs: Double
         public var reassigned: Int
+        /// `cold` when every invocation started a fresh worker, else `warm`; recommendations keep them apart.
+        public var start: String
+        /// Derived from the fields above and the pricing (see `derive`).
+        public var cost: Cost?
+        /// Derived when the run knows its emulated RTT.
+        public var networkLimit: NetworkLimit?
+
+        /// `serial`, `threads:16`, `async:16`.
+        public var strategyLabel: String { strategy == "serial" ? "serial" : "\(strategy):\(concurrency)" }
     }
 
     public var schema = "fanbench.report/v1"
@@ -100,6 +131,21 @@ public struct RunReport: Codable, Sendable {
     public var target: Target
     public var plan: Plan
     public var configs: [Config]
+    public var pricing: Pricing?
+    public var recommendations: [Recommendation]?
+
+    public init(runId: String, fanbenchVersion: String, status: String, startedAt: Date, finishedAt: Date?, host: Host,
+                target: Target, plan: Plan, configs: [Config]) {
+        self.runId = runId
+        self.fanbenchVersion = fanbenchVersion
+        self.status = status
+        self.startedAt = startedAt
+        self.finishedAt = finishedAt
+        self.host = host
+        self.target = target
+        self.plan = plan
+        self.configs = configs
+    }
 
     public static func config(from a: ConfigAggregate) -> Config {
         let mb = 1024.0 * 1024.0
@@ -109,13 +155,31 @@ public struct RunReport: Codable, Sendable {
                            cgroup: a.limits?.cgroup ?? "none", enforced: a.enforced && a.limits != nil),
             invocations: Invocations(count: a.invocations, failed: a.failed, meanMs: a.meanMs,
                                      p50Ms: a.durationPercentile(50), p90Ms: a.durationPercentile(90), p99Ms: a.durationPercentile(99),
-                                     minMs: a.durationsMs.min() ?? 0, maxMs: a.durationsMs.max() ?? 0),
+                                     minMs: a.durationsMs.min() ?? 0, maxMs: a.durationsMs.max() ?? 0,
+                                     stddevMs: Stats.stddev(a.durationsMs), billedMs: a.billedMeanMs),
             calls: Calls(count: a.calls.calls, errors: a.calls.errorCount, errorCodes: a.calls.errors, retries: a.calls.retries,
                          p50Ms: a.calls.percentileMs(50), p90Ms: a.calls.percentileMs(90), p99Ms: a.calls.percentileMs(99),
-                         maxMs: a.calls.percentileMs(100), perSecond: a.callsPerSecond, cpuMsPerCall: a.cpuMsPerCall),
+                         maxMs: a.calls.percentileMs(100), perSecond: a.callsPerSecond, cpuMsPerCall: a.cpuMsPerCall,
+                         latencyMs: Self.curvePoints.map { Percentile(p: $0, ms: a.calls.percentileMs($0)) }),
             initMs: a.initMs.isEmpty ? nil : a.initMs.reduce(0, +) / Double(a.initMs.count),
             listMs: a.listMs.isEmpty ? nil : a.listMs.reduce(0, +) / Double(a.listMs.count),
-            maxMemoryUsedMb: Double(a.maxMemoryBytes) / mb, throttledMs: a.throttledMs, reassigned: a.reassigned)
+            maxMemoryUsedMb: Double(a.maxMemoryBytes) / mb, throttledMs: a.throttledMs, reassigned: a.reassigned,
+            start: a.initMs.isEmpty ? "warm" : "cold")
+    }
+
+    /// Where the latency distribution is sampled for every format and chart.
+    public static let curvePoints: [Double] = [0, 10, 25, 50, 75, 90, 95, 99, 99.9, 100]
+
+    /// Fills what follows from the measured fields: cost per configuration at `pricing`, the
+    /// network-limit ideal when the RTT is known, and the recommendations.
+    public mutating func derive(pricing: Pricing = Pricing(), balanceWeight: Double = 0.5) {
+        self.pricing = pricing
+        let rtt = target.emulation?.rttMs
+        for i in configs.indices {
+            configs[i].cost = pricing.cost(memoryMb: configs[i].memoryMb, billedMs: configs[i].invocations.billedMs)
+            configs[i].networkLimit = rtt.flatMap { NetworkLimit(config: configs[i], plan: plan, rttMs: $0) }
+        }
+        recommendations = Recommendation.make(configs, balanceWeight: balanceWeight)
     }
 
     public func jsonData() throws -> Data {

@@ -5,6 +5,8 @@ import FanbenchProtocol
 public struct ConfigAggregate: Sendable {
     public var config: ConfigSpec
     public var durationsMs: [Double] = []
+    /// Each invocation's billed duration: its duration (plus init when cold) rounded up to 1 ms, as Lambda bills.
+    public var billedMs: [Double] = []
     public var initMs: [Double] = []
     public var listMs: [Double] = []
     public var calls = CallRecorder()
@@ -23,6 +25,7 @@ public struct ConfigAggregate: Sendable {
     /// Counts one result from a worker that reported `limits`.
     public mutating func add(_ result: InvocationResult, limits: WorkerLimits) {
         durationsMs.append(result.durationMs)
+        billedMs.append((result.durationMs + (result.initMs ?? 0)).rounded(.up))
         if let i = result.initMs { initMs.append(i) }
         if let l = result.listMs { listMs.append(l) }
         var recorder = CallRecorder()
@@ -53,6 +56,7 @@ public struct ConfigAggregate: Sendable {
         return seconds > 0 ? Double(calls.calls) / seconds : 0
     }
     public var cpuMsPerCall: Double { calls.calls > 0 ? cpuMs / Double(calls.calls) : 0 }
+    public var billedMeanMs: Double { Stats.mean(billedMs) }
 }
 
 /// Exact statistics over small samples.
@@ -63,5 +67,16 @@ public enum Stats {
         let sorted = values.sorted()
         let rank = Int((p / 100 * Double(sorted.count)).rounded(.up))
         return sorted[min(max(rank, 1), sorted.count) - 1]
+    }
+
+    public static func mean(_ values: [Double]) -> Double {
+        values.isEmpty ? 0 : values.reduce(0, +) / Double(values.count)
+    }
+
+    /// Sample standard deviation; 0 for fewer than two values.
+    public static func stddev(_ values: [Double]) -> Double {
+        guard values.count > 1 else { return 0 }
+        let m = mean(values)
+        return (values.reduce(0) { $0 + ($1 - m) * ($1 - m) } / Double(values.count - 1)).squareRoot()
     }
 }

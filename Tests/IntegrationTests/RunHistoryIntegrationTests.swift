@@ -1,0 +1,180 @@
+import FanbenchCore
+import FanbenchS3
+import FanbenchStore
+import Foundation
+import Testing
+
+/// `fanbench run` keeps every run in SQLite; `runs`, `report` and `compare` read it back. The
+/// real binary against the real HTTPS target, with real worker processes.
+@Suite(.enabled(if: TestTarget.available, TestTarget.skipReason), .serialized, .timeLimit(.minutes(6)))
+struct RunHistoryIntegrationTests {
+    let work: String
+    let tlsState: String
+
+    init() throws {
+        work = FileManager.default.temporaryDirectory.appendingPathComponent("fb-history-\(TestTarget.uniqueSuffix())").path
+        try FileManager.default.createDirectory(atPath: work, withIntermediateDirectories: true)
+        tlsState = try #require(TestTarget.stateDirectory(.https))
+    }
+
+    func seed(_ bucket: String, objects: Int) async throws {
+        try await S3Client.withClient(configuration: try TestTarget.configuration(.https), transport: .async, maxConnections: 8) {
+            _ = try await Seeder.seed(client: $0, bucket: bucket, objects: objects, size: 16, prefix: "", inFlight: 8)
+        }
+    }
+
+    /// `fanbench ARGS` against the test target (found through its state folder, as a person's running target is).
+    func fanbench(_ arguments: [String]) throws -> TestProcess.Outcome {
+        var env = TestProcess.cleanEnvironment()
+        env["FANBENCH_STATE_DIR"] = tlsState
+        return try TestProcess.run(arguments, environment: env)
+    }
+
+    func runID(in output: String) throws -> String {
+        let line = try #require(output.split(separator: "\n").first { $0.hasPrefix("stored as run ") }, "no 'stored as run' in: \(output)")
+        return String(line.split(separator: " ")[3])
+    }
+
+    @Test func aRunIsStoredAndReportedInEveryFormat() async throws {
+        try await seed("fb-hist", objects: 20)
+        let db = work + "/f.db", json = work + "/r.json", html = work + "/r.html"
+        let run = try fanbench(["run", "--bucket", "fb-hist", "--sizes", "128,1024", "--strategies", "serial,async:4", "--invocations", "2",
+                                "--allow-uncapped", "--db", db, "--json", json, "--html", html])
+        #expect(run.status == 0, "run failed: \(run.stderr)")
+        let id = try runID(in: run.stdout)
+
+        let runs = try fanbench(["runs", "--db", db])
+        let line = try #require(runs.stdout.split(separator: "\n").first { $0.hasPrefix(id) }, "\(runs.stdout)")
+        #expect(line.contains("complete") && line.contains("get-object-acl") && line.contains(" 4 ") && line.contains("8/8"))
+
+        // The stored report in JSON is the file the run wrote.
+        let stored = try fanbench(["report", id, "--db", db, "--format", "json"])
+        #expect(stored.status == 0, "\(stored.stderr)")
+        let fromRun = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: json))) as? NSDictionary
+        let fromDB = try JSONSerialization.jsonObject(with: Data(stored.stdout.utf8)) as? NSDictionary
+        #expect(fromRun != nil && fromRun == fromDB)
+        #expect((fromDB?["configs"] as? [Any])?.count == 4)
+
+        // CSV: one row per configuration, as Python's csv module reads it.
+        let csvPath = work + "/r.csv"
+        #expect(try fanbench(["report", "latest", "--db", db, "--format", "csv", "--out", csvPath]).status == 0)
+        let py = try TestProcess.run(["python3", "-c", "import csv,sys; rows=list(csv.DictReader(open(sys.argv[1], newline=''))); print(len(rows), sorted({r['memory_mb'] for r in rows}), rows[0]['calls'])", csvPath],
+                                     binary: "/usr/bin/env", environment: ProcessInfo.processInfo.environment)
+        #expect(py.stdout.trimmingCharacters(in: .whitespacesAndNewlines) == "4 ['1024', '128'] 40", "python: \(py.stdout) \(py.stderr)")
+
+        // HTML: the three charts, self-contained; the same from the store.
+        let page = try String(contentsOfFile: html, encoding: .utf8)
+        for title in ["Mean invocation duration vs memory", "Cost vs memory", "Call latency distribution"] { #expect(page.contains(title)) }
+        #expect(page.components(separatedBy: "<svg ").count - 1 == 4)
+        #expect(try fanbench(["report", id, "--db", db, "--format", "html"]).stdout.components(separatedBy: "<svg ").count - 1 == 4)
+        for format in ["table", "markdown"] {
+            let out = try fanbench(["report", id, "--db", db, "--format", format])
+            #expect(out.stdout.contains("mean ms per invocation") && out.stdout.contains("recommendations"), "\(format)")
+        }
+
+        // No secret in the database (nor its WAL) or the reports.
+        let secret = try TestTarget.configuration(.https).credentials.secretAccessKey
+        let token = try String(contentsOfFile: tlsState + "/token", encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
+        for file in [db, db + "-wal", json, html, csvPath] {
+            guard let bytes = FileManager.default.contents(atPath: file) else { continue }
+            let text = String(decoding: bytes, as: UTF8.self)
+            #expect(!text.contains(secret) && !text.contains(token), "a secret in \(file)")
+        }
+    }
+
+    @Test func compareTellsNoiseFromADifference() async throws {
+        try await seed("fb-cmp", objects: 40)
+        let db = work + "/cmp.db"
+        func run(_ size: String) throws -> String {
+            let out = try fanbench(["run", "--bucket", "fb-cmp", "--sizes", size, "--strategies", "serial", "--invocations", "3",
+                                    "--allow-uncapped", "--db", db])
+            #expect(out.status == 0, "\(out.stderr)")
+            return try runID(in: out.stdout)
+        }
+        let small = try run("128"), big = try run("1024")
+        func verdicts(_ a: String, _ b: String) throws -> [String] {
+            let out = try fanbench(["compare", a, b, "--db", db, "--format", "json"])
+            #expect(out.status == 0, "\(out.stderr)")
+            let doc = try JSONSerialization.jsonObject(with: Data(out.stdout.utf8)) as? [String: Any]
+            return (doc?["rows"] as? [[String: Any]] ?? []).compactMap { $0["verdict"] as? String }
+        }
+        #expect(try verdicts(small, small) == ["no significant change"])
+        // Only meaningful where the 128 MB worker really was capped to 0.07 of a core.
+        if FanoutRunIntegrationTests.cgroups != nil {
+            #expect(try verdicts(small, big) == ["faster"])
+            #expect(try verdicts(big, small) == ["slower"])
+            let table = try fanbench(["compare", small, big, "--db", db]).stdout
+            #expect(table.contains("128 → 1024 MB serial") && table.contains("1 of 1 paired configuration(s) changed beyond the noise"), "\(table)")
+        }
+    }
+
+    /// SIGKILL the coordinator mid-run: the database opens cleanly and keeps the run, marked
+    /// incomplete, with every invocation that had finished.
+    @Test func aKilledCoordinatorLeavesAnIncompleteRunWithItsFinishedInvocations() async throws {
+        try await seed("fb-kill", objects: 20)
+        let db = work + "/kill.db"
+        let port = try freePort()
+        let config = try TestTarget.configuration(.https)
+        var env = TestProcess.cleanEnvironment()
+        env["FANBENCH_STATE_DIR"] = tlsState
+        env["FANBENCH_TOKEN"] = "kill-test-token"
+        let coordinator = try TestProcess.spawn(TestTarget.binary, [
+            "run", "--bucket", "fb-kill", "--sizes", "1024", "--strategies", "serial", "--invocations", "400",
+            "--workers", "external", "--expect", "1", "--listen", "127.0.0.1:\(port)", "--db", db,
+        ], environment: env)
+        var workerEnv = env
+        workerEnv["AWS_ACCESS_KEY_ID"] = config.credentials.accessKeyID
+        workerEnv["AWS_SECRET_ACCESS_KEY"] = config.credentials.secretAccessKey
+        workerEnv["AWS_REGION"] = config.region
+        let workerBinary = URL(fileURLWithPath: TestTarget.binary).deletingLastPathComponent().appendingPathComponent("fanbench-worker").path
+        let worker = try TestProcess.spawn(workerBinary, ["--coordinator", "127.0.0.1:\(port)", "--size-mb", "1024", "--dial-timeout", "30"],
+                                           environment: workerEnv)
+        defer {
+            kill(worker.pid, SIGKILL)
+            _ = worker.wait()
+        }
+
+        // Wait (bounded) until a few invocations are in the database, then kill without warning.
+        let deadline = Date().addingTimeInterval(60)
+        var stored = 0
+        while Date() < deadline {
+            if FileManager.default.fileExists(atPath: db), let runs = try? RunStore(path: db).runs(), let r = runs.first {
+                stored = r.invocations
+                if stored >= 3 { break }
+            }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        #expect(stored >= 3, "the run never stored 3 invocations")
+        kill(coordinator.pid, SIGKILL)
+        let killed = coordinator.wait()
+        #expect(killed.status == 128 + SIGKILL)
+
+        let store = try RunStore(path: db)
+        #expect(try store.integrityCheck() == "ok")
+        let summary = try #require(try store.runs().first)
+        #expect(summary.status == "incomplete")
+        #expect(summary.invocations >= 3 && summary.invocations < 400)
+        let report = try store.report(summary.id)
+        #expect(report.status == "incomplete")
+        #expect(report.configs.first?.invocations.count == summary.invocations)
+        #expect(report.configs.first?.calls.count == summary.invocations * 20, "every stored invocation with all its calls")
+        let listed = try fanbench(["runs", "--db", db])
+        #expect(listed.stdout.contains(summary.id) && listed.stdout.contains("incomplete"), "\(listed.stdout)")
+        // The worker notices its coordinator is gone and exits by itself.
+        #expect(worker.wait(seconds: 20) != nil, "the worker outlived its coordinator")
+    }
+
+    func freePort() throws -> Int {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(fd) }
+        var addr = sockaddr_in()
+        addr.sin_family = sa_family_t(AF_INET)
+        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+        var len = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let bound = withUnsafeMutablePointer(to: &addr) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, len) == 0 && getsockname(fd, $0, &len) == 0 }
+        }
+        guard bound else { throw FanbenchError("cannot find a free port") }
+        return Int(UInt16(bigEndian: addr.sin_port))
+    }
+}

@@ -1,0 +1,76 @@
+import FanbenchCore
+import Foundation
+
+/// A program the tests start for real: posix_spawn with output to files, reaped with waitpid
+/// (Foundation's Process can miss a child's exit when several are launched at once).
+struct TestProcess {
+    struct Outcome {
+        var status: Int32
+        var stdout: String
+        var stderr: String
+    }
+
+    let pid: pid_t
+    let base: String
+
+    /// The environment the tests start from: no AWS settings of the caller's, a state folder of its own.
+    static func cleanEnvironment() -> [String: String] {
+        var env = ProcessInfo.processInfo.environment
+        for k in ["AWS_ENDPOINT_URL", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_CA_BUNDLE", "AWS_SESSION_TOKEN", "FANBENCH_DB", "FANBENCH_TOKEN"] {
+            env[k] = nil
+        }
+        env["FANBENCH_STATE_DIR"] = FileManager.default.temporaryDirectory.appendingPathComponent("fb-cli-\(TestTarget.uniqueSuffix())").path
+        return env
+    }
+
+    static func spawn(_ binary: String, _ arguments: [String], environment: [String: String]) throws -> TestProcess {
+        let base = FileManager.default.temporaryDirectory.appendingPathComponent("fb-proc-\(TestTarget.uniqueSuffix())").path
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+        posix_spawn_file_actions_addopen(&actions, 1, base + ".out", O_WRONLY | O_CREAT | O_TRUNC, 0o600)
+        posix_spawn_file_actions_addopen(&actions, 2, base + ".err", O_WRONLY | O_CREAT | O_TRUNC, 0o600)
+        let argv = ([binary] + arguments).map { strdup($0) } + [nil]
+        defer { argv.forEach { free($0) } }
+        let envp = environment.map { strdup("\($0.key)=\($0.value)") } + [nil]
+        defer { envp.forEach { free($0) } }
+        var pid: pid_t = 0
+        let rc = posix_spawn(&pid, binary, &actions, nil, argv, envp)
+        guard rc == 0 else { throw FanbenchError("cannot run \(binary): \(String(cString: strerror(rc)))") }
+        return TestProcess(pid: pid, base: base)
+    }
+
+    /// Runs `fanbench` (or another binary) to completion.
+    static func run(_ arguments: [String], binary: String = TestTarget.binary, environment: [String: String]) throws -> Outcome {
+        try spawn(binary, arguments, environment: environment).wait()
+    }
+
+    /// Waits for the exit; 128 + signal when a signal ended it.
+    func wait() -> Outcome {
+        var status: Int32 = 0
+        while waitpid(pid, &status, 0) == -1 && errno == EINTR {}
+        defer { unlink(base + ".out"); unlink(base + ".err") }
+        let exitStatus = (status & 0x7f) == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f)
+        return Outcome(status: exitStatus,
+                       stdout: (try? String(contentsOfFile: base + ".out", encoding: .utf8)) ?? "",
+                       stderr: (try? String(contentsOfFile: base + ".err", encoding: .utf8)) ?? "")
+    }
+
+    /// Waits up to `seconds` for the exit; nil if it is still running then.
+    func wait(seconds: Double) -> Outcome? {
+        let deadline = Date().addingTimeInterval(seconds)
+        var status: Int32 = 0
+        while Date() < deadline {
+            let r = waitpid(pid, &status, WNOHANG)
+            if r == pid {
+                defer { unlink(base + ".out"); unlink(base + ".err") }
+                let exitStatus = (status & 0x7f) == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f)
+                return Outcome(status: exitStatus, stdout: (try? String(contentsOfFile: base + ".out", encoding: .utf8)) ?? "",
+                               stderr: (try? String(contentsOfFile: base + ".err", encoding: .utf8)) ?? "")
+            }
+            usleep(50_000)
+        }
+        return nil
+    }
+}
