@@ -26,6 +26,7 @@ struct RunCommand: AsyncParsableCommand {
     @Option(help: "Listen address for workers (external default 0.0.0.0:7100; local uses a free loopback port).") var listen: String?
     @Option(help: "External workers to wait for.") var expect: Int?
     @Option(help: "Seconds to wait for external workers.") var waitTimeout: Int = 300
+    @Option(help: "Seconds a busy worker may stay silent before it is dropped and its invocation re-queued.") var workerSilence: Int = 15
     @Option(help: "Local workers per size, within the CPU budget.") var workersPerSize: Int = 1
     @Option(help: "Sum of local workers' CPU caps, in cores (default: host cores − 0.5 for the target and coordinator).") var cpuBudget: Double?
     @Flag(help: "Run local workers without caps when cgroups cannot be written (results marked enforced: false).") var allowUncapped = false
@@ -134,6 +135,10 @@ struct RunCommand: AsyncParsableCommand {
             options.listenPort = port
             options.cold = cold
             options.emulation = emulation
+            guard workerSilence >= 3 else {
+                throw FanbenchError("--worker-silence \(workerSilence) is too short: workers send a heartbeat every second; use 3 or more", exitCode: 2)
+            }
+            options.heartbeatSilence = .seconds(workerSilence)
             if cold, case .external = workerMode {
                 throw FanbenchError("--cold needs --workers local: external workers are started by their platform", exitCode: 2)
             }

@@ -81,6 +81,34 @@ import Testing
         #expect(!FileManager.default.fileExists(atPath: root + "/cpu/fanbench/w2"))
     }
 
+    /// A container on a v1 host without a cgroup namespace (podman, Docker): /proc/self/cgroup
+    /// names the host's path, and the container's own group is mounted at each controller's root.
+    @Test func v1InsideAContainerReadsTheMountRoot() throws {
+        let root = try fixture("v1ctr")
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        for (dir, file, value) in [("cpu,cpuacct", "cpu.cfs_quota_us", "57887"), ("cpu,cpuacct", "cpu.cfs_period_us", "100000"),
+                                   ("memory", "memory.limit_in_bytes", "1073741824"), ("cpu,cpuacct", "cgroup.procs", "1"),
+                                   ("memory", "cgroup.procs", "1")] {
+            try FileManager.default.createDirectory(atPath: root + "/" + dir, withIntermediateDirectories: true)
+            try value.write(toFile: root + "/\(dir)/\(file)", atomically: true, encoding: .utf8)
+        }
+        try "11:memory:/libpod_parent/libpod-0123abcd\n4:cpu,cpuacct:/libpod_parent/libpod-0123abcd\n".write(toFile: root + "/proc", atomically: true, encoding: .utf8)
+        let limits = CgroupReader(root: root, procSelfCgroup: root + "/proc").limits()
+        #expect(limits.cgroup == "v1")
+        #expect(ConfigAggregate.isEnforced(limits, size: try LambdaSize(memoryMB: 1024)), "\(limits)")
+    }
+
+    @Test func v2InsideAContainerWithoutANamespaceReadsTheRoot() throws {
+        let root = try fixture("v2ctr")
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        try "28949 100000".write(toFile: root + "/cpu.max", atomically: true, encoding: .utf8)
+        try "536870912".write(toFile: root + "/memory.max", atomically: true, encoding: .utf8)
+        try "0::/system.slice/docker-0123abcd.scope\n".write(toFile: root + "/proc", atomically: true, encoding: .utf8)
+        let limits = CgroupReader(root: root, procSelfCgroup: root + "/proc").limits()
+        #expect(limits.cgroup == "v2")
+        #expect(ConfigAggregate.isEnforced(limits, size: try LambdaSize(memoryMB: 512)), "\(limits)")
+    }
+
     @Test func joinCommandEntersEveryGroupBeforeExec() {
         let group = CgroupManager.Group(name: "g", procsFiles: ["/a/cgroup.procs", "/b b/cgroup.procs"], directories: [])
         let (exe, args) = CgroupManager.joinAndExec(group, executable: "/bin/worker", arguments: ["--size-mb", "128"])

@@ -135,6 +135,9 @@ public actor RunCoordinator {
             if case .abandon(let invocation, _) = action, let spec = scheduler.specs[invocation] { changed.insert(spec.config.index) }
         }
         for (index, n) in scheduler.reassigned where aggregates[index].reassigned != n {
+            logger.warning("re-queued an invocation of a lost worker", metadata: [
+                "config": "\(aggregates[index].config.size.memoryMB) MB \(aggregates[index].config.strategy)",
+                "reassigned": "\(n)"])
             aggregates[index].reassigned = n
             changed.insert(index)
         }

@@ -41,15 +41,23 @@ public struct CgroupReader: Sendable {
         (try? String(contentsOfFile: path, encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines)
     }
 
+    /// v2's group directory; a container without a cgroup namespace sees the host's path while its own group is the mount's root.
+    private func v2Directory(_ path: String) -> String {
+        let dir = root + (path == "/" ? "" : path)
+        return FileManager.default.fileExists(atPath: dir) ? dir : root
+    }
+
     /// The first existing directory for a v1 controller (mounted as `cpu`, `cpu,cpuacct`, …).
     private func v1Directory(_ controller: String, _ paths: [String: String]) -> String? {
         guard let path = paths[controller] else { return nil }
         for mount in [controller, "\(controller),cpuacct", "cpuacct,\(controller)"] {
             let dir = root + "/" + mount + path
             if FileManager.default.fileExists(atPath: dir) { return dir }
-            // Inside a cgroup namespace the listed path can be "/" while files sit at the mount's root.
+            // In a container the listed path is the host's ("/" inside a cgroup namespace,
+            // "/libpod_parent/…" or "/docker/…" without one) while the container's own group is
+            // mounted at the controller's root.
             let top = root + "/" + mount
-            if path == "/" && FileManager.default.fileExists(atPath: top) { return top }
+            if FileManager.default.fileExists(atPath: top + "/cgroup.procs") { return top }
         }
         return nil
     }
@@ -58,7 +66,7 @@ public struct CgroupReader: Sendable {
     public func limits() -> WorkerLimits {
         switch membership() {
         case .v2(let path):
-            let dir = root + (path == "/" ? "" : path)
+            let dir = v2Directory(path)
             var limits = WorkerLimits(cgroup: "v2")
             if let max = read(dir + "/cpu.max")?.split(separator: " "), max.count == 2,
                let quota = Double(max[0]), let period = Double(max[1]), period > 0 {
@@ -92,7 +100,7 @@ public struct CgroupReader: Sendable {
     public func throttledMs() -> Double {
         switch membership() {
         case .v2(let path):
-            let stat = read(root + (path == "/" ? "" : path) + "/cpu.stat") ?? ""
+            let stat = read(v2Directory(path) + "/cpu.stat") ?? ""
             return Self.statValue(stat, "throttled_usec").map { $0 / 1000 } ?? 0
         case .v1(let paths):
             guard let dir = v1Directory("cpu", paths), let stat = read(dir + "/cpu.stat") else { return 0 }

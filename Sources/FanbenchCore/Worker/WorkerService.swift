@@ -60,11 +60,19 @@ public struct WorkerService: Sendable {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         do {
             let channel = try await dial(group: group)
-            try await channel.executeThenClose { inbound, outbound in
-                let stream = MessageStream(outbound: outbound)
-                var iterator = inbound.makeAsyncIterator()
-                try await handshake(stream, &iterator)
-                try await serve(stream, &iterator)
+            do {
+                try await channel.executeThenClose { inbound, outbound in
+                    let stream = MessageStream(outbound: outbound)
+                    var iterator = inbound.makeAsyncIterator()
+                    try await handshake(stream, &iterator)
+                    try await serve(stream, &iterator)
+                }
+            } catch let error as FanbenchError {
+                throw error
+            } catch is CancellationError {
+                throw CancellationError()
+            } catch {
+                throw FanbenchError("lost the coordinator at \(options.host):\(options.port) (\(Self.describe(error))): it stopped, or the network between us failed; start the worker again once the coordinator is back")
             }
         } catch {
             await executor.shutdown()
@@ -82,6 +90,15 @@ public struct WorkerService: Sendable {
             do {
                 return try await ClientBootstrap(group: group)
                     .connectTimeout(.seconds(5))
+                    .channelOption(.socketOption(.tcp_nodelay), value: 1)
+                    // A coordinator that vanished without closing (a cut link, a killed node) is
+                    // noticed in ~25 s when idle (keepalive) and 30 s with data unacknowledged,
+                    // instead of the kernel's 15 minutes.
+                    .channelOption(.socketOption(.so_keepalive), value: 1)
+                    .channelOption(Self.tcpOption(TCP_KEEPIDLE), value: 10)
+                    .channelOption(Self.tcpOption(TCP_KEEPINTVL), value: 5)
+                    .channelOption(Self.tcpOption(TCP_KEEPCNT), value: 3)
+                    .channelOption(Self.tcpOption(Self.tcpUserTimeout), value: 30_000)
                     .connect(host: options.host, port: options.port) { channel in
                         MessageStream.configure(channel, maxLineBytes: options.maxLineBytes)
                     }
@@ -94,6 +111,19 @@ public struct WorkerService: Sendable {
                 backoff = min(backoff * 2, .seconds(2))
             }
         }
+    }
+
+    static func tcpOption(_ name: Int32) -> ChannelOptions.Types.SocketOption {
+        ChannelOptions.Types.SocketOption(level: .tcp, name: NIOBSDSocket.Option(rawValue: name))
+    }
+
+    /// TCP_USER_TIMEOUT (Linux): how long sent data may stay unacknowledged before the connection fails.
+    static let tcpUserTimeout: Int32 = 18
+
+    /// A network error as one readable phrase.
+    static func describe(_ error: any Error) -> String {
+        if let io = error as? IOError { return String(cString: strerror(io.errnoCode)) }
+        return "\(error)"
     }
 
     private func handshake(_ stream: MessageStream, _ iterator: inout MessageStream.Inbound.AsyncIterator) async throws {
