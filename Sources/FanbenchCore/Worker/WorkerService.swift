@@ -75,7 +75,10 @@ public struct WorkerService: Sendable {
                 throw FanbenchError("lost the coordinator at \(options.host):\(options.port) (\(Self.describe(error))): it stopped, or the network between us failed; start the worker again once the coordinator is back")
             }
         } catch {
-            await executor.shutdown()
+            // An invocation may still be blocked on the broken network: give the clients a
+            // moment to close, but do not wait for its calls.
+            let executor = self.executor
+            await Self.waitAtMost(.seconds(2)) { await executor.shutdown() }
             try? await group.shutdownGracefully()
             throw error
         }
@@ -109,6 +112,24 @@ public struct WorkerService: Sendable {
                 logger.debug("coordinator not reachable yet", metadata: ["error": "\(error)"])
                 try await Task.sleep(for: backoff)
                 backoff = min(backoff * 2, .seconds(2))
+            }
+        }
+    }
+
+    /// Runs `body` in its own task and returns when it ends or after `limit`, whichever is first.
+    static func waitAtMost(_ limit: Duration, _ body: @escaping @Sendable () async -> Void) async {
+        await withCheckedContinuation { (done: CheckedContinuation<Void, Never>) in
+            let resumed = NIOLockedValueBox(false)
+            let finish: @Sendable () -> Void = {
+                if resumed.withLockedValue({ r in defer { r = true }; return !r }) { done.resume() }
+            }
+            Task {
+                await body()
+                finish()
+            }
+            Task {
+                try? await Task.sleep(for: limit)
+                finish()
             }
         }
     }
@@ -164,26 +185,42 @@ public struct WorkerService: Sendable {
         }
     }
 
+    /// Runs one invocation while sending a heartbeat a second. When a heartbeat cannot be sent
+    /// (the coordinator is gone), this throws at once instead of waiting for the invocation's
+    /// calls, which may hang on the same broken network; the coordinator re-queues the work.
     private func runWithHeartbeats(_ assign: Assign, _ stream: MessageStream) async throws -> Message {
+        enum Event: Sendable {
+            case done(Message)
+            case lost(any Error)
+        }
         let progress = NIOLockedValueBox(0)
         let executor = self.executor
         let interval = options.heartbeatInterval
-        return try await withThrowingTaskGroup(of: Message?.self) { group in
-            group.addTask { await executor.run(assign, progress: progress) }
-            group.addTask {
+        let (events, continuation) = AsyncStream.makeStream(of: Event.self)
+        let work = Task {
+            continuation.yield(.done(await executor.run(assign, progress: progress)))
+        }
+        let heartbeats = Task {
+            do {
                 while !Task.isCancelled {
                     try await Task.sleep(for: interval)
                     try await stream.send(.progress(Progress(invocationId: assign.invocationId, callsDone: progress.withLockedValue { $0 })))
                 }
-                return nil
+            } catch is CancellationError {
+            } catch {
+                continuation.yield(.lost(error))
             }
-            while let next = try await group.next() {
-                if let outcome = next {
-                    group.cancelAll()
-                    return outcome
-                }
-            }
-            return .failed(Failed(invocationId: assign.invocationId, reason: "invocation produced no outcome"))
         }
+        defer {
+            heartbeats.cancel()
+            work.cancel()
+        }
+        for await event in events {
+            switch event {
+            case .done(let outcome): return outcome
+            case .lost(let error): throw error
+            }
+        }
+        throw CancellationError()
     }
 }
