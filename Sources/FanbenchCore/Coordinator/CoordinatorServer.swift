@@ -26,7 +26,7 @@ public struct CoordinatorServer: Sendable {
         do {
             return try await ServerBootstrap(group: group)
                 .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
-                .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+                .childChannelOption(.tcpOption(.tcp_nodelay), value: 1)
                 .bind(host: host, port: port) { channel in MessageStream.configure(channel, maxLineBytes: maxLine) }
         } catch {
             throw FanbenchError("cannot listen on \(host):\(port) (\(error)): choose another address with --listen", exitCode: 2)

@@ -52,13 +52,13 @@ public final class LatencyProxy: Sendable {
             return try await ServerBootstrap(group: group)
                 .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
                 .serverChannelOption(.backlog, value: 1024)
-                .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+                .childChannelOption(.tcpOption(.tcp_nodelay), value: 1)
                 .childChannelOption(.autoRead, value: false)
                 .childChannelInitializer { client in
                     counters.withLockedValue { $0.connections += 1 }
                     let state = ConnectionState(options: options, counters: counters, eventLoop: client.eventLoop)
                     return ClientBootstrap(group: client.eventLoop)
-                        .channelOption(.socketOption(.tcp_nodelay), value: 1)
+                        .channelOption(.tcpOption(.tcp_nodelay), value: 1)
                         .connect(host: options.upstreamHost, port: options.upstreamPort)
                         .flatMap { upstream in
                             client.pipeline.addHandler(RelayHandler(state: state, direction: .toUpstream, partner: upstream)).flatMap {

@@ -125,10 +125,17 @@ public struct CgroupManager: Sendable {
         (try? String(contentsOfFile: path, encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines)
     }
 
-    private func makeDirectory(_ path: String) throws {
-        if mkdir(path, 0o755) != 0 && errno != EEXIST {
-            throw FanbenchError(cgroupError("cannot create \(path)", errno))
+    /// mkdir, tolerant of another fanbench run removing the emptied parent in between
+    /// (`removeBaseIfEmpty`): a vanished parent is made again, a few times at most.
+    private func makeDirectory(_ path: String, attempts: Int = 3) throws {
+        if mkdir(path, 0o755) == 0 || errno == EEXIST { return }
+        let failure = errno
+        let parent = (path as NSString).deletingLastPathComponent
+        if failure == ENOENT, attempts > 1, parent.count > root.count {
+            try makeDirectory(parent, attempts: attempts - 1)
+            return try makeDirectory(path, attempts: attempts - 1)
         }
+        throw FanbenchError(cgroupError("cannot create \(path)", failure))
     }
 
     private func write(_ value: String, to path: String) throws {

@@ -93,7 +93,7 @@ public struct WorkerService: Sendable {
             do {
                 return try await ClientBootstrap(group: group)
                     .connectTimeout(.seconds(5))
-                    .channelOption(.socketOption(.tcp_nodelay), value: 1)
+                    .channelOption(.tcpOption(.tcp_nodelay), value: 1)
                     // A coordinator that vanished without closing (a cut link, a killed node) is
                     // noticed in ~25 s when idle (keepalive) and 30 s with data unacknowledged,
                     // instead of the kernel's 15 minutes.
