@@ -26,6 +26,7 @@ struct RunCommand: AsyncParsableCommand {
     @Option(help: "Listen address for workers (external default 0.0.0.0:7100; local uses a free loopback port).") var listen: String?
     @Option(help: "External workers to wait for.") var expect: Int?
     @Option(help: "Seconds to wait for external workers.") var waitTimeout: Int = 300
+    @Option(help: ArgumentHelp("The endpoint is an emulated network you set up yourself (e.g. fanbench proxy in compose): lambda-same-region, or an RTT in ms; stated in every report and used for the network-limit ideal.", valueName: "profile|rtt-ms")) var emulation: String?
     @Option(help: "Seconds a busy worker may stay silent before it is dropped and its invocation re-queued.") var workerSilence: Int = 15
     @Option(help: "Local workers per size, within the CPU budget.") var workersPerSize: Int = 1
     @Option(help: "Sum of local workers' CPU caps, in cores (default: host cores − 0.5 for the target and coordinator).") var cpuBudget: Double?
@@ -85,6 +86,9 @@ struct RunCommand: AsyncParsableCommand {
                         try await Seeder.seed(client: $0, bucket: name, objects: objects, size: 1024, prefix: prefix ?? "", inFlight: 16)
                     }
                 }
+            }
+            if let declared = self.emulation {
+                emulation = try RunReport.Emulation.declared(declared, endpoint: s3.endpoint ?? "")
             }
             guard let bucket else {
                 throw FanbenchError("--bucket is required with an endpoint: name the bucket whose keys to call", exitCode: 2)

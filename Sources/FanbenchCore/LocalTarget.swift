@@ -1,5 +1,8 @@
 import FanbenchS3
 import Foundation
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -258,7 +261,9 @@ public struct LocalTarget: Sendable {
                 }
                 do throws(S3Error) {
                     _ = try await client.perform(.listBuckets())
-                    return
+                    // S3 answers before a volume server has joined the master; until then
+                    // writes fail with 500 InternalError. Ready means writable.
+                    if await volumesWritable(masterPort: state.ports["master"]) { return }
                 } catch {
                     // Until the filer is up, S3 answers 5xx or refuses the connection; auth errors are final.
                     if error.kind == .service, let status = error.httpStatus, status < 500 {
@@ -270,6 +275,18 @@ public struct LocalTarget: Sendable {
             }
             throw FanbenchError("SeaweedFS did not answer S3 calls within \(timeout) (last: \(last.map { "\($0)" } ?? "none")): see \(logFile.path)")
         }
+    }
+
+    /// Whether SeaweedFS's master can place a write: `/dir/assign` gives a file id once a
+    /// volume server has joined (it grows a volume if none is free).
+    private func volumesWritable(masterPort: Int?) async -> Bool {
+        guard let masterPort, let url = URL(string: "http://127.0.0.1:\(masterPort)/dir/assign") else { return true }
+        var request = URLRequest(url: url)
+        request.timeoutInterval = 5
+        guard let (data, response) = try? await URLSession.shared.data(for: request),
+              (response as? HTTPURLResponse)?.statusCode == 200,
+              let body = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else { return false }
+        return body["fid"] != nil
     }
 
     func loadCredentials() throws -> StoredCredentials {

@@ -56,6 +56,15 @@ enum SampleReport {
         #expect(custom.x86.usdPerInvocation == 1 && custom.arm64.usdPerInvocation == 2)
     }
 
+    @Test func aDeclaredEmulationIsAProfileOrAnRTT() throws {
+        let profile = try RunReport.Emulation.declared("lambda-same-region", endpoint: "http://proxy:8334")
+        #expect(profile == RunReport.Emulation(profile: "lambda-same-region", rttMs: 16, jitter: "lognormal:0.2", tls: false))
+        #expect(try RunReport.Emulation.declared("25", endpoint: "https://x").rttMs == 25)
+        #expect(try RunReport.Emulation.declared("25", endpoint: "https://x").tls)
+        #expect(throws: FanbenchError.self) { try RunReport.Emulation.declared("fast", endpoint: "") }
+        #expect(throws: FanbenchError.self) { try RunReport.Emulation.declared("-3", endpoint: "") }
+    }
+
     @Test func networkLimitCountsListingAndCallWaves() throws {
         let listed = SampleReport.make([(1024, .threads(16), [256])], rtt: 16, listing: "invocation")
         let n = try #require(listed.configs[0].networkLimit)

@@ -125,6 +125,7 @@ public enum FanoutRun {
         hooks.listening(address)
 
         var oversubscribed: [Int] = []
+        if case .external = options.workers { await coordinator.holdDispatch() }
         try await withThrowingTaskGroup(of: Void.self) { tasks in
             tasks.addTask { try await server.serve(listener, coordinator: coordinator) }
             tasks.addTask {
@@ -146,6 +147,7 @@ public enum FanoutRun {
                 oversubscribed = launcher.oversubscribed.withLockedValue { $0 }
             case .external(let expect, let waitTimeout):
                 // Polls (not stored continuations) so that a timeout or Ctrl-C ends the wait.
+                // Nothing is dispatched until every expected worker is in.
                 let deadline = ContinuousClock.now + waitTimeout
                 while await coordinator.workerCount < expect {
                     guard ContinuousClock.now < deadline else {
@@ -154,6 +156,7 @@ public enum FanoutRun {
                     }
                     try await Task.sleep(for: .milliseconds(100))
                 }
+                await coordinator.releaseDispatch()
             }
             while await !coordinator.isDone { try await Task.sleep(for: .milliseconds(20)) }
             await coordinator.shutdownWorkers()

@@ -29,6 +29,8 @@ public actor RunCoordinator {
     private let onResult: @Sendable (InvocationSpec, InvocationResult, WorkerLimits, String) -> Void
     private let onCounters: @Sendable (_ config: Int, _ failed: Int, _ reassigned: Int) -> Void
     private var lastStarted = ""
+    /// Workers that joined while dispatch is held (external runs wait for all expected workers).
+    private var held: [(id: String, sizeMB: Int, singleUse: Bool)]?
 
     public init(plan: RunPlan, maxAttempts: Int = 3, logger: Logger,
                 assign: @escaping @Sendable (InvocationSpec) -> Assign,
@@ -62,8 +64,28 @@ public actor RunCoordinator {
         connections[id] = Connection(stream: stream, channel: channel, limits: limits, sizeMB: sizeMB)
         try? await stream.send(.welcome(Welcome(workerId: id)))
         logger.info("worker joined", metadata: ["worker": "\(id)", "size_mb": "\(sizeMB)", "cgroup": "\(limits.cgroup)"])
-        await apply(scheduler.workerJoined(id, sizeMB: sizeMB, singleUse: singleUse, now: monotonicNanoseconds()))
+        if held != nil {
+            held!.append((id, sizeMB, singleUse))
+        } else {
+            await apply(scheduler.workerJoined(id, sizeMB: sizeMB, singleUse: singleUse, now: monotonicNanoseconds()))
+        }
         return nil
+    }
+
+    /// Workers that join from now on wait for `releaseDispatch()` (so that no size starts
+    /// while others are still arriving, which would skew both).
+    public func holdDispatch() {
+        if held == nil { held = [] }
+    }
+
+    /// Starts dispatching to every worker that joined while held.
+    public func releaseDispatch() async {
+        guard let waiting = held else { return }
+        held = nil
+        let now = monotonicNanoseconds()
+        for w in waiting where connections[w.id] != nil {
+            await apply(scheduler.workerJoined(w.id, sizeMB: w.sizeMB, singleUse: w.singleUse, now: now))
+        }
     }
 
     /// A message from a registered worker. Returns an error reason when the worker broke the protocol.
@@ -95,6 +117,11 @@ public actor RunCoordinator {
     /// The worker's connection ended.
     func lost(_ id: String) async {
         guard connections.removeValue(forKey: id) != nil else { return }
+        if held != nil {
+            held!.removeAll { $0.id == id }
+            logger.info("worker left before the run started", metadata: ["worker": "\(id)"])
+            return
+        }
         logger.info("worker left", metadata: ["worker": "\(id)"])
         await apply(scheduler.workerLost(id))
     }

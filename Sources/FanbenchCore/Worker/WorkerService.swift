@@ -89,6 +89,8 @@ public struct WorkerService: Sendable {
     private func dial(group: MultiThreadedEventLoopGroup) async throws -> NIOAsyncChannel<ByteBuffer, ByteBuffer> {
         let deadline = ContinuousClock.now + options.dialTimeout
         var backoff = Duration.milliseconds(100)
+        var lastReported = ""
+        var failingSince: ContinuousClock.Instant?
         while true {
             do {
                 return try await ClientBootstrap(group: group)
@@ -109,7 +111,18 @@ public struct WorkerService: Sendable {
                 guard ContinuousClock.now + backoff < deadline else {
                     throw FanbenchError("cannot reach the coordinator at \(options.host):\(options.port) (\(error)); is `fanbench run --workers external` listening there?")
                 }
-                logger.debug("coordinator not reachable yet", metadata: ["error": "\(error)"])
+                // Say so (once per kind of error) when it keeps failing, so a permanent problem
+                // (a refused socket option, a wrong address) does not hide for the whole timeout.
+                let since = failingSince ?? ContinuousClock.now
+                failingSince = since
+                let reason = Self.describe(error)
+                if ContinuousClock.now - since >= .seconds(5), reason != lastReported {
+                    lastReported = reason
+                    logger.warning("cannot reach the coordinator yet; still trying", metadata: [
+                        "coordinator": "\(options.host):\(options.port)", "error": "\(reason)"])
+                } else {
+                    logger.debug("coordinator not reachable yet", metadata: ["error": "\(reason)"])
+                }
                 try await Task.sleep(for: backoff)
                 backoff = min(backoff * 2, .seconds(2))
             }
