@@ -48,6 +48,49 @@ struct FanoutRunIntegrationTests {
         return options
     }
 
+    /// An external-workers run of `size` × `strategies` against `bucket`.
+    func externalOptions(_ id: String, bucket: String, expect: Int, wait: Duration, token: String,
+                         size: Int, strategies: [Strategy], invocations: Int) throws -> FanoutRun.Options {
+        var options = FanoutRun.Options(runID: "\(id)\(TestTarget.uniqueSuffix())", bucket: bucket,
+                                        workers: .external(expect: expect, waitTimeout: wait), token: token, logDirectory: try logDirectory())
+        options.sizes = [try LambdaSize(memoryMB: size)]
+        options.strategies = strategies
+        options.invocations = invocations
+        return options
+    }
+
+    /// Starts a run in the background; returns it and the port it listens on for workers.
+    func startInBackground(_ options: FanoutRun.Options, config: S3ClientConfiguration,
+                           hooks: FanoutRun.Hooks = FanoutRun.Hooks()) async throws -> (Task<RunReport, any Error>, Int) {
+        let address = NIOLockedValueBox<String?>(nil)
+        var hooks = hooks
+        hooks.listening = { a in address.withLockedValue { $0 = a } }
+        let logger = self.logger
+        let run = Task { try await FanoutRun.execute(s3: config, options: options, logger: logger, hooks: hooks) }
+        var port = 0
+        for _ in 0..<200 where port == 0 {
+            if let a = address.withLockedValue({ $0 }) { port = Int(a.split(separator: ":").last!)! } else { try await Task.sleep(for: .milliseconds(20)) }
+        }
+        #expect(port > 0)
+        return (run, port)
+    }
+
+    /// A worker process of `size` MB dialling 127.0.0.1:`port` with `token` and the target's credentials.
+    func spawnWorker(_ id: String, port: Int, size: Int, token: String, config: S3ClientConfiguration) throws -> pid_t {
+        var env = ProcessInfo.processInfo.environment
+        env["FANBENCH_TOKEN"] = token
+        env["AWS_ACCESS_KEY_ID"] = config.credentials.accessKeyID
+        env["AWS_SECRET_ACCESS_KEY"] = config.credentials.secretAccessKey
+        return try ProcessLauncher.spawn(executable: Self.workerBinary,
+                                         arguments: ["--coordinator", "127.0.0.1:\(port)", "--size-mb", "\(size)", "--worker-id", id],
+                                         logPath: try logDirectory() + "/\(id).log", environment: env, newSession: false)
+    }
+
+    func reap(_ pid: pid_t) {
+        var status: Int32 = 0
+        while waitpid(pid, &status, 0) == -1 && errno == EINTR {}
+    }
+
     var logger: Logger {
         var l = Logger(label: "test")
         l.logLevel = .critical
@@ -133,12 +176,8 @@ struct FanoutRunIntegrationTests {
 
     @Test func tooFewExternalWorkersEndTheWaitWithWhatToDo() async throws {
         let config = try await seeded("fb-it-ext", objects: 10)
-        var options = FanoutRun.Options(runID: "w\(TestTarget.uniqueSuffix())", bucket: "fb-it-ext",
-                                        workers: .external(expect: 2, waitTimeout: .seconds(1)),
-                                        token: "t", logDirectory: try logDirectory())
-        options.sizes = [try LambdaSize(memoryMB: 128)]
-        options.strategies = [.serial]
-        options.invocations = 1
+        let options = try externalOptions("w", bucket: "fb-it-ext", expect: 2, wait: .seconds(1), token: "t",
+                                          size: 128, strategies: [.serial], invocations: 1)
         let start = ContinuousClock.now
         do {
             _ = try await FanoutRun.execute(s3: config, options: options, logger: logger)
@@ -154,69 +193,33 @@ struct FanoutRunIntegrationTests {
     /// while others were still arriving would be measured on a busier host.
     @Test func externalRunsWaitForEveryExpectedWorkerBeforeDispatching() async throws {
         let config = try await seeded("fb-it-ext", objects: 10)
-        var options = FanoutRun.Options(runID: "h\(TestTarget.uniqueSuffix())", bucket: "fb-it-ext",
-                                                     workers: .external(expect: 2, waitTimeout: .seconds(60)),
-                                                     token: "hold-token", logDirectory: try logDirectory())
-        options.sizes = [try LambdaSize(memoryMB: 1024)]
-        options.strategies = [.serial]
-        options.invocations = 4
-        let address = NIOLockedValueBox<String?>(nil)
+        let options = try externalOptions("h", bucket: "fb-it-ext", expect: 2, wait: .seconds(60), token: "hold-token",
+                                          size: 1024, strategies: [.serial], invocations: 4)
         let joined = NIOLockedValueBox(0)
         let results = NIOLockedValueBox<[String]>([])
         var hooks = FanoutRun.Hooks()
-        hooks.listening = { a in address.withLockedValue { $0 = a } }
         hooks.progress = { snapshot in joined.withLockedValue { $0 = max($0, snapshot.workers) } }
         hooks.result = { _, _, _, worker in results.withLockedValue { $0.append(worker) } }
-        let logger = self.logger
-        let run = Task { try await FanoutRun.execute(s3: config, options: options, logger: logger, hooks: hooks) }
-        var port = 0
-        for _ in 0..<200 where port == 0 {
-            if let a = address.withLockedValue({ $0 }) { port = Int(a.split(separator: ":").last!)! } else { try await Task.sleep(for: .milliseconds(20)) }
-        }
-        var env = ProcessInfo.processInfo.environment
-        env["FANBENCH_TOKEN"] = "hold-token"
-        env["AWS_ACCESS_KEY_ID"] = config.credentials.accessKeyID
-        env["AWS_SECRET_ACCESS_KEY"] = config.credentials.secretAccessKey
-        func worker(_ id: String) throws -> pid_t {
-            try ProcessLauncher.spawn(executable: Self.workerBinary,
-                                      arguments: ["--coordinator", "127.0.0.1:\(port)", "--size-mb", "1024", "--worker-id", id],
-                                      logPath: try logDirectory() + "/\(id).log", environment: env, newSession: false)
-        }
-        let first = try worker("first")
+        let (run, port) = try await startInBackground(options, config: config, hooks: hooks)
+        let first = try spawnWorker("first", port: port, size: 1024, token: "hold-token", config: config)
         for _ in 0..<300 where joined.withLockedValue({ $0 }) < 1 { try await Task.sleep(for: .milliseconds(20)) }
         #expect(joined.withLockedValue { $0 } == 1)
         try await Task.sleep(for: .seconds(2))
         #expect(results.withLockedValue { $0.isEmpty }, "work was dispatched before the second worker joined")
-        let second = try worker("second")
+        let second = try spawnWorker("second", port: port, size: 1024, token: "hold-token", config: config)
         let report = try await run.value
-        for pid in [first, second] {
-            var status: Int32 = 0
-            while waitpid(pid, &status, 0) == -1 && errno == EINTR {}
-        }
+        reap(first)
+        reap(second)
         #expect(report.configs.first?.invocations.count == 4)
         #expect(results.withLockedValue { $0.count } == 4)
     }
 
     @Test func garbageAndIntrudersAreCutOffWhileTheRunGoesOn() async throws {
         let config = try await seeded("fb-it-ext", objects: 10)
-        var options = FanoutRun.Options(runID: "e\(TestTarget.uniqueSuffix())", bucket: "fb-it-ext",
-                                        workers: .external(expect: 1, waitTimeout: .seconds(60)),
-                                        token: "right-token", logDirectory: try logDirectory())
-        options.sizes = [try LambdaSize(memoryMB: 1024)]
-        options.strategies = [.async(4)]
-        options.invocations = 2
+        var options = try externalOptions("e", bucket: "fb-it-ext", expect: 1, wait: .seconds(60), token: "right-token",
+                                          size: 1024, strategies: [.async(4)], invocations: 2)
         options.maxLineBytes = 4096
-        let address = NIOLockedValueBox<String?>(nil)
-        var hooks = FanoutRun.Hooks()
-        hooks.listening = { a in address.withLockedValue { $0 = a } }
-        let logger = self.logger
-        let run = Task { try await FanoutRun.execute(s3: config, options: options, logger: logger, hooks: hooks) }
-
-        var port = 0
-        for _ in 0..<200 where port == 0 {
-            if let a = address.withLockedValue({ $0 }) { port = Int(a.split(separator: ":").last!)! } else { try await Task.sleep(for: .milliseconds(20)) }
-        }
-        #expect(port > 0)
+        let (run, port) = try await startInBackground(options, config: config)
 
         // Garbage: a challenge comes, then an error line, then the connection closes.
         var lines = try RawClient.exchange(port: port, send: Array("this is not json\n".utf8))
@@ -237,13 +240,7 @@ struct FanoutRunIntegrationTests {
         #expect(lines.contains { $0.contains("expected hello") })
 
         // Now a real worker with the right token: the run completes with exact counts.
-        var env = ProcessInfo.processInfo.environment
-        env["FANBENCH_TOKEN"] = "right-token"
-        env["AWS_ACCESS_KEY_ID"] = config.credentials.accessKeyID
-        env["AWS_SECRET_ACCESS_KEY"] = config.credentials.secretAccessKey
-        let worker = try ProcessLauncher.spawn(executable: Self.workerBinary,
-                                               arguments: ["--coordinator", "127.0.0.1:\(port)", "--size-mb", "1024", "--worker-id", "real-1"],
-                                               logPath: try logDirectory() + "/worker.log", environment: env, newSession: false)
+        let worker = try spawnWorker("real-1", port: port, size: 1024, token: "right-token", config: config)
         let report = try await run.value
         var status: Int32 = 0
         while waitpid(worker, &status, 0) == -1 && errno == EINTR {}
