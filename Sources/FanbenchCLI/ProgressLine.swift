@@ -36,9 +36,8 @@ final class ProgressLine: Sendable {
 }
 
 /// Runs `body`; SIGINT/SIGTERM cancel it (so its defers clean up) instead of killing the
-/// process. Then `interrupted` is the error to report, or nil when a signal is the normal way
-/// to stop (a service such as the proxy).
-func withInterruptCleanup<T: Sendable>(interrupted: FanbenchError?, _ body: @escaping @Sendable () async throws -> T) async throws -> T? {
+/// process. Returns nil when a signal ended it: the caller says what that means.
+func withInterruptCleanup<T: Sendable>(_ body: @escaping @Sendable () async throws -> T) async throws -> T? {
     let task = Task { try await body() }
     signal(SIGINT, SIG_IGN)
     signal(SIGTERM, SIG_IGN)
@@ -52,7 +51,6 @@ func withInterruptCleanup<T: Sendable>(interrupted: FanbenchError?, _ body: @esc
     do {
         return try await task.value
     } catch is CancellationError {
-        if let interrupted { throw interrupted }
         return nil
     }
 }

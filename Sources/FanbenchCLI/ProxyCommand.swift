@@ -32,7 +32,7 @@ struct ProxyCommand: AsyncParsableCommand {
             var logger = Logger(label: "fanbench-proxy")
             logger.logLevel = .warning
             let proxy = LatencyProxy(options: .init(upstreamHost: upHost, upstreamPort: upPort, profile: profile, httpAware: plainHttp), logger: logger)
-            _ = try await withInterruptCleanup(interrupted: nil) {
+            _ = try await withInterruptCleanup {
                 try await proxy.run(host: host, port: port) { bound in
                     say("proxy on \(host):\(bound) → \(upHost):\(upPort): RTT \(profile.rttMs) ms, jitter \(profile.jitter)")
                 }

@@ -160,7 +160,7 @@ struct RunCommand: AsyncParsableCommand {
             let (runOptions, runLogger, runHooks) = (options, logger, hooks)
             let outcome: RunReport?
             do {
-                outcome = try await withInterruptCleanup(interrupted: nil, {
+                outcome = try await withInterruptCleanup({
                     try await FanoutRun.execute(s3: config, options: runOptions, logger: runLogger, hooks: runHooks)
                 })
             } catch {
@@ -177,13 +177,19 @@ struct RunCommand: AsyncParsableCommand {
             progress.finish()
             recorder.finish(status: "complete", plan: report.plan)
             report.derive(pricing: prices, balanceWeight: balanceWeight)
-            if let json { try writeOutput(String(decoding: try report.jsonData(), as: UTF8.self), to: json) }
-            if let html { try writeOutput(HTMLReport.render(report), to: html) }
+            // The tables first: a file that cannot be written must not cost the printed results
+            // (the run is in the database either way).
             say("")
             say(ReportTables.text(report))
             say("stored as run \(report.runId) in \(store.path)" + (recorder.failures > 0 ? " (\(recorder.failures) write(s) to it failed: see the warnings above)" : ""))
-            if let json { say("report: \(json)") }
-            if let html { say("html report: \(html)") }
+            if let json {
+                try writeOutput(String(decoding: try report.jsonData(), as: UTF8.self), to: json)
+                say("report: \(json)")
+            }
+            if let html {
+                try writeOutput(HTMLReport.render(report), to: html)
+                say("html report: \(html)")
+            }
         }
     }
 

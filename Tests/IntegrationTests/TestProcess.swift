@@ -50,11 +50,7 @@ struct TestProcess {
     func wait() -> Outcome {
         var status: Int32 = 0
         while waitpid(pid, &status, 0) == -1 && errno == EINTR {}
-        defer { unlink(base + ".out"); unlink(base + ".err") }
-        let exitStatus = (status & 0x7f) == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f)
-        return Outcome(status: exitStatus,
-                       stdout: (try? String(contentsOfFile: base + ".out", encoding: .utf8)) ?? "",
-                       stderr: (try? String(contentsOfFile: base + ".err", encoding: .utf8)) ?? "")
+        return outcome(status)
     }
 
     /// Waits up to `seconds` for the exit; nil if it is still running then.
@@ -62,15 +58,18 @@ struct TestProcess {
         let deadline = Date().addingTimeInterval(seconds)
         var status: Int32 = 0
         while Date() < deadline {
-            let r = waitpid(pid, &status, WNOHANG)
-            if r == pid {
-                defer { unlink(base + ".out"); unlink(base + ".err") }
-                let exitStatus = (status & 0x7f) == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f)
-                return Outcome(status: exitStatus, stdout: (try? String(contentsOfFile: base + ".out", encoding: .utf8)) ?? "",
-                               stderr: (try? String(contentsOfFile: base + ".err", encoding: .utf8)) ?? "")
-            }
+            if waitpid(pid, &status, WNOHANG) == pid { return outcome(status) }
             usleep(50_000)
         }
         return nil
+    }
+
+    /// The exit status (128 + signal when a signal ended it) and what it printed; removes the output files.
+    private func outcome(_ status: Int32) -> Outcome {
+        defer { unlink(base + ".out"); unlink(base + ".err") }
+        let exitStatus = (status & 0x7f) == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f)
+        return Outcome(status: exitStatus,
+                       stdout: (try? String(contentsOfFile: base + ".out", encoding: .utf8)) ?? "",
+                       stderr: (try? String(contentsOfFile: base + ".err", encoding: .utf8)) ?? "")
     }
 }

@@ -48,16 +48,6 @@ public enum ReportTables {
             .joined(separator: "\n")
     }
 
-    public static func pivot(_ report: RunReport) -> String {
-        let s = pivotSection(report)
-        return s.title + "\n" + render(s.rows)
-    }
-
-    public static func detail(_ report: RunReport) -> String {
-        let s = detailSection(report)
-        return s.title + "\n" + render(s.rows)
-    }
-
     static func pivotSection(_ report: RunReport) -> Section {
         let columns = orderedUnique(report.configs.map(\.strategyLabel))
         let sizes = orderedUnique(report.configs.map(\.memoryMb)).sorted()

@@ -59,10 +59,10 @@ public struct RunComparison: Codable, Sendable {
         func pct(_ x: Double, _ y: Double) -> Double? { x > 0 ? (y - x) / x * 100 : nil }
         var r = Row(label: label, meanMsA: ia.meanMs, meanMsB: ib.meanMs, meanChangePct: pct(ia.meanMs, ib.meanMs),
                     p99ChangePct: pct(ia.p99Ms, ib.p99Ms),
-                    costChangePct: a.cost.flatMap { ca in b.cost.map { cb in pct(ca.x86.usdPerInvocation, cb.x86.usdPerInvocation) ?? 0 } },
+                    costChangePct: a.cost.flatMap { ca in b.cost.flatMap { cb in pct(ca.x86.usdPerInvocation, cb.x86.usdPerInvocation) } },
                     verdict: .unknown)
         let delta = ib.meanMs - ia.meanMs
-        guard ia.count >= 2, ib.count >= 2, ia.count > 0, ib.count > 0 else { return r }
+        guard ia.count >= 2, ib.count >= 2 else { return r }
         let va = ia.stddevMs * ia.stddevMs / Double(ia.count), vb = ib.stddevMs * ib.stddevMs / Double(ib.count)
         let se = (va + vb).squareRoot()
         if se == 0 {

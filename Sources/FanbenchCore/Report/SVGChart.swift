@@ -47,7 +47,7 @@ public struct SVGLineChart: Sendable {
 
         var s = "<svg xmlns=\"http://www.w3.org/2000/svg\" class=\"chart\" viewBox=\"0 0 \(n(width)) \(n(height))\" width=\"\(n(width))\" height=\"\(n(height))\" role=\"img\" aria-label=\"\(HTML.escape(title))\">\n"
         s += "<text x=\"\(n(width / 2))\" y=\"20\" text-anchor=\"middle\" class=\"title\">\(HTML.escape(title))</text>\n"
-        for (v, _) in ticksY.map({ ($0, Self.tickLabel($0)) }) {
+        for v in ticksY {
             s += "<line x1=\"\(n(left))\" x2=\"\(n(left + plotW))\" y1=\"\(n(py(v)))\" y2=\"\(n(py(v)))\" class=\"grid\"/>"
             s += "<text x=\"\(n(left - 6))\" y=\"\(n(py(v) + 4))\" text-anchor=\"end\" class=\"tick\">\(Self.tickLabel(v))</text>\n"
         }

@@ -103,7 +103,7 @@ public struct WorkerService: Sendable {
                     .channelOption(Self.tcpOption(TCP_KEEPIDLE), value: 10)
                     .channelOption(Self.tcpOption(TCP_KEEPINTVL), value: 5)
                     .channelOption(Self.tcpOption(TCP_KEEPCNT), value: 3)
-                    .channelOption(Self.tcpOption(Self.tcpUserTimeout), value: 30_000)
+                    .channelOption(Self.tcpOption(Int32(TCP_USER_TIMEOUT)), value: 30_000)
                     .connect(host: options.host, port: options.port) { channel in
                         MessageStream.configure(channel, maxLineBytes: options.maxLineBytes)
                     }
@@ -150,9 +150,6 @@ public struct WorkerService: Sendable {
     static func tcpOption(_ name: Int32) -> ChannelOptions.Types.SocketOption {
         ChannelOptions.Types.SocketOption(level: .tcp, name: NIOBSDSocket.Option(rawValue: name))
     }
-
-    /// TCP_USER_TIMEOUT (Linux): how long sent data may stay unacknowledged before the connection fails.
-    static let tcpUserTimeout: Int32 = 18
 
     /// A network error as one readable phrase.
     static func describe(_ error: any Error) -> String {
