@@ -5,12 +5,21 @@ let swiftSettings: [SwiftSetting] = [
     .enableUpcomingFeature("ExistentialAny"),
 ]
 
+// Module graph (README "Layout"): Base ← Protocol ← Worker (the lean worker: Protocol, S3, NIO)
+//                                           ↖ Report ← Store ← Coordinator → Proxy, LocalTarget
+let nioCore = Target.Dependency.product(name: "NIOCore", package: "swift-nio")
+let nioPosix = Target.Dependency.product(name: "NIOPosix", package: "swift-nio")
+let nioLocks = Target.Dependency.product(name: "NIOConcurrencyHelpers", package: "swift-nio")
+let logging = Target.Dependency.product(name: "Logging", package: "swift-log")
+let lifecycle = Target.Dependency.product(name: "ServiceLifecycle", package: "swift-service-lifecycle")
+let argumentParser = Target.Dependency.product(name: "ArgumentParser", package: "swift-argument-parser")
+
 let package = Package(
     name: "fanbench",
     platforms: [.macOS(.v14)],
     products: [
-        .executable(name: "fanbench", targets: ["Coordinator"]),
-        .executable(name: "fanbench-worker", targets: ["Worker"]),
+        .executable(name: "fanbench", targets: ["FanbenchCLI"]),
+        .executable(name: "fanbench-worker", targets: ["FanbenchWorkerCLI"]),
         .library(name: "FanbenchS3", targets: ["FanbenchS3"]),
     ],
     dependencies: [
@@ -20,122 +29,127 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-crypto.git", from: "4.5.2"),
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
         .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift.git", from: "0.2.0"),
         .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.2"),
         .package(url: "https://github.com/groue/GRDB.swift.git", from: "7.10.0"),
     ],
     targets: [
-        .systemLibrary(
-            name: "CCurl",
-            pkgConfig: "libcurl",
-            providers: [.apt(["libcurl4-openssl-dev"])]
-        ),
-        .systemLibrary(
-            name: "CLibXML2",
-            providers: [.apt(["libxml2-dev"])]
-        ),
+        .systemLibrary(name: "CCurl", pkgConfig: "libcurl", providers: [.apt(["libcurl4-openssl-dev"])]),
+        .systemLibrary(name: "CLibXML2", providers: [.apt(["libxml2-dev"])]),
+
+        /// The S3 client: SigV4, operations, XML, libcurl and AsyncHTTPClient transports (public product).
         .target(
             name: "FanbenchS3",
             dependencies: [
-                "CCurl",
-                "CLibXML2",
-                .product(name: "NIOCore", package: "swift-nio"),
-                .product(name: "NIOPosix", package: "swift-nio"),
-                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                "CCurl", "CLibXML2", "FanbenchBase", nioCore, nioPosix, nioLocks,
+                .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Crypto", package: "swift-crypto"),
-                .product(name: "Logging", package: "swift-log"),
+                logging,
             ],
             swiftSettings: swiftSettings
         ),
+        /// What every module shares: errors, strategies, sizes, clocks, addresses, JSON, hex.
+        .target(name: "FanbenchBase", path: "Sources/Base", swiftSettings: swiftSettings),
+        /// What coordinator and workers speak: messages, codec, framing, streams, token auth.
         .target(
             name: "FanbenchProtocol",
             dependencies: [
-                .product(name: "NIOCore", package: "swift-nio"),
+                "FanbenchBase", nioCore,
                 .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Histogram", package: "hdrhistogram-swift"),
             ],
             path: "Sources/Protocol",
             swiftSettings: swiftSettings
         ),
+        /// The worker: its service, the invocation executors, the limits of its own cgroup.
         .target(
-            name: "FanbenchCore",
-            dependencies: [
-                "FanbenchS3",
-                "FanbenchProtocol",
-                .product(name: "NIOCore", package: "swift-nio"),
-                .product(name: "NIOPosix", package: "swift-nio"),
-                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
-                .product(name: "Histogram", package: "hdrhistogram-swift"),
-                .product(name: "Logging", package: "swift-log"),
-                .product(name: "Yams", package: "Yams"),
-            ],
+            name: "FanbenchWorker",
+            dependencies: ["FanbenchBase", "FanbenchProtocol", "FanbenchS3", nioCore, nioPosix, nioLocks, logging, lifecycle],
+            path: "Sources/Worker",
             swiftSettings: swiftSettings
         ),
+        /// Aggregates, cost, comparison, formats and charts: no NIO, no S3.
+        .target(name: "FanbenchReport", dependencies: ["FanbenchBase", "FanbenchProtocol"], path: "Sources/Report",
+                swiftSettings: swiftSettings),
+        /// The run history in SQLite.
         .target(
             name: "FanbenchStore",
-            dependencies: [
-                "FanbenchCore",
-                "FanbenchProtocol",
-                .product(name: "GRDB", package: "GRDB.swift"),
-            ],
+            dependencies: ["FanbenchBase", "FanbenchProtocol", "FanbenchReport", .product(name: "GRDB", package: "GRDB.swift")],
+            path: "Sources/Store",
             swiftSettings: swiftSettings
         ),
+        /// The latency and fault proxy, and network profiles.
+        .target(name: "FanbenchProxy", dependencies: ["FanbenchBase", nioCore, nioPosix, nioLocks, logging, lifecycle],
+                path: "Sources/Proxy", swiftSettings: swiftSettings),
+        /// The embedded default target: SeaweedFS, TLS material, process launching, seeding.
+        .target(name: "FanbenchLocalTarget", dependencies: ["FanbenchBase", "FanbenchS3", "FanbenchProxy"],
+                path: "Sources/LocalTarget", swiftSettings: swiftSettings),
+        /// The coordinator: plan, scheduler, server, worker backends, recording, the run itself.
         .target(
+            name: "FanbenchCoordinator",
+            dependencies: [
+                "FanbenchBase", "FanbenchProtocol", "FanbenchS3", "FanbenchWorker", "FanbenchReport", "FanbenchStore",
+                "FanbenchLocalTarget", "FanbenchProxy", nioCore, nioPosix, nioLocks, logging, lifecycle,
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+                .product(name: "Yams", package: "Yams"),
+            ],
+            path: "Sources/Coordinator",
+            swiftSettings: swiftSettings
+        ),
+        /// What both executables' argument parsing shares: error reporting, argument types, signals.
+        .target(name: "FanbenchCommandSupport", dependencies: ["FanbenchBase", argumentParser, logging, lifecycle],
+                path: "Sources/CommandSupport", swiftSettings: swiftSettings),
+        .executableTarget(
             name: "FanbenchCLI",
-            dependencies: [
-                "FanbenchCore",
-                "FanbenchStore",
-                "FanbenchS3",
-                "FanbenchProtocol",
-                .product(name: "Logging", package: "swift-log"),
-                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
-                .product(name: "ArgumentParser", package: "swift-argument-parser"),
-            ],
+            dependencies: ["FanbenchBase", "FanbenchCoordinator", "FanbenchS3", "FanbenchReport", "FanbenchStore",
+                           "FanbenchLocalTarget", "FanbenchProxy", "FanbenchProtocol", "FanbenchCommandSupport", logging, lifecycle, argumentParser],
+            path: "Sources/fanbench",
             swiftSettings: swiftSettings
         ),
         .executableTarget(
-            name: "Coordinator",
-            dependencies: ["FanbenchCLI"],
+            name: "FanbenchWorkerCLI",
+            dependencies: ["FanbenchBase", "FanbenchWorker", "FanbenchProtocol", "FanbenchCommandSupport", logging, lifecycle, argumentParser],
+            path: "Sources/fanbench-worker",
             swiftSettings: swiftSettings
         ),
-        .executableTarget(
-            name: "Worker",
-            dependencies: ["FanbenchCLI"],
-            swiftSettings: swiftSettings
-        ),
+
+        .testTarget(name: "FanbenchS3Tests", dependencies: ["FanbenchS3"], swiftSettings: swiftSettings),
         .testTarget(
-            name: "FanbenchS3Tests",
-            dependencies: ["FanbenchS3"],
+            name: "ProtocolTests",
+            dependencies: ["FanbenchBase", "FanbenchProtocol", nioCore, .product(name: "NIOEmbedded", package: "swift-nio")],
             swiftSettings: swiftSettings
         ),
+        .testTarget(name: "BaseTests", dependencies: ["FanbenchBase"], swiftSettings: swiftSettings),
+        .testTarget(name: "WorkerTests", dependencies: ["FanbenchBase", "FanbenchProtocol", "FanbenchWorker"],
+                    swiftSettings: swiftSettings),
+        .testTarget(name: "ReportTests", dependencies: ["FanbenchBase", "FanbenchProtocol", "FanbenchReport"],
+                    swiftSettings: swiftSettings),
         .testTarget(
-            name: "FanbenchProtocolTests",
-            dependencies: [
-                "FanbenchProtocol",
-                .product(name: "NIOCore", package: "swift-nio"),
-                .product(name: "NIOEmbedded", package: "swift-nio"),
-            ],
+            name: "StoreTests",
+            dependencies: ["FanbenchBase", "FanbenchProtocol", "FanbenchReport", "FanbenchStore",
+                           .product(name: "GRDB", package: "GRDB.swift")],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(name: "LocalTargetTests", dependencies: ["FanbenchLocalTarget"], swiftSettings: swiftSettings),
+        .testTarget(name: "ProxyTests", dependencies: ["FanbenchBase", "FanbenchProxy"], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "CoordinatorTests",
+            dependencies: ["FanbenchBase", "FanbenchProtocol", "FanbenchCoordinator", "FanbenchReport", "FanbenchWorker",
+                           nioCore, nioPosix, logging],
             swiftSettings: swiftSettings
         ),
         .testTarget(
             name: "IntegrationTests",
             dependencies: [
-                "FanbenchCore", "FanbenchS3", "FanbenchProtocol", "FanbenchStore",
-                .product(name: "GRDB", package: "GRDB.swift"),
-                .product(name: "Logging", package: "swift-log"),
+                "FanbenchBase", "FanbenchProtocol", "FanbenchS3", "FanbenchWorker", "FanbenchReport", "FanbenchStore",
+                "FanbenchProxy", "FanbenchLocalTarget", "FanbenchCoordinator",
+                .product(name: "GRDB", package: "GRDB.swift"), logging,
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
-                .product(name: "NIOCore", package: "swift-nio"),
-                .product(name: "NIOPosix", package: "swift-nio"),
-                .product(name: "NIOHTTP1", package: "swift-nio"),
-                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                nioCore, nioPosix, nioLocks, .product(name: "NIOHTTP1", package: "swift-nio"),
             ],
-            swiftSettings: swiftSettings
-        ),
-        .testTarget(
-            name: "FanbenchCoreTests",
-            dependencies: ["FanbenchCore", "FanbenchS3", "FanbenchProtocol", "FanbenchStore",
-                           .product(name: "GRDB", package: "GRDB.swift")],
             swiftSettings: swiftSettings
         ),
     ]

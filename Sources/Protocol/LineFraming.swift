@@ -3,17 +3,17 @@ import NIOCore
 /// Splits the byte stream into `\n`-terminated lines of at most `maxLength` bytes (a trailing
 /// `\r` is dropped). A longer line is an error, raised as soon as it is known: nothing waits
 /// for an endless line to finish.
-public struct BoundedLineDecoder: ByteToMessageDecoder {
-    public typealias InboundOut = ByteBuffer
+package struct BoundedLineDecoder: ByteToMessageDecoder {
+    package typealias InboundOut = ByteBuffer
 
-    public let maxLength: Int
+    package let maxLength: Int
     private var scanned = 0
 
-    public init(maxLength: Int) {
+    package init(maxLength: Int) {
         self.maxLength = maxLength
     }
 
-    public mutating func decode(context: ChannelHandlerContext, buffer: inout ByteBuffer) throws -> DecodingState {
+    package mutating func decode(context: ChannelHandlerContext, buffer: inout ByteBuffer) throws -> DecodingState {
         let view = buffer.readableBytesView
         if let newline = view.dropFirst(scanned).firstIndex(of: UInt8(ascii: "\n")) {
             let length = newline - view.startIndex
@@ -30,7 +30,7 @@ public struct BoundedLineDecoder: ByteToMessageDecoder {
         return .needMoreData
     }
 
-    public mutating func decodeLast(context: ChannelHandlerContext, buffer: inout ByteBuffer, seenEOF: Bool) throws -> DecodingState {
+    package mutating func decodeLast(context: ChannelHandlerContext, buffer: inout ByteBuffer, seenEOF: Bool) throws -> DecodingState {
         while try decode(context: context, buffer: &buffer) == .continue {}
         if buffer.readableBytes > 0 {
             buffer.moveReaderIndex(forwardBy: buffer.readableBytes)
@@ -41,4 +41,4 @@ public struct BoundedLineDecoder: ByteToMessageDecoder {
 }
 
 /// Default maximum line size: 8 MiB.
-public let defaultMaxLineBytes = 8 * 1024 * 1024
+package let defaultMaxLineBytes = 8 * 1024 * 1024

@@ -1,31 +1,22 @@
+import FanbenchBase
 import Foundation
 
 /// Why a line could not be read as a message; each becomes an `error` reply and a closed connection.
-public struct ProtocolError: Error, Sendable, Equatable, CustomStringConvertible {
-    public var reason: String
-    public init(_ reason: String) { self.reason = reason }
-    public var description: String { reason }
+package struct ProtocolError: Error, Sendable, Equatable, CustomStringConvertible {
+    package var reason: String
+    package init(_ reason: String) { self.reason = reason }
+    package var description: String { reason }
 }
 
 /// Encodes and decodes protocol lines (without the trailing `\n`).
-public enum MessageCodec {
+package enum MessageCodec {
     private enum TypeKey: String, CodingKey { case type }
 
-    private static let encoder: JSONEncoder = {
-        let e = JSONEncoder()
-        e.keyEncodingStrategy = .convertToSnakeCase
-        e.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        return e
-    }()
-
-    private static let decoder: JSONDecoder = {
-        let d = JSONDecoder()
-        d.keyDecodingStrategy = .convertFromSnakeCase
-        return d
-    }()
+    private static let encoder = JSONCoding.encoder()
+    private static let decoder = JSONCoding.decoder()
 
     /// One JSON object, no newline.
-    public static func encode(_ message: Message) -> [UInt8] {
+    package static func encode(_ message: Message) -> [UInt8] {
         let payload: Data
         do {
             switch message {
@@ -51,57 +42,72 @@ public enum MessageCodec {
         return out
     }
 
-    /// Decodes one line; the error says what was wrong with it.
-    public static func decode(_ line: [UInt8]) throws(ProtocolError) -> Message {
+    /// Decodes one line in one pass (the type and the payload from the same parse); the
+    /// error says what was wrong with it.
+    package static func decode(_ line: [UInt8]) throws(ProtocolError) -> Message {
         guard String(validating: line, as: UTF8.self) != nil else {
             throw ProtocolError("line is not valid UTF-8")
         }
-        let data = Data(line)
-        let type: String
         do {
-            guard let object = try JSONSerialization.jsonObject(with: data) as? [String: Any] else {
-                throw ProtocolError("line is not a JSON object")
-            }
-            guard let t = object["type"] as? String else { throw ProtocolError("message has no \"type\"") }
-            type = t
+            return try decoder.decode(Envelope.self, from: Data(line)).message
         } catch let e as ProtocolError {
             throw e
-        } catch {
+        } catch DecodingError.dataCorrupted(let context) where context.codingPath.isEmpty {
             throw ProtocolError("line is not valid JSON")
-        }
-        do {
-            switch type {
-            case "challenge": return .challenge(try decoder.decode(Challenge.self, from: data))
-            case "hello": return .hello(try decoder.decode(Hello.self, from: data))
-            case "welcome": return .welcome(try decoder.decode(Welcome.self, from: data))
-            case "reject": return .reject(try decoder.decode(Reject.self, from: data))
-            case "assign": return .assign(try decoder.decode(Assign.self, from: data))
-            case "progress": return .progress(try decoder.decode(Progress.self, from: data))
-            case "result": return .result(try decoder.decode(InvocationResult.self, from: data))
-            case "failed": return .failed(try decoder.decode(Failed.self, from: data))
-            case "shutdown": return .shutdown
-            case "error": return .error(try decoder.decode(ProtocolErrorMessage.self, from: data))
-            default: throw ProtocolError("unknown message type \"\(type)\"")
-            }
-        } catch let e as ProtocolError {
-            throw e
-        } catch let DecodingError.keyNotFound(key, context) {
-            throw ProtocolError("\(type): missing field \"\(snake(key.stringValue))\"\(path(context.codingPath))")
-        } catch let DecodingError.typeMismatch(_, context) {
-            throw ProtocolError("\(type): wrong type for field \"\(path(context.codingPath, leading: false))\"")
-        } catch let DecodingError.valueNotFound(_, context) {
-            throw ProtocolError("\(type): null for field \"\(path(context.codingPath, leading: false))\"")
+        } catch DecodingError.typeMismatch(_, let context) where context.codingPath.isEmpty {
+            throw ProtocolError("line is not a JSON object")
+        } catch DecodingError.keyNotFound(let key, let context) where context.codingPath.isEmpty && key.stringValue == "type" {
+            throw ProtocolError("message has no \"type\"")
+        } catch DecodingError.typeMismatch(_, let context) where context.codingPath.map(\.stringValue) == ["type"] {
+            throw ProtocolError("message's \"type\" is not a string")
         } catch {
-            throw ProtocolError("\(type): malformed message")
+            throw ProtocolError("malformed message")
         }
     }
 
-    private static func path(_ keys: [any CodingKey], leading: Bool = true) -> String {
+    /// A line as a whole: its `type`, then the payload decoded from the same container.
+    private struct Envelope: Decodable {
+        var message: Message
+
+        init(from decoder: any Decoder) throws {
+            let type = try decoder.container(keyedBy: TypeKey.self).decode(String.self, forKey: .type)
+            func payload<T: Decodable>(_: T.Type) throws -> T {
+                do {
+                    return try T(from: decoder)
+                } catch let DecodingError.keyNotFound(key, context) {
+                    throw ProtocolError("\(type): missing field \"\(MessageCodec.snake(key.stringValue))\"\(MessageCodec.path(context.codingPath))")
+                } catch let DecodingError.typeMismatch(_, context) {
+                    throw ProtocolError("\(type): wrong type for field \"\(MessageCodec.path(context.codingPath, leading: false))\"")
+                } catch let DecodingError.valueNotFound(_, context) {
+                    throw ProtocolError("\(type): null for field \"\(MessageCodec.path(context.codingPath, leading: false))\"")
+                } catch let e as ProtocolError {
+                    throw e
+                } catch {
+                    throw ProtocolError("\(type): malformed message")
+                }
+            }
+            switch type {
+            case "challenge": message = .challenge(try payload(Challenge.self))
+            case "hello": message = .hello(try payload(Hello.self))
+            case "welcome": message = .welcome(try payload(Welcome.self))
+            case "reject": message = .reject(try payload(Reject.self))
+            case "assign": message = .assign(try payload(Assign.self))
+            case "progress": message = .progress(try payload(Progress.self))
+            case "result": message = .result(try payload(InvocationResult.self))
+            case "failed": message = .failed(try payload(Failed.self))
+            case "shutdown": message = .shutdown
+            case "error": message = .error(try payload(ProtocolErrorMessage.self))
+            default: throw ProtocolError("unknown message type \"\(type)\"")
+            }
+        }
+    }
+
+    fileprivate static func path(_ keys: [any CodingKey], leading: Bool = true) -> String {
         let p = keys.map { snake($0.stringValue) }.joined(separator: ".")
         return leading ? (p.isEmpty ? "" : " in \(p)") : p
     }
 
-    private static func snake(_ s: String) -> String {
+    fileprivate static func snake(_ s: String) -> String {
         var out = ""
         for c in s {
             if c.isUppercase { out += "_" + c.lowercased() } else { out.append(c) }

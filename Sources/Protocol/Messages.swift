@@ -1,53 +1,55 @@
+import FanbenchBase
+
 /// Protocol v1 between coordinator and workers: line-delimited JSON over TCP, one object per
 /// `\n`-terminated UTF-8 line, every object with a `"type"`. Field names are snake_case.
-public enum ProtocolVersion {
-    public static let current = 1
+package enum ProtocolVersion {
+    package static let current = 1
 }
 
 /// The limits a worker read from its own cgroup.
-public struct WorkerLimits: Codable, Sendable, Equatable {
+package struct WorkerLimits: Codable, Sendable, Equatable {
     /// CPU in cores' worth (quota ÷ period); nil when uncapped.
-    public var cpu: Double?
+    package var cpu: Double?
     /// Memory limit in bytes; nil when uncapped.
-    public var memoryBytes: Int64?
+    package var memoryBytes: Int64?
     /// CPUs the worker may run on (cpuset), when restricted.
-    public var cores: Int?
+    package var cores: Int?
     /// `v1`, `v2` or `none`.
-    public var cgroup: String
+    package var cgroup: String
 
-    public init(cpu: Double? = nil, memoryBytes: Int64? = nil, cores: Int? = nil, cgroup: String = "none") {
+    package init(cpu: Double? = nil, memoryBytes: Int64? = nil, cores: Int? = nil, cgroup: String = "none") {
         self.cpu = cpu
         self.memoryBytes = memoryBytes
         self.cores = cores
         self.cgroup = cgroup
     }
 
-    public static let none = WorkerLimits()
+    package static let none = WorkerLimits()
 }
 
 /// Coordinator → worker, first line: prove you hold the token by MACing this nonce.
-public struct Challenge: Codable, Sendable, Equatable {
-    public var `protocol`: Int
-    public var nonce: String
-    public init(protocol: Int = ProtocolVersion.current, nonce: String) {
+package struct Challenge: Codable, Sendable, Equatable {
+    package var `protocol`: Int
+    package var nonce: String
+    package init(protocol: Int = ProtocolVersion.current, nonce: String) {
         self.protocol = `protocol`
         self.nonce = nonce
     }
 }
 
 /// Worker → coordinator: who it is, what it can do, and the MAC of the nonce.
-public struct Hello: Codable, Sendable, Equatable {
-    public var `protocol`: Int
-    public var workerId: String
-    public var version: String
-    public var sizeMb: Int
-    public var limits: WorkerLimits
+package struct Hello: Codable, Sendable, Equatable {
+    package var `protocol`: Int
+    package var workerId: String
+    package var version: String
+    package var sizeMb: Int
+    package var limits: WorkerLimits
     /// Hex HMAC-SHA256(token, nonce).
-    public var auth: String
+    package var auth: String
     /// The worker serves one invocation, then exits (a cold start); absent means false.
-    public var singleUse: Bool?
+    package var singleUse: Bool?
 
-    public init(protocol: Int = ProtocolVersion.current, workerId: String, version: String, sizeMb: Int, limits: WorkerLimits, auth: String, singleUse: Bool? = nil) {
+    package init(protocol: Int = ProtocolVersion.current, workerId: String, version: String, sizeMb: Int, limits: WorkerLimits, auth: String, singleUse: Bool? = nil) {
         self.protocol = `protocol`
         self.workerId = workerId
         self.version = version
@@ -58,27 +60,27 @@ public struct Hello: Codable, Sendable, Equatable {
     }
 }
 
-public struct Welcome: Codable, Sendable, Equatable {
-    public var workerId: String
-    public init(workerId: String) { self.workerId = workerId }
+package struct Welcome: Codable, Sendable, Equatable {
+    package var workerId: String
+    package init(workerId: String) { self.workerId = workerId }
 }
 
-public struct Reject: Codable, Sendable, Equatable {
-    public var reason: String
-    public init(reason: String) { self.reason = reason }
+package struct Reject: Codable, Sendable, Equatable {
+    package var reason: String
+    package init(reason: String) { self.reason = reason }
 }
 
 /// Where the worker's S3 calls go. Credentials are not sent: workers take them from their
 /// own environment, as a Lambda takes its role.
-public struct TargetSpec: Codable, Sendable, Equatable {
-    public var endpoint: String
-    public var bucket: String
-    public var region: String
-    public var pathStyle: Bool
+package struct TargetSpec: Codable, Sendable, Equatable {
+    package var endpoint: String
+    package var bucket: String
+    package var region: String
+    package var pathStyle: Bool
     /// CA file path as the worker sees it.
-    public var caBundle: String?
+    package var caBundle: String?
 
-    public init(endpoint: String, bucket: String, region: String, pathStyle: Bool, caBundle: String? = nil) {
+    package init(endpoint: String, bucket: String, region: String, pathStyle: Bool, caBundle: String? = nil) {
         self.endpoint = endpoint
         self.bucket = bucket
         self.region = region
@@ -87,42 +89,42 @@ public struct TargetSpec: Codable, Sendable, Equatable {
     }
 }
 
-public struct Timeouts: Codable, Sendable, Equatable {
-    public var connectMs: Int
-    public var requestMs: Int
-    public init(connectMs: Int = 5000, requestMs: Int = 30000) {
+package struct Timeouts: Codable, Sendable, Equatable {
+    package var connectMs: Int
+    package var requestMs: Int
+    package init(connectMs: Int = 5000, requestMs: Int = 30000) {
         self.connectMs = connectMs
         self.requestMs = requestMs
     }
 }
 
-public struct RetrySpec: Codable, Sendable, Equatable {
-    public var maxAttempts: Int
-    public init(maxAttempts: Int = 3) { self.maxAttempts = maxAttempts }
+package struct RetrySpec: Codable, Sendable, Equatable {
+    package var maxAttempts: Int
+    package init(maxAttempts: Int = 3) { self.maxAttempts = maxAttempts }
 }
 
 /// Seed mode: the invocation lists the bucket itself, as the blog's handler did.
-public struct ListSpec: Codable, Sendable, Equatable {
-    public var prefix: String?
-    public init(prefix: String? = nil) { self.prefix = prefix }
+package struct ListSpec: Codable, Sendable, Equatable {
+    package var prefix: String?
+    package init(prefix: String? = nil) { self.prefix = prefix }
 }
 
 /// Coordinator → worker: run one invocation.
-public struct Assign: Codable, Sendable, Equatable {
-    public var invocationId: String
-    public var op: String
+package struct Assign: Codable, Sendable, Equatable {
+    package var invocationId: String
+    package var op: String
     /// `serial`, `threads` or `async`.
-    public var strategy: String
-    public var concurrency: Int
+    package var strategy: String
+    package var concurrency: Int
     /// The shard's keys (absent in seed mode).
-    public var keys: [String]?
+    package var keys: [String]?
     /// List first (seed mode).
-    public var list: ListSpec?
-    public var target: TargetSpec
-    public var timeouts: Timeouts
-    public var retry: RetrySpec
+    package var list: ListSpec?
+    package var target: TargetSpec
+    package var timeouts: Timeouts
+    package var retry: RetrySpec
 
-    public init(invocationId: String, op: String, strategy: String, concurrency: Int, keys: [String]?, list: ListSpec?,
+    package init(invocationId: String, op: String, strategy: String, concurrency: Int, keys: [String]?, list: ListSpec?,
                 target: TargetSpec, timeouts: Timeouts = Timeouts(), retry: RetrySpec = RetrySpec()) {
         self.invocationId = invocationId
         self.op = op
@@ -137,23 +139,23 @@ public struct Assign: Codable, Sendable, Equatable {
 }
 
 /// Worker → coordinator while busy: a heartbeat with how far it got.
-public struct Progress: Codable, Sendable, Equatable {
-    public var invocationId: String
-    public var callsDone: Int
-    public init(invocationId: String, callsDone: Int) {
+package struct Progress: Codable, Sendable, Equatable {
+    package var invocationId: String
+    package var callsDone: Int
+    package init(invocationId: String, callsDone: Int) {
         self.invocationId = invocationId
         self.callsDone = callsDone
     }
 }
 
 /// A latency histogram in µs as sparse (value, count) pairs: mergeable exactly on the other side.
-public struct HistogramSnapshot: Codable, Sendable, Equatable {
-    public var unit: String
-    public var significantDigits: Int
+package struct HistogramSnapshot: Codable, Sendable, Equatable {
+    package var unit: String
+    package var significantDigits: Int
     /// Pairs of [value, count], values ascending.
-    public var counts: [[UInt64]]
+    package var counts: [[UInt64]]
 
-    public init(unit: String = "us", significantDigits: Int = 3, counts: [[UInt64]]) {
+    package init(unit: String = "us", significantDigits: Int = 3, counts: [[UInt64]]) {
         self.unit = unit
         self.significantDigits = significantDigits
         self.counts = counts
@@ -161,22 +163,22 @@ public struct HistogramSnapshot: Codable, Sendable, Equatable {
 }
 
 /// Worker → coordinator: one invocation's outcome.
-public struct InvocationResult: Codable, Sendable, Equatable {
-    public var invocationId: String
-    public var durationMs: Double
+package struct InvocationResult: Codable, Sendable, Equatable {
+    package var invocationId: String
+    package var durationMs: Double
     /// Cold start: process start to ready, as Lambda's Init Duration.
-    public var initMs: Double?
+    package var initMs: Double?
     /// Time spent listing, in seed mode.
-    public var listMs: Double?
-    public var calls: Int
-    public var errors: [String: Int]
-    public var retries: Int
-    public var histogram: HistogramSnapshot
-    public var maxMemoryBytes: Int64
-    public var cpuMs: Double
-    public var throttledMs: Double
+    package var listMs: Double?
+    package var calls: Int
+    package var errors: [String: Int]
+    package var retries: Int
+    package var histogram: HistogramSnapshot
+    package var maxMemoryBytes: Int64
+    package var cpuMs: Double
+    package var throttledMs: Double
 
-    public init(invocationId: String, durationMs: Double, initMs: Double? = nil, listMs: Double? = nil, calls: Int,
+    package init(invocationId: String, durationMs: Double, initMs: Double? = nil, listMs: Double? = nil, calls: Int,
                 errors: [String: Int], retries: Int, histogram: HistogramSnapshot, maxMemoryBytes: Int64,
                 cpuMs: Double, throttledMs: Double) {
         self.invocationId = invocationId
@@ -194,23 +196,27 @@ public struct InvocationResult: Codable, Sendable, Equatable {
 }
 
 /// Worker → coordinator: the invocation could not run at all.
-public struct Failed: Codable, Sendable, Equatable {
-    public var invocationId: String
-    public var reason: String
-    public init(invocationId: String, reason: String) {
+package struct Failed: Codable, Sendable, Equatable {
+    package var invocationId: String
+    package var reason: String
+    /// The worker is leaving (it was told to stop): send it nothing more, and re-queue the
+    /// invocation without counting the attempt against it. Absent means false.
+    package var retire: Bool?
+    package init(invocationId: String, reason: String, retire: Bool? = nil) {
         self.invocationId = invocationId
         self.reason = reason
+        self.retire = retire
     }
 }
 
 /// Either side: the peer sent something it should not have; the connection closes after this.
-public struct ProtocolErrorMessage: Codable, Sendable, Equatable {
-    public var reason: String
-    public init(reason: String) { self.reason = reason }
+package struct ProtocolErrorMessage: Codable, Sendable, Equatable {
+    package var reason: String
+    package init(reason: String) { self.reason = reason }
 }
 
 /// Every message of protocol v1.
-public enum Message: Sendable, Equatable {
+package enum Message: Sendable, Equatable {
     case challenge(Challenge)
     case hello(Hello)
     case welcome(Welcome)
@@ -223,7 +229,7 @@ public enum Message: Sendable, Equatable {
     case error(ProtocolErrorMessage)
 
     /// The `type` field's value.
-    public var type: String {
+    package var type: String {
         switch self {
         case .challenge: return "challenge"
         case .hello: return "hello"

@@ -1,5 +1,5 @@
-import Testing
 @testable import FanbenchS3
+import Testing
 
 @Suite struct RetryPolicyTests {
     let policy = RetryPolicy(maxAttempts: 3, baseDelay: .seconds(1), maxBackoff: .seconds(20))

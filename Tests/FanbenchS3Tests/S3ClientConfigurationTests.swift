@@ -1,5 +1,5 @@
-import Testing
 @testable import FanbenchS3
+import Testing
 
 @Suite struct S3ClientConfigurationTests {
     let env = ["AWS_ACCESS_KEY_ID": "AKID", "AWS_SECRET_ACCESS_KEY": "s3cr3t-value"]

@@ -1,5 +1,5 @@
-import Testing
 @testable import FanbenchS3
+import Testing
 
 @Suite struct S3XMLTests {
     @Test func listPageDecodesURLEncodedKeys() throws {

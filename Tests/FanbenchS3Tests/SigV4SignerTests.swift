@@ -1,5 +1,5 @@
-import Testing
 @testable import FanbenchS3
+import Testing
 
 /// AWS's published S3 SigV4 examples (sig-v4-header-based-auth): AKIAIOSFODNN7EXAMPLE, 2013-05-24.
 @Suite struct SigV4SignerTests {

@@ -1,5 +1,5 @@
-import Testing
 @testable import FanbenchS3
+import Testing
 
 @Suite struct URIEncodingTests {
     @Test func encodesEverythingButUnreserved() {

@@ -1,4 +1,4 @@
-import FanbenchCore
+import FanbenchLocalTarget
 import Foundation
 import Testing
 

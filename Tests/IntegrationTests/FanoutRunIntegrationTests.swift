@@ -1,5 +1,8 @@
-import FanbenchCore
+import FanbenchBase
+import FanbenchCoordinator
+import FanbenchLocalTarget
 import FanbenchProtocol
+import FanbenchReport
 import FanbenchS3
 import Foundation
 import Logging
@@ -66,7 +69,7 @@ struct FanoutRunIntegrationTests {
         var hooks = hooks
         hooks.listening = { a in address.withLockedValue { $0 = a } }
         let logger = self.logger
-        let run = Task { try await FanoutRun.execute(s3: config, options: options, logger: logger, hooks: hooks) }
+        let run = Task { try await FanoutRun.execute(s3: config, options: options, logger: logger, hooks: hooks).report }
         var port = 0
         for _ in 0..<200 where port == 0 {
             if let a = address.withLockedValue({ $0 }) { port = Int(a.split(separator: ":").last!)! } else { try await Task.sleep(for: .milliseconds(20)) }
@@ -101,7 +104,7 @@ struct FanoutRunIntegrationTests {
     func cappedLocalRunCountsEveryCall() async throws {
         let config = try await seeded("fb-it-run", objects: 20)
         let options = try localOptions("t", bucket: "fb-it-run", sizes: [128, 1024], strategies: [.serial, .threads(4), .async(4)], invocations: 2)
-        let report = try await FanoutRun.execute(s3: config, options: options, logger: logger)
+        let report = try await FanoutRun.execute(s3: config, options: options, logger: logger).report
         #expect(report.configs.count == 6)
         for c in report.configs {
             #expect(c.invocations.count == 2, "\(c.memoryMb) \(c.strategy)")
@@ -135,13 +138,13 @@ struct FanoutRunIntegrationTests {
         let killed = NIOLockedValueBox(false)
         var hooks = FanoutRun.Hooks()
         hooks.launcher = { l in launcher.withLockedValue { $0 = l } }
-        hooks.result = { _, _, _, _ in
+        hooks.events.result = { _, _, _, _ in
             // After the first result the worker is sent the next invocation; kill it while that runs.
             guard !killed.withLockedValue({ v in defer { v = true }; return v }) else { return }
             let pid = launcher.withLockedValue { $0?.runningPIDs.first }
             DispatchQueue.global().asyncAfter(deadline: .now() + 0.3) { if let pid { kill(pid, SIGKILL) } }
         }
-        let report = try await FanoutRun.execute(s3: config, options: options, logger: logger, hooks: hooks)
+        let report = try await FanoutRun.execute(s3: config, options: options, logger: logger, hooks: hooks).report
         let c = try #require(report.configs.first)
         #expect(killed.withLockedValue { $0 })
         #expect(c.reassigned >= 1)
@@ -159,11 +162,11 @@ struct FanoutRunIntegrationTests {
         var hooks = FanoutRun.Hooks()
         let launcher = NIOLockedValueBox<LocalLauncher?>(nil)
         hooks.launcher = { l in launcher.withLockedValue { $0 = l } }
-        hooks.result = { _, _, _, _ in
+        hooks.events.result = { _, _, _, _ in
             let pids = launcher.withLockedValue { $0?.runningPIDs ?? [] }
             workers.withLockedValue { $0.formUnion(pids.map(String.init)) }
         }
-        let report = try await FanoutRun.execute(s3: config, options: options, logger: logger, hooks: hooks)
+        let report = try await FanoutRun.execute(s3: config, options: options, logger: logger, hooks: hooks).report
         let c = try #require(report.configs.first)
         #expect(c.invocations.count == 3)
         #expect(c.calls.count == 60)
@@ -180,7 +183,7 @@ struct FanoutRunIntegrationTests {
                                           size: 128, strategies: [.serial], invocations: 1)
         let start = ContinuousClock.now
         do {
-            _ = try await FanoutRun.execute(s3: config, options: options, logger: logger)
+            _ = try await FanoutRun.execute(s3: config, options: options, logger: logger).report
             Issue.record("the run went on without its workers")
         } catch let error as FanbenchError {
             #expect(error.message.contains("only 0 of 2 workers"))
@@ -199,7 +202,7 @@ struct FanoutRunIntegrationTests {
         let results = NIOLockedValueBox<[String]>([])
         var hooks = FanoutRun.Hooks()
         hooks.progress = { snapshot in joined.withLockedValue { $0 = max($0, snapshot.workers) } }
-        hooks.result = { _, _, _, worker in results.withLockedValue { $0.append(worker) } }
+        hooks.events.result = { _, _, _, worker in results.withLockedValue { $0.append(worker) } }
         let (run, port) = try await startInBackground(options, config: config, hooks: hooks)
         let first = try spawnWorker("first", port: port, size: 1024, token: "hold-token", config: config)
         for _ in 0..<300 where joined.withLockedValue({ $0 }) < 1 { try await Task.sleep(for: .milliseconds(20)) }

@@ -1,4 +1,7 @@
-import FanbenchCore
+import FanbenchBase
+import FanbenchLocalTarget
+import FanbenchProxy
+import FanbenchReport
 import FanbenchS3
 import Foundation
 import Histogram

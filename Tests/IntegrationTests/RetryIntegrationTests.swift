@@ -1,3 +1,4 @@
+import FanbenchProtocol
 import FanbenchS3
 import Foundation
 import Testing

@@ -1,4 +1,4 @@
-import FanbenchCore
+import FanbenchLocalTarget
 import FanbenchS3
 import Foundation
 import Testing

@@ -1,4 +1,6 @@
-import FanbenchCore
+import FanbenchBase
+import FanbenchLocalTarget
+import FanbenchReport
 import FanbenchS3
 import Foundation
 import Testing

@@ -1,4 +1,4 @@
-import FanbenchCore
+import FanbenchBase
 import Foundation
 
 /// A program the tests start for real: posix_spawn with output to files, reaped with waitpid

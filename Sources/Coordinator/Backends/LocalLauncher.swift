@@ -1,0 +1,181 @@
+import FanbenchBase
+import FanbenchLocalTarget
+import Dispatch
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
+import Logging
+import NIOConcurrencyHelpers
+
+/// Runs the workers of a local run: one size at a time, as many workers of that size as fit in
+/// the CPU budget (at least one; a size bigger than the budget runs alone and is reported as
+/// oversubscribed), each in its own capped cgroup before it runs any code of its own. Workers
+/// that die are replaced (bounded). Every child and cgroup is removed on every exit path.
+package final class LocalLauncher: Sendable {
+    package struct Options: Sendable {
+        package var workerBinary: String
+        package var coordinatorAddress: String
+        package var token: String
+        /// Environment for workers (S3 credentials, as a Lambda's role gives them).
+        package var environment: [String: String]
+        package var logDirectory: String
+        package var runID: String
+        /// Sum of running workers' CPU caps, in cores.
+        package var cpuBudget: Double
+        package var hostCores: Int
+        package var workersPerSize: Int
+        /// nil: no caps (--allow-uncapped).
+        package var cgroups: CgroupManager?
+        package var maxRespawns = 5
+        /// A fresh worker per invocation (`--cold`).
+        package var cold = false
+
+        package init(workerBinary: String, coordinatorAddress: String, token: String, environment: [String: String],
+                    logDirectory: String, runID: String, cpuBudget: Double, hostCores: Int, workersPerSize: Int, cgroups: CgroupManager?, cold: Bool = false) {
+            self.workerBinary = workerBinary
+            self.coordinatorAddress = coordinatorAddress
+            self.token = token
+            self.environment = environment
+            self.logDirectory = logDirectory
+            self.runID = runID
+            self.cpuBudget = cpuBudget
+            self.hostCores = hostCores
+            self.workersPerSize = workersPerSize
+            self.cgroups = cgroups
+            self.cold = cold
+        }
+    }
+
+    struct Child: Sendable {
+        var pid: pid_t
+        var group: CgroupManager.Group?
+        var workerID: String
+        /// Signalled once the child is reaped and its cgroup removed.
+        var reaped: DispatchSemaphore
+    }
+
+    enum Event: Sendable {
+        /// A child exited; `clean` when with status 0.
+        case exited(Child, clean: Bool)
+        /// The coordinator has nothing left for this size.
+        case sizeDone(Int)
+    }
+
+    package let options: Options
+    private let children = NIOLockedValueBox<[Child]>([])
+    private let counter = NIOLockedValueBox(0)
+    /// Sizes that ran with more CPU than the budget allowed.
+    package let oversubscribed = NIOLockedValueBox<[Int]>([])
+    /// The last line each exited worker wrote to its log, by worker id (why it died).
+    package let lastWords = NIOLockedValueBox<[String: String]>([:])
+    private let logger: Logger
+    private let (events, eventSink) = AsyncStream.makeStream(of: Event.self)
+
+    package init(options: Options, logger: Logger) {
+        self.options = options
+        self.logger = logger
+    }
+
+    /// Workers of one size that fit the budget together.
+    package static func workersThatFit(size: LambdaSize, budget: Double, wanted: Int) -> Int {
+        max(1, min(wanted, Int((budget / size.cpu).rounded(.down))))
+    }
+
+    /// Runs every size's phase in turn until the coordinator has nothing left for it. Waits on
+    /// events (a child's exit, the size finishing), never on a timer.
+    package func run(sizes: [LambdaSize], coordinator: RunCoordinator) async throws {
+        defer { stopAll() }
+        var iterator = events.makeAsyncIterator()
+        for size in sizes {
+            let n = Self.workersThatFit(size: size, budget: options.cpuBudget, wanted: options.workersPerSize)
+            if size.cpu > options.cpuBudget { oversubscribed.withLockedValue { $0.append(size.memoryMB) } }
+            for _ in 0..<n { try spawn(size) }
+            let mb = size.memoryMB
+            let sink = eventSink
+            try await withThrowingTaskGroup(of: Void.self) { watch in
+                watch.addTask {
+                    try await coordinator.waitUntil { $0.remaining(sizeMB: mb) == 0 }
+                    sink.yield(.sizeDone(mb))
+                }
+                var respawns = 0
+                phase: while let event = await iterator.next() {
+                    switch event {
+                    case .sizeDone(let done) where done == mb:
+                        break phase
+                    case .sizeDone:
+                        continue
+                    case .exited(let dead, let clean):
+                        await coordinator.lost(dead.workerID)
+                        guard await coordinator.remaining(sizeMB: mb) > 0 else { continue }
+                        if options.cold && clean {
+                            // A cold worker serves one invocation and exits: start the next one.
+                            try spawn(size)
+                            continue
+                        }
+                        respawns += 1
+                        let why = lastWords.withLockedValue { $0[dead.workerID] }.map { ": \($0)" } ?? ""
+                        guard respawns <= options.maxRespawns else {
+                            throw FanbenchError("workers of \(mb) MB keep dying (\(respawns) so far)\(why); see the logs in \(options.logDirectory)")
+                        }
+                        logger.warning("worker died; starting a replacement", metadata: ["worker": "\(dead.workerID)", "last_line": "\(why.dropFirst(2))"])
+                        try spawn(size)
+                    }
+                }
+                try Task.checkCancellation()
+                watch.cancelAll()
+            }
+            stopAll()
+        }
+    }
+
+    /// PIDs of running workers (tests kill one to prove re-queueing).
+    package var runningPIDs: [pid_t] { children.withLockedValue { $0.map(\.pid) } }
+
+    private func spawn(_ size: LambdaSize) throws {
+        let n = counter.withLockedValue { v -> Int in v += 1; return v }
+        let workerID = "\(options.runID)-\(size.memoryMB)mb-\(n)"
+        let group = try options.cgroups?.create(name: "\(options.runID)-w\(n)", size: size, hostCores: options.hostCores)
+        var env = options.environment
+        env["FANBENCH_TOKEN"] = options.token
+        env["FANBENCH_SPAWN_NS"] = String(monotonicNanoseconds())
+        let (exe, args) = CgroupManager.joinAndExec(group, executable: options.workerBinary, arguments: [
+            "--coordinator", options.coordinatorAddress, "--size-mb", String(size.memoryMB), "--worker-id", workerID,
+        ] + (options.cold ? ["--once"] : []))
+        let logPath = options.logDirectory + "/\(workerID).log"
+        let pid: pid_t
+        do {
+            pid = try ProcessLauncher.spawn(executable: exe, arguments: args, logPath: logPath, environment: env)
+        } catch {
+            if let group { options.cgroups?.remove(group) }
+            throw error
+        }
+        let child = Child(pid: pid, group: group, workerID: workerID, reaped: DispatchSemaphore(value: 0))
+        children.withLockedValue { $0.append(child) }
+        // One thread per child blocks in waitpid: its exit is an event, not something polled.
+        // The cgroup is removed there too, off every lock (removal waits for the kernel).
+        let thread = Thread { [self] in
+            let status = ProcessLauncher.waitForExit(pid)
+            if let group { options.cgroups?.remove(group) }
+            if let line = ProcessLauncher.lastLine(ofFile: logPath) { lastWords.withLockedValue { $0[workerID] = line } }
+            let wasRunning = children.withLockedValue { list -> Bool in
+                let before = list.count
+                list.removeAll { $0.pid == pid }
+                return list.count < before
+            }
+            child.reaped.signal()
+            if wasRunning { eventSink.yield(.exited(child, clean: status == 0)) }
+        }
+        thread.stackSize = 256 * 1024
+        thread.start()
+    }
+
+    /// Kills every worker and waits until each is reaped and its cgroup removed; safe to call
+    /// more than once, from any path.
+    package func stopAll() {
+        let all = children.withLockedValue { c -> [Child] in defer { c = [] }; return c }
+        for c in all { kill(c.pid, SIGKILL) }
+        for c in all { _ = c.reaped.wait(timeout: .now() + .seconds(10)) }
+        options.cgroups?.removeBaseIfEmpty()
+    }
+}

@@ -1,0 +1,122 @@
+import FanbenchBase
+import FanbenchLocalTarget
+import Foundation
+import Yams
+
+/// A run described in YAML (`fanbench run PLAN.yaml`); command-line flags override it.
+/// Unknown keys and bad values are refused with the file, line and key.
+package struct PlanFile: Sendable, Equatable {
+    package var bucket: String?
+    package var prefix: String?
+    package var endpoint: String?
+    package var region: String?
+    /// Objects to seed when the local target is used.
+    package var objects: Int?
+    package var profile: String?
+    package var op: String?
+    package var sizes: [Int]?
+    package var strategies: [String]?
+    package var invocations: Int?
+    package var shardSize: Int?
+    package var listing: String?
+    package var cold: Bool?
+
+    package init() {}
+
+    static let topKeys = ["target", "op", "sizes", "strategies", "invocations", "shard_size", "listing", "cold"]
+    static let targetKeys = ["bucket", "prefix", "endpoint", "region", "objects", "profile"]
+
+    package static func load(path: String) throws(FanbenchError) -> PlanFile {
+        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
+            throw FanbenchError("cannot read the plan \(path): check the path", exitCode: 2)
+        }
+        return try parse(text, path: path)
+    }
+
+    package static func parse(_ text: String, path: String) throws(FanbenchError) -> PlanFile {
+        func fail(_ node: Node?, _ message: String) -> FanbenchError {
+            FanbenchError("\(path)\(node?.mark.map { ":\($0.line)" } ?? ""): \(message)", exitCode: 2)
+        }
+        let root: Node?
+        do {
+            root = try Yams.compose(yaml: text)
+        } catch {
+            throw FanbenchError("\(path): not valid YAML (\(error))", exitCode: 2)
+        }
+        guard let root, let top = root.mapping else { throw fail(root, "a plan is a mapping of keys (\(topKeys.joined(separator: ", ")))") }
+        var plan = PlanFile()
+
+        func string(_ node: Node, _ key: String) throws(FanbenchError) -> String {
+            guard let s = node.scalar?.string, node.scalar != nil else { throw fail(node, "'\(key)' must be a single value") }
+            return s
+        }
+        func int(_ node: Node, _ key: String, min: Int = 1) throws(FanbenchError) -> Int {
+            guard let v = node.int, v >= min else { throw fail(node, "'\(key)' must be a whole number of at least \(min)") }
+            return v
+        }
+        func list(_ node: Node, _ key: String, example: String) throws(FanbenchError) -> [Node] {
+            guard let seq = node.sequence, !seq.isEmpty else { throw fail(node, "'\(key)' must be a non-empty list, e.g. \(example)") }
+            return Array(seq)
+        }
+
+        for (keyNode, value) in top {
+            let key = keyNode.string ?? ""
+            switch key {
+            case "target":
+                guard let target = value.mapping else { throw fail(value, "'target' must be a mapping (\(targetKeys.joined(separator: ", ")))") }
+                for (k, v) in target {
+                    let name = k.string ?? ""
+                    switch name {
+                    case "bucket": plan.bucket = try string(v, "target.bucket")
+                    case "prefix": plan.prefix = try string(v, "target.prefix")
+                    case "endpoint": plan.endpoint = try string(v, "target.endpoint")
+                    case "region": plan.region = try string(v, "target.region")
+                    case "objects": plan.objects = try int(v, "target.objects")
+                    case "profile":
+                        let p = try string(v, "target.profile")
+                        guard LocalTarget.TargetProfile(rawValue: p) != nil else {
+                            throw fail(v, "'target.profile' is '\(p)': use lambda-same-region or none")
+                        }
+                        plan.profile = p
+                    default:
+                        throw fail(k, "unknown key 'target.\(name)' (known: \(targetKeys.joined(separator: ", ")))")
+                    }
+                }
+            case "op":
+                let op = try string(value, key)
+                guard ObjectOperation(rawValue: op) != nil else {
+                    throw fail(value, "'op' is '\(op)': use \(ObjectOperation.allCases.map(\.rawValue).joined(separator: ", "))")
+                }
+                plan.op = op
+            case "sizes":
+                var sizes: [Int] = []
+                for n in try list(value, key, example: "[128, 1024]") {
+                    guard let mb = n.int, LambdaSize.range.contains(mb) else { throw fail(n, "'sizes' holds '\(n.string ?? "?")': each must be MB from 128 to 10240") }
+                    sizes.append(mb)
+                }
+                plan.sizes = sizes
+            case "strategies":
+                var strategies: [String] = []
+                for n in try list(value, key, example: "[serial, \"threads:16\", \"async:16\"]") {
+                    let s = n.string ?? ""
+                    do { _ = try Strategy(parsing: s) } catch { throw fail(n, "'strategies' holds '\(s)': \(error.message)") }
+                    strategies.append(s)
+                }
+                plan.strategies = strategies
+            case "invocations": plan.invocations = try int(value, key)
+            case "shard_size":
+                plan.shardSize = value.null != nil ? nil : try int(value, key)
+            case "listing":
+                let l = try string(value, key)
+                guard ListingMode(rawValue: l) != nil else { throw fail(value, "'listing' is '\(l)': use coordinator or invocation") }
+                plan.listing = l
+            case "cold":
+                guard let b = value.bool else { throw fail(value, "'cold' must be true or false") }
+                plan.cold = b
+            default:
+                throw fail(keyNode, "unknown key '\(key)' (known: \(topKeys.joined(separator: ", ")))")
+            }
+        }
+        return plan
+    }
+}

@@ -1,0 +1,131 @@
+/// Dispatch as a state machine, without I/O: which invocation goes to which worker, what
+/// happens when a worker dies or goes silent (its invocation is re-queued on another worker
+/// of the same size, a bounded number of times), and when the run is done. Times are
+/// monotonic nanoseconds passed in, so tests drive the clock.
+package struct Scheduler: Sendable {
+    package enum Action: Sendable, Equatable {
+        /// Send this invocation to this worker.
+        case assign(invocationID: String, workerID: String)
+        /// This worker is considered dead: close its connection.
+        case dropWorker(workerID: String, reason: String)
+        /// The invocation will not be tried again.
+        case abandon(invocationID: String, reason: String)
+    }
+
+    struct WorkerState: Sendable {
+        var sizeMB: Int
+        var busyWith: String?
+        var lastHeard: UInt64
+        /// Serves one invocation, then leaves (cold starts).
+        var singleUse = false
+    }
+
+    package private(set) var specs: [String: InvocationSpec] = [:]
+    private var pending: [String]
+    private var workers: [String: WorkerState] = [:]
+    private var attempts: [String: Int] = [:]
+    package private(set) var completed: Set<String> = []
+    package private(set) var abandoned: [String: String] = [:]
+    /// Re-queued invocations per configuration index.
+    package private(set) var reassigned: [Int: Int] = [:]
+    package let maxAttempts: Int
+    /// Stop dispatching (an interrupted run lets running invocations finish, starts no more).
+    package private(set) var draining = false
+
+    package init(plan: RunPlan, maxAttempts: Int = 3) {
+        for spec in plan.invocations { specs[spec.id] = spec }
+        pending = plan.invocations.map(\.id)
+        self.maxAttempts = max(1, maxAttempts)
+    }
+
+    package var isDone: Bool { completed.count + abandoned.count == specs.count }
+    /// Invocations assigned and not yet finished.
+    package var running: Int { workers.values.filter { $0.busyWith != nil }.count }
+
+    /// From now on nothing new is assigned.
+    package mutating func drain() { draining = true }
+    package var total: Int { specs.count }
+    package var workerCount: Int { workers.count }
+
+    /// Invocations of this size not finished yet (pending or running).
+    package func remaining(sizeMB: Int) -> Int {
+        specs.values.filter { $0.config.size.memoryMB == sizeMB && !completed.contains($0.id) && abandoned[$0.id] == nil }.count
+    }
+
+    package mutating func workerJoined(_ id: String, sizeMB: Int, singleUse: Bool = false, now: UInt64) -> [Action] {
+        workers[id] = WorkerState(sizeMB: sizeMB, busyWith: nil, lastHeard: now, singleUse: singleUse)
+        return dispatch()
+    }
+
+    /// Any message from a worker proves it alive.
+    package mutating func heard(from id: String, now: UInt64) {
+        workers[id]?.lastHeard = now
+    }
+
+    /// The worker's connection is gone; whatever it ran goes back to the queue.
+    package mutating func workerLost(_ id: String) -> [Action] {
+        guard let state = workers.removeValue(forKey: id) else { return [] }
+        var actions: [Action] = []
+        if let running = state.busyWith { actions += requeue(running, reason: "worker \(id) was lost") }
+        return actions + dispatch()
+    }
+
+    /// A result arrived. Returns whether to count it: only the worker the invocation is
+    /// assigned to can complete it, once (a late result from a worker presumed dead is dropped).
+    package mutating func resultArrived(_ invocationID: String, from workerID: String, now: UInt64) -> (accept: Bool, actions: [Action]) {
+        guard workers[workerID]?.busyWith == invocationID, !completed.contains(invocationID) else { return (false, []) }
+        workers[workerID]?.busyWith = nil
+        workers[workerID]?.lastHeard = now
+        if workers[workerID]?.singleUse == true { workers.removeValue(forKey: workerID) }
+        completed.insert(invocationID)
+        return (true, dispatch())
+    }
+
+    /// The worker could not run the invocation; it is tried again elsewhere while attempts last.
+    /// A retiring worker (one told to stop) gets nothing more, and its invocation goes back to
+    /// the queue without the attempt counting against it: the invocation did not fail.
+    package mutating func invocationFailed(_ invocationID: String, from workerID: String, reason: String, retire: Bool = false,
+                                           now: UInt64) -> [Action] {
+        guard workers[workerID]?.busyWith == invocationID else { return [] }
+        workers[workerID]?.busyWith = nil
+        workers[workerID]?.lastHeard = now
+        if retire || workers[workerID]?.singleUse == true { workers.removeValue(forKey: workerID) }
+        return requeue(invocationID, reason: reason, countAttempt: !retire) + dispatch()
+    }
+
+    /// Busy workers silent for longer than `silence` ns are dropped and their work re-queued.
+    package mutating func checkSilence(now: UInt64, silence: UInt64) -> [Action] {
+        var actions: [Action] = []
+        for (id, state) in workers where state.busyWith != nil && now > state.lastHeard && now - state.lastHeard > silence {
+            actions.append(.dropWorker(workerID: id, reason: "silent for more than \(silence / 1_000_000_000) s"))
+            actions += workerLost(id)
+        }
+        return actions
+    }
+
+    private mutating func requeue(_ invocationID: String, reason: String, countAttempt: Bool = true) -> [Action] {
+        let n = attempts[invocationID, default: 1]
+        guard !countAttempt || n < maxAttempts else {
+            abandoned[invocationID] = "\(reason); gave up after \(n) attempts"
+            return [.abandon(invocationID: invocationID, reason: abandoned[invocationID]!)]
+        }
+        if countAttempt { attempts[invocationID] = n + 1 }
+        if let spec = specs[invocationID] { reassigned[spec.config.index, default: 0] += 1 }
+        pending.insert(invocationID, at: 0)
+        return []
+    }
+
+    private mutating func dispatch() -> [Action] {
+        guard !draining else { return [] }
+        var actions: [Action] = []
+        for id in workers.keys.sorted() where workers[id]?.busyWith == nil {
+            let size = workers[id]!.sizeMB
+            guard let index = pending.firstIndex(where: { specs[$0]?.config.size.memoryMB == size }) else { continue }
+            let invocation = pending.remove(at: index)
+            workers[id]?.busyWith = invocation
+            if attempts[invocation] == nil { attempts[invocation] = 1 }
+            actions.append(.assign(invocationID: invocation, workerID: id))
+        }
+        return actions
+    }
+}

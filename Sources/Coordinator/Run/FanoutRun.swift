@@ -1,0 +1,316 @@
+import FanbenchBase
+import FanbenchProtocol
+import FanbenchReport
+import FanbenchS3
+import Foundation
+import Logging
+import NIOPosix
+import ServiceLifecycle
+import Synchronization
+import UnixSignals
+
+/// `fanbench run`: list the bucket, plan size × strategy × invocations, dispatch shards to
+/// Lambda-capped workers (spawned locally or dialling in), merge their results, report.
+/// The server and the run's driver are `Service`s in one `ServiceGroup`: the first SIGINT or
+/// SIGTERM stops dispatching and lets running invocations finish (up to `grace`), a second one
+/// ends the run at once; either way the run comes back as `interrupted`, with what finished.
+package enum FanoutRun {
+    package enum Workers: Sendable {
+        /// Spawn workers here, each in a capped cgroup (nil manager: uncapped, --allow-uncapped).
+        case local(cgroups: CgroupManager?, cpuBudget: Double, perSize: Int, workerBinary: String)
+        /// Wait for `expect` workers to dial in (compose, Kubernetes).
+        case external(expect: Int, waitTimeout: Duration)
+    }
+
+    package struct Options: Sendable {
+        package var runID: String
+        package var bucket: String
+        package var prefix: String?
+        package var operation: ObjectOperation = .getObjectAcl
+        package var sizes: [LambdaSize] = LambdaSize.seedSizes
+        package var strategies: [Strategy] = FanoutRun.defaultStrategies
+        package var invocations = 5
+        package var shardSize: Int?
+        package var listing: ListingMode = .coordinator
+        package var workers: Workers
+        package var listen = HostPort(host: "127.0.0.1", port: 0)
+        package var token: String
+        package var logDirectory: String
+        package var heartbeatSilence: Duration = .seconds(15)
+        package var maxAttempts = 3
+        package var maxLineBytes = defaultMaxLineBytes
+        /// A fresh worker per invocation, with its init duration recorded (local workers only).
+        package var cold = false
+        /// The network the endpoint emulates, when it is the local target's proxy.
+        package var emulation: RunReport.Emulation?
+        /// Shut down gracefully on SIGINT/SIGTERM (the command line); tests leave it off.
+        package var handleSignals = false
+        /// After the first signal, how long running invocations may take to finish.
+        package var grace: Duration = .seconds(30)
+
+        package init(runID: String, bucket: String, workers: Workers, token: String, logDirectory: String) {
+            self.runID = runID
+            self.bucket = bucket
+            self.workers = workers
+            self.token = token
+            self.logDirectory = logDirectory
+        }
+    }
+
+    /// The seed's three strategies; 16 threads or calls in flight (the blog's executor and
+    /// aioboto3 ran at most ~16–100 concurrent calls for 100 keys on 1–2 vCPUs).
+    package static let defaultStrategies: [Strategy] = [.serial, .threads(16), .async(16)]
+
+    /// What the run is called while it happens and after.
+    package struct Hooks: Sendable {
+        package var listening: @Sendable (String) -> Void = { _ in }
+        package var progress: @Sendable (RunCoordinator.Snapshot) -> Void = { _ in }
+        package var launcher: @Sendable (LocalLauncher) -> Void = { _ in }
+        /// The run is planned: its header (no configurations yet) and its plan.
+        package var started: @Sendable (RunReport, RunPlan) -> Void = { _, _ in }
+        /// Results and counters as they arrive.
+        package var events = RunCoordinator.Events()
+        /// The first signal arrived: the run is draining.
+        package var interrupted: @Sendable () -> Void = {}
+        package init() {}
+    }
+
+    /// How a run ended. Both carry the report of what finished.
+    package enum Outcome: Sendable {
+        case finished(RunReport)
+        /// A signal stopped it; the report holds the invocations that had finished.
+        case interrupted(RunReport)
+
+        package var report: RunReport {
+            switch self {
+            case .finished(let r), .interrupted(let r): return r
+            }
+        }
+    }
+
+    package static func execute(s3: S3ClientConfiguration, options: Options, logger: Logger, hooks: Hooks = Hooks()) async throws -> Outcome {
+        let startedAt = Date()
+        var keys: [String]?
+        if options.listing == .coordinator {
+            let listing = try await S3Client.withClient(configuration: s3, transport: .curl, maxConnections: 1) {
+                try await $0.listAll(bucket: options.bucket, prefix: options.prefix)
+            }
+            keys = listing.objects.map(\.key)
+            if keys!.isEmpty {
+                throw FanbenchError("bucket '\(options.bucket)' has no keys\(options.prefix.map { " under '\($0)'" } ?? ""): fill it with `fanbench seed --bucket \(options.bucket) --objects 100`")
+            }
+        }
+        let plan = try RunPlan.make(sizes: options.sizes, strategies: options.strategies, invocations: options.invocations,
+                                    keys: keys, shardSize: options.shardSize)
+        let target = TargetSpec(endpoint: s3.endpoint.description, bucket: options.bucket, region: s3.region,
+                                pathStyle: s3.addressing == .path, caBundle: s3.caBundlePath)
+        let op = options.operation
+        let prefix = options.prefix
+        let timeouts = Timeouts(connectMs: s3.connectTimeout.roundedUpMilliseconds, requestMs: s3.requestTimeout.roundedUpMilliseconds)
+        let retry = RetrySpec(maxAttempts: s3.retry.maxAttempts)
+        let coordinator = RunCoordinator(plan: plan, maxAttempts: options.maxAttempts, logger: logger, events: hooks.events) { spec in
+            Assign(invocationId: spec.id, op: op.rawValue, strategy: spec.config.strategy.name,
+                   concurrency: spec.config.strategy.concurrency, keys: spec.keys,
+                   list: spec.keys == nil ? ListSpec(prefix: prefix) : nil, target: target, timeouts: timeouts, retry: retry)
+        }
+
+        let workersText: String
+        switch options.workers {
+        case .local(let cgroups, _, _, _): workersText = "local (\(cgroups?.version.rawValue ?? "uncapped"))"
+        case .external(let expect, _): workersText = "external (\(expect))"
+        }
+        var report = RunReport(
+            runId: options.runID, fanbenchVersion: fanbenchVersion, status: "running", startedAt: startedAt, finishedAt: nil,
+            host: .init(cores: ProcessInfo.processInfo.activeProcessorCount, cgroup: CgroupManager.detect()?.rawValue ?? "none"),
+            target: .init(endpoint: target.endpoint, bucket: options.bucket, prefix: options.prefix, op: op.rawValue, emulation: options.emulation),
+            plan: .init(sizes: options.sizes.map(\.memoryMB), strategies: options.strategies.map(\.description),
+                        invocations: options.invocations, shardSize: options.shardSize, listing: options.listing.rawValue,
+                        keys: keys?.count, workers: workersText, cold: options.cold, oversubscribedSizes: []),
+            configs: [])
+        hooks.started(report, plan)
+
+        if case .external = options.workers { await coordinator.holdDispatch() }
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        let driver: RunDriver
+        var interrupted = false
+        defer {
+            // The service group leaves the signals ignored; give them back their defaults.
+            if options.handleSignals {
+                signal(SIGINT, SIG_DFL)
+                signal(SIGTERM, SIG_DFL)
+            }
+        }
+        do {
+            var configuration = CoordinatorServer.Configuration(token: options.token)
+            configuration.maxLineBytes = options.maxLineBytes
+            let server = try await CoordinatorServer.bind(options.listen, configuration: configuration, coordinator: coordinator,
+                                                          group: group, logger: logger)
+            let address = HostPort(host: options.listen.host, port: server.port)
+            hooks.listening(address.description)
+            driver = RunDriver(plan: plan, coordinator: coordinator, address: address, options: options, s3: s3,
+                                   logger: logger, hooks: hooks)
+            let services = ServiceGroup(configuration: .init(
+                services: [
+                    .init(service: server),
+                    .init(service: driver, successTerminationBehavior: .gracefullyShutdownGroup),
+                ],
+                gracefulShutdownSignals: options.handleSignals ? [.sigint, .sigterm] : [],
+                logger: logger))
+            do {
+                try await services.run()
+                interrupted = driver.state.interrupted
+            } catch is RunDriver.Interrupted {
+                interrupted = true
+            }
+        } catch {
+            try? await group.shutdownGracefully()
+            throw error
+        }
+        try? await group.shutdownGracefully()
+        let oversubscribed = driver.state.oversubscribed
+        if !oversubscribed.isEmpty {
+            logger.warning("sizes ran above the CPU budget", metadata: ["sizes_mb": "\(oversubscribed)"])
+        }
+        hooks.progress(await coordinator.snapshot())
+        report.status = interrupted ? "incomplete" : "complete"
+        report.finishedAt = Date()
+        report.plan.oversubscribedSizes = oversubscribed
+        report.configs = await coordinator.aggregates.map(RunReport.config(from:))
+        return interrupted ? .interrupted(report) : .finished(report)
+    }
+
+    /// What a local worker needs to reach S3 as the coordinator does: credentials in its environment.
+    static func workerEnvironment(_ s3: S3ClientConfiguration) -> [String: String] {
+        var env = ProcessInfo.processInfo.environment
+        env["AWS_ACCESS_KEY_ID"] = s3.credentials.accessKeyID
+        env["AWS_SECRET_ACCESS_KEY"] = s3.credentials.secretAccessKey
+        env["AWS_SESSION_TOKEN"] = s3.credentials.sessionToken
+        env["AWS_REGION"] = s3.region
+        return env
+    }
+}
+
+/// The run itself as a `Service`: starts or awaits the workers, watches for silence, and returns
+/// when every invocation is done — or, on graceful shutdown, drains: no new assignment, the
+/// running ones get `grace` to finish, a second signal cuts that short.
+struct RunDriver: Service {
+    struct Interrupted: Error {}
+
+    final class State: Sendable {
+        private let box = Mutex((interrupted: false, oversubscribed: [Int]()))
+        var interrupted: Bool { box.withLock { $0.interrupted } }
+        var oversubscribed: [Int] { box.withLock { $0.oversubscribed } }
+        func setInterrupted() { box.withLock { $0.interrupted = true } }
+        func setOversubscribed(_ sizes: [Int]) { box.withLock { $0.oversubscribed = sizes } }
+    }
+
+    let plan: RunPlan
+    let coordinator: RunCoordinator
+    let address: HostPort
+    let options: FanoutRun.Options
+    let s3: S3ClientConfiguration
+    let logger: Logger
+    let hooks: FanoutRun.Hooks
+    let state = State()
+
+    init(plan: RunPlan, coordinator: RunCoordinator, address: HostPort, options: FanoutRun.Options, s3: S3ClientConfiguration,
+         logger: Logger, hooks: FanoutRun.Hooks) {
+        self.plan = plan
+        self.coordinator = coordinator
+        self.address = address
+        self.options = options
+        self.s3 = s3
+        self.logger = logger
+        self.hooks = hooks
+    }
+
+    enum Ending: Sendable { case finished, shutdownRequested }
+
+    func run() async throws {
+        try await withThrowingTaskGroup(of: Ending.self) { tasks in
+            tasks.addTask {
+                try await drive()
+                return .finished
+            }
+            tasks.addTask {
+                try await gracefulShutdown()
+                return .shutdownRequested
+            }
+            let first = try await tasks.next()
+            if first == .shutdownRequested {
+                state.setInterrupted()
+                hooks.interrupted()
+                try await drain()
+            }
+            tasks.cancelAll()
+            while let _ = try? await tasks.next() {}
+        }
+        await coordinator.shutdownWorkers()
+    }
+
+    /// No new assignment; wait for the running invocations up to the grace period, or until a
+    /// second signal.
+    private func drain() async throws {
+        await coordinator.drain()
+        let grace = options.grace
+        let handleSignals = options.handleSignals
+        let coordinator = self.coordinator
+        try await withThrowingTaskGroup(of: Bool.self) { waits in
+            waits.addTask {
+                try await coordinator.waitUntil { $0.running == 0 }
+                return false
+            }
+            waits.addTask {
+                try await Task.sleep(for: grace)
+                return false
+            }
+            if handleSignals {
+                waits.addTask {
+                    for await _ in await UnixSignalsSequence(trapping: .sigint, .sigterm) { return true }
+                    return false
+                }
+            }
+            let secondSignal = try await waits.next() ?? false
+            waits.cancelAll()
+            if secondSignal { throw Interrupted() }
+        }
+    }
+
+    private func drive() async throws {
+        try await withThrowingTaskGroup(of: Void.self) { tasks in
+            tasks.addTask {
+                while true {
+                    try await Task.sleep(for: .seconds(1))
+                    await coordinator.checkSilence(silence: options.heartbeatSilence)
+                    hooks.progress(await coordinator.snapshot())
+                }
+            }
+            switch options.workers {
+            case .local(let cgroups, let budget, let perSize, let binary):
+                let launcher = LocalLauncher(options: .init(
+                    workerBinary: binary, coordinatorAddress: address.description, token: options.token,
+                    environment: FanoutRun.workerEnvironment(s3), logDirectory: options.logDirectory, runID: options.runID,
+                    cpuBudget: budget, hostCores: ProcessInfo.processInfo.activeProcessorCount, workersPerSize: perSize,
+                    cgroups: cgroups, cold: options.cold), logger: logger)
+                hooks.launcher(launcher)
+                defer { state.setOversubscribed(launcher.oversubscribed.withLockedValue { $0 }) }
+                try await launcher.run(sizes: Array(Set(plan.configs.map(\.size))).sorted(), coordinator: coordinator)
+            case .external(let expect, let waitTimeout):
+                // Nothing is dispatched until every expected worker is in (held since before the server started).
+                try await withThrowingTaskGroup(of: Void.self) { wait in
+                    wait.addTask { try await coordinator.waitUntil { $0.workerCount >= expect } }
+                    wait.addTask {
+                        try await Task.sleep(for: waitTimeout)
+                        let n = await coordinator.workerCount
+                        throw FanbenchError("only \(n) of \(expect) workers dialled in to \(address) within \(waitTimeout): start more with `fanbench-worker --coordinator HOST:\(address.port) --size-mb N`, or lower --expect")
+                    }
+                    try await wait.next()
+                    wait.cancelAll()
+                }
+                await coordinator.releaseDispatch()
+            }
+            try await coordinator.waitUntil { $0.isDone }
+            tasks.cancelAll()
+        }
+    }
+}

@@ -1,0 +1,251 @@
+import FanbenchBase
+import FanbenchLocalTarget
+import FanbenchReport
+import FanbenchS3
+import FanbenchStore
+import Foundation
+import Logging
+
+/// `fanbench run` from start to finish: the plan file and the flags over it, the local target
+/// when no endpoint is named, the workers, the store, the run, and the report in every format
+/// asked for. The command line only fills a `Request`.
+package struct RunSession {
+    /// What the command line asks for; nil means "the plan file's, else the default".
+    package struct Request: Sendable {
+        package var planFile: String?
+        package var stateDirectory = ".fanbench"
+        package var s3 = S3Settings()
+        package var bucket: String?
+        package var prefix: String?
+        package var operation: ObjectOperation?
+        package var sizes: [LambdaSize]?
+        package var strategies: [Strategy]?
+        package var invocations: Int?
+        package var shardSize: Int?
+        package var listing: ListingMode?
+        package var cold = false
+        package var workers = WorkerMode.local
+        package var listen: HostPort?
+        package var expect: Int?
+        package var waitTimeout: Duration = .seconds(300)
+        package var emulation: String?
+        package var workerSilenceSeconds = 15
+        package var workersPerSize = 1
+        package var cpuBudget: Double?
+        package var allowUncapped = false
+        package var tokenFile: String?
+        package var workerBinary: String?
+        package var jsonPath: String?
+        package var htmlPath: String?
+        package var databasePath: String?
+        package var pricing = Pricing()
+        package var balanceWeight = 0.5
+        package var grace: Duration = .seconds(30)
+        package var verbose = false
+        package init() {}
+    }
+
+    package enum WorkerMode: String, Sendable, CaseIterable {
+        case local, external
+    }
+
+    package let request: Request
+    /// Where the results and progress go (standard output and error on the command line).
+    package var output: @Sendable (String) -> Void = { FileHandle.standardOutput.write(Data(($0 + "\n").utf8)) }
+    package var notice: @Sendable (String) -> Void = { FileHandle.standardError.write(Data("fanbench: \($0)\n".utf8)) }
+
+    package init(_ request: Request) { self.request = request }
+
+    /// Runs it; throws a `FanbenchError` with exit status 130 when a signal stopped it (what
+    /// finished is kept as an incomplete run).
+    package func run() async throws {
+        let r = request
+        var logger = Logger(label: "fanbench")
+        logger.logLevel = r.verbose ? .info : .warning
+        let file = try r.planFile.map { path throws(FanbenchError) in try PlanFile.load(path: path) }
+        var s3 = r.s3
+        if s3.endpoint == nil, !s3.namesEndpoint(), let endpoint = file?.endpoint { s3.endpoint = endpoint }
+        if s3.region == nil { s3.region = file?.region }
+        let operation = try r.operation ?? file?.op.map { text throws(FanbenchError) in
+            guard let op = ObjectOperation(rawValue: text) else {
+                throw .badInput("unknown op '\(text)' in \(r.planFile ?? "the plan"): use \(ObjectOperation.allCases.map(\.rawValue).joined(separator: ", "))")
+            }
+            return op
+        } ?? .getObjectAcl
+        let listing = try r.listing ?? file?.listing.map { text throws(FanbenchError) in
+            guard let mode = ListingMode(rawValue: text) else { throw .badInput("unknown listing '\(text)': use coordinator or invocation") }
+            return mode
+        } ?? .coordinator
+        let sizes = try r.sizes ?? file?.sizes.map { list throws(FanbenchError) in try list.map { mb throws(FanbenchError) in try LambdaSize(memoryMB: mb) } }
+            ?? LambdaSize.seedSizes
+        let strategies = try r.strategies ?? file?.strategies.map { list throws(FanbenchError) in try list.map { s throws(FanbenchError) in try Strategy(parsing: s) } }
+            ?? FanoutRun.defaultStrategies
+        let prefix = r.prefix ?? file?.prefix
+        let cold = r.cold || (file?.cold ?? false)
+
+        var emulation: RunReport.Emulation?
+        var bucket = r.bucket ?? (s3.namesEndpoint() ? file?.bucket : nil)
+        if !s3.namesEndpoint() {
+            // No endpoint named: the local target, started (and the seed's bucket filled) when needed.
+            let target = LocalTarget(stateDirectory: r.stateDirectory)
+            let state: LocalTarget.State
+            if let running = target.runningState() {
+                state = running
+            } else {
+                notice("no endpoint given; starting the local target (SeaweedFS behind the lambda-same-region emulation)")
+                var o = LocalTarget.Options()
+                if let p = file?.profile.flatMap(LocalTarget.TargetProfile.init(rawValue:)) { o.profile = p }
+                state = try await target.up(o).state
+            }
+            if let e = state.emulation { emulation = RunReport.Emulation(profile: e.profile, rttMs: e.rttMs, jitter: e.jitter, tls: e.tls) }
+            if bucket == nil {
+                // The plan's (or the seed's) bucket, filled on the local target.
+                let name = file?.bucket ?? "fanbench-seed"
+                let objects = file?.objects ?? 100
+                bucket = name
+                let config = try target.clientConfiguration(state, direct: true)
+                _ = try await S3Client.withClient(configuration: config, transport: .async, maxConnections: 16) {
+                    try await Seeder.seed(client: $0, bucket: name, objects: objects, size: 1024, prefix: prefix ?? "", inFlight: 16)
+                }
+            }
+        }
+        if let declared = r.emulation {
+            emulation = try RunReport.Emulation.declared(declared, endpoint: s3.endpoint ?? "")
+        }
+        guard let bucket else {
+            throw FanbenchError.badInput("--bucket is required with an endpoint: name the bucket whose keys to call")
+        }
+        guard r.workerSilenceSeconds >= 3 else {
+            throw FanbenchError.badInput("--worker-silence \(r.workerSilenceSeconds) is too short: workers send a heartbeat every second; use 3 or more")
+        }
+        let config = try s3.clientConfiguration(stateDirectory: r.stateDirectory)
+        let store = try RunStore(path: r.databasePath ?? r.stateDirectory + "/fanbench.db")
+        let runID = Self.makeRunID()
+        let logDirectory = r.stateDirectory + "/runs/" + runID
+        try FileManager.default.createDirectory(atPath: logDirectory, withIntermediateDirectories: true)
+        let token = try TokenStore.load(file: r.tokenFile, stateDirectory: r.stateDirectory)
+
+        var options = FanoutRun.Options(runID: runID, bucket: bucket, workers: try workers(), token: token, logDirectory: logDirectory)
+        options.prefix = prefix
+        options.operation = operation
+        options.sizes = Array(Set(sizes)).sorted()
+        options.strategies = strategies
+        options.invocations = r.invocations ?? file?.invocations ?? 5
+        options.shardSize = r.shardSize ?? file?.shardSize
+        options.listing = listing
+        options.listen = r.listen ?? HostPort(host: r.workers == .external ? "0.0.0.0" : "127.0.0.1", port: r.workers == .external ? 7100 : 0)
+        options.cold = cold
+        options.emulation = emulation
+        options.heartbeatSilence = .seconds(r.workerSilenceSeconds)
+        options.handleSignals = true
+        options.grace = r.grace
+        if cold, case .external = options.workers {
+            throw FanbenchError.badInput("--cold needs --workers local: external workers are started by their platform")
+        }
+
+        let progress = ProgressLine()
+        let recorder = RunRecorder(store: store, runID: runID)
+        var hooks = FanoutRun.Hooks()
+        let external = r.workers == .external
+        let notice = self.notice
+        hooks.listening = { address in if external { notice("waiting for workers at \(address)") } }
+        hooks.progress = { progress.update($0) }
+        hooks.started = { header, plan in recorder.begin(header, configs: plan.configs, plannedInvocations: plan.invocations.count) }
+        hooks.events.result = { spec, result, limits, worker in recorder.record(configIndex: spec.config.index, result, limits, worker) }
+        hooks.events.counters = { index, failed, reassigned in recorder.counters(index, failed, reassigned) }
+        hooks.interrupted = {
+            progress.finish()
+            notice("interrupted: no new invocations; waiting up to \(r.grace) for the running ones (Ctrl-C again to stop now)")
+        }
+        let outcome: FanoutRun.Outcome
+        do {
+            outcome = try await FanoutRun.execute(s3: config, options: options, logger: logger, hooks: hooks)
+        } catch {
+            progress.finish()
+            recorder.finish(status: "failed", error: FanbenchError.from(error).message)
+            throw error
+        }
+        progress.finish()
+        guard case .finished(var report) = outcome else {
+            recorder.finish(status: "incomplete")
+            let kept = recorder.began ? "; what had finished is kept as incomplete run \(runID) (fanbench report \(runID) --db \(store.path))" : ""
+            throw FanbenchError("interrupted: workers stopped and their cgroups removed\(kept)", exitCode: ExitStatus.interrupted)
+        }
+        recorder.finish(status: "complete", plan: report.plan)
+        report.derive(pricing: r.pricing, balanceWeight: r.balanceWeight)
+        // The tables first: a file that cannot be written must not cost the printed results
+        // (the run is in the database either way).
+        output("")
+        output(ReportTables.text(report))
+        output("stored as run \(report.runId) in \(store.path)" + (recorder.failures > 0 ? " (\(recorder.failures) write(s) to it failed: see the warnings above)" : ""))
+        if let json = r.jsonPath {
+            try ReportOutput.write(String(decoding: try report.jsonData(), as: UTF8.self), to: json)
+            output("report: \(json)")
+        }
+        if let html = r.htmlPath {
+            try ReportOutput.write(HTMLReport.render(report), to: html)
+            output("html report: \(html)")
+        }
+    }
+
+    private func workers() throws -> FanoutRun.Workers {
+        let r = request
+        switch r.workers {
+        case .local:
+            var manager: CgroupManager?
+            if let version = CgroupManager.detect(), access("/sys/fs/cgroup", W_OK) == 0 || version == .v1 {
+                manager = CgroupManager(version: version)
+                if !r.allowUncapped { try Self.checkWritable(manager!) }
+                else if (try? Self.checkWritable(manager!)) == nil { manager = nil }
+            } else if !r.allowUncapped {
+                throw FanbenchError.badInput("no writable cgroup v1 or v2 hierarchy at /sys/fs/cgroup, so workers cannot be capped: run as root on a Linux host, or pass --allow-uncapped (results marked enforced: false)")
+            }
+            let cores = Double(ProcessInfo.processInfo.activeProcessorCount)
+            return .local(cgroups: manager, cpuBudget: r.cpuBudget ?? max(0.5, cores - 0.5), perSize: max(1, r.workersPerSize),
+                          workerBinary: try r.workerBinary ?? Self.siblingWorkerBinary())
+        case .external:
+            guard let expect = r.expect, expect >= 1 else {
+                throw FanbenchError.badInput("--workers external needs --expect N (how many workers will dial in)")
+            }
+            return .external(expect: expect, waitTimeout: r.waitTimeout)
+        }
+    }
+
+    static func makeRunID() -> String {
+        let f = DateFormatter()
+        f.dateFormat = "yyyyMMdd-HHmmss"
+        f.timeZone = TimeZone(identifier: "UTC")
+        return f.string(from: Date()) + "-" + Hex.random(byteCount: 2)
+    }
+
+    static func siblingWorkerBinary() throws -> String {
+        let exe = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+        let path = URL(fileURLWithPath: exe).deletingLastPathComponent().appendingPathComponent("fanbench-worker").path
+        guard FileManager.default.isExecutableFile(atPath: path) else {
+            throw FanbenchError.badInput("fanbench-worker is not next to fanbench (\(path)): build it (swift build) or pass --worker-binary")
+        }
+        return path
+    }
+
+    /// Fails early, with what to do, when the cgroup tree cannot take a group.
+    static func checkWritable(_ manager: CgroupManager) throws {
+        let probe = try manager.create(name: "probe-\(getpid())", size: try LambdaSize(memoryMB: 128), hostCores: 1)
+        manager.remove(probe)
+    }
+}
+
+/// Writing a report where it was asked for.
+package enum ReportOutput {
+    /// Writes text to a file (whole, then renamed into place) or, with no path, to standard output.
+    package static func write(_ text: String, to path: String?) throws {
+        guard let path else {
+            FileHandle.standardOutput.write(Data(text.utf8))
+            return
+        }
+        do {
+            try Data(text.utf8).write(to: URL(fileURLWithPath: path), options: .atomic)
+        } catch {
+            throw FanbenchError.badInput("cannot write \(path): \(error.localizedDescription); check the folder exists and is writable")
+        }
+    }
+}

@@ -1,0 +1,223 @@
+import FanbenchBase
+import FanbenchProtocol
+import FanbenchReport
+import Logging
+
+/// The live side of a run: connected workers, the scheduler, and the aggregates results merge
+/// into. Connections report to it; it sends assignments back through each worker's
+/// `WorkerLink`. Decisions are the `Scheduler`'s; this actor applies them. The clock is
+/// injected, and waiting is event-driven: every change wakes `waitUntil`.
+package actor RunCoordinator {
+    struct Connection {
+        var link: any WorkerLink
+        var limits: WorkerLimits
+        var sizeMB: Int
+    }
+
+    package struct Snapshot: Sendable {
+        package var done: Int
+        package var total: Int
+        package var workers: Int
+        package var errors: Int
+        package var current: String
+    }
+
+    /// What the run reports as it happens (the recorder writes these to the store, off this actor).
+    package struct Events: Sendable {
+        /// Each counted result, with the limits and id of the worker that ran it.
+        package var result: @Sendable (InvocationSpec, InvocationResult, WorkerLimits, String) -> Void = { _, _, _, _ in }
+        /// A configuration's failed (abandoned) or re-assigned count changed.
+        package var counters: @Sendable (_ config: Int, _ failed: Int, _ reassigned: Int) -> Void = { _, _, _ in }
+        package init() {}
+    }
+
+    private var scheduler: Scheduler
+    private let plan: RunPlan
+    private let assignTemplate: @Sendable (InvocationSpec) -> Assign
+    private var connections: [String: Connection] = [:]
+    package private(set) var aggregates: [ConfigAggregate]
+    private let logger: Logger
+    private let events: Events
+    private let now: @Sendable () -> UInt64
+    private var lastStarted = ""
+    /// Workers that joined while dispatch is held (external runs wait for all expected workers).
+    private var held: [(id: String, sizeMB: Int, singleUse: Bool)]?
+    /// Why each abandoned invocation was given up, in the order they were.
+    package private(set) var abandonments: [(invocation: String, reason: String)] = []
+    private var observers: [Int: AsyncStream<Void>.Continuation] = [:]
+    private var nextObserver = 0
+
+    package init(plan: RunPlan, maxAttempts: Int = 3, logger: Logger, events: Events = Events(),
+                 now: @escaping @Sendable () -> UInt64 = monotonicNanoseconds,
+                 assign: @escaping @Sendable (InvocationSpec) -> Assign) {
+        self.plan = plan
+        scheduler = Scheduler(plan: plan, maxAttempts: maxAttempts)
+        aggregates = plan.configs.map(ConfigAggregate.init(config:))
+        assignTemplate = assign
+        self.logger = logger
+        self.events = events
+        self.now = now
+    }
+
+    package var isDone: Bool { scheduler.isDone }
+    package var running: Int { scheduler.running }
+    package func remaining(sizeMB: Int) -> Int { scheduler.remaining(sizeMB: sizeMB) }
+    package var plannedSizes: Set<Int> { Set(plan.configs.map(\.size.memoryMB)) }
+    package var workerCount: Int { connections.count }
+
+    package func snapshot() -> Snapshot {
+        Snapshot(done: scheduler.completed.count + scheduler.abandoned.count, total: scheduler.total, workers: connections.count,
+                 errors: aggregates.reduce(0) { $0 + $1.calls.errorCount }, current: lastStarted)
+    }
+
+    /// Returns once `condition` holds, re-checking it after every change of the run; throws
+    /// `CancellationError` when the waiting task is cancelled.
+    package func waitUntil(_ condition: @Sendable (isolated RunCoordinator) -> Bool) async throws {
+        let (stream, continuation) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
+        let id = nextObserver
+        nextObserver += 1
+        observers[id] = continuation
+        defer { observers.removeValue(forKey: id) }
+        if condition(self) { return }
+        for await _ in stream {
+            if condition(self) { return }
+        }
+        try Task.checkCancellation()
+    }
+
+    private func changed() {
+        for o in observers.values { o.yield() }
+    }
+
+    /// A worker passed the handshake. Returns a reason to refuse it, or nil.
+    package func register(_ id: String, sizeMB: Int, limits: WorkerLimits, singleUse: Bool, link: any WorkerLink) async -> String? {
+        guard connections[id] == nil else { return "a worker with id \(id) is already connected" }
+        guard plannedSizes.contains(sizeMB) else {
+            return "no configuration of this run needs \(sizeMB) MB (planned: \(plannedSizes.sorted().map(String.init).joined(separator: ", ")))"
+        }
+        connections[id] = Connection(link: link, limits: limits, sizeMB: sizeMB)
+        try? await link.send(.welcome(Welcome(workerId: id)))
+        logger.info("worker joined", metadata: ["worker": "\(id)", "size_mb": "\(sizeMB)", "cgroup": "\(limits.cgroup)"])
+        if held != nil {
+            held!.append((id, sizeMB, singleUse))
+        } else {
+            await apply(scheduler.workerJoined(id, sizeMB: sizeMB, singleUse: singleUse, now: now()))
+        }
+        changed()
+        return nil
+    }
+
+    /// Workers that join from now on wait for `releaseDispatch()` (so that no size starts
+    /// while others are still arriving, which would skew both).
+    package func holdDispatch() {
+        if held == nil { held = [] }
+    }
+
+    /// Starts dispatching to every worker that joined while held.
+    package func releaseDispatch() async {
+        guard let waiting = held else { return }
+        held = nil
+        let t = now()
+        for w in waiting where connections[w.id] != nil {
+            await apply(scheduler.workerJoined(w.id, sizeMB: w.sizeMB, singleUse: w.singleUse, now: t))
+        }
+        changed()
+    }
+
+    /// Stops dispatching: running invocations may finish, nothing new starts (Ctrl-C).
+    package func drain() {
+        scheduler.drain()
+        changed()
+    }
+
+    /// A message from a registered worker. Returns an error reason when the worker broke the protocol.
+    package func receive(_ message: Message, from id: String) async -> String? {
+        let t = now()
+        scheduler.heard(from: id, now: t)
+        defer { changed() }
+        switch message {
+        case .progress:
+            return nil
+        case .result(let result):
+            let (accept, actions) = scheduler.resultArrived(result.invocationId, from: id, now: t)
+            if accept, let spec = scheduler.specs[result.invocationId], let limits = connections[id]?.limits {
+                aggregates[spec.config.index].add(result, limits: limits)
+                events.result(spec, result, limits, id)
+            } else {
+                logger.debug("dropped a result not assigned to this worker", metadata: ["worker": "\(id)", "invocation": "\(result.invocationId)"])
+            }
+            await apply(actions)
+            return nil
+        case .failed(let failed):
+            let retire = failed.retire ?? false
+            if retire {
+                logger.info("worker stopping; re-queueing its invocation", metadata: ["worker": "\(id)", "invocation": "\(failed.invocationId)"])
+            } else {
+                logger.warning("invocation failed on a worker", metadata: ["worker": "\(id)", "invocation": "\(failed.invocationId)", "reason": "\(failed.reason)"])
+            }
+            await apply(scheduler.invocationFailed(failed.invocationId, from: id, reason: failed.reason, retire: retire, now: t))
+            return nil
+        default:
+            return "unexpected \(message.type) from a worker"
+        }
+    }
+
+    /// The worker's connection ended.
+    package func lost(_ id: String) async {
+        guard connections.removeValue(forKey: id) != nil else { return }
+        defer { changed() }
+        if held != nil {
+            held!.removeAll { $0.id == id }
+            logger.info("worker left before the run started", metadata: ["worker": "\(id)"])
+            return
+        }
+        logger.info("worker left", metadata: ["worker": "\(id)"])
+        await apply(scheduler.workerLost(id))
+    }
+
+    /// Drops busy workers that went silent; call periodically.
+    package func checkSilence(silence: Duration) async {
+        await apply(scheduler.checkSilence(now: now(), silence: UInt64(max(0, silence.nanoseconds))))
+        changed()
+    }
+
+    /// Tells every worker to stop.
+    package func shutdownWorkers() async {
+        for c in connections.values { try? await c.link.send(.shutdown) }
+    }
+
+    private func apply(_ actions: [Scheduler.Action]) async {
+        for action in actions {
+            switch action {
+            case .assign(let invocation, let worker):
+                guard let spec = scheduler.specs[invocation], let c = connections[worker] else { continue }
+                lastStarted = "\(spec.config.size.memoryMB) MB \(spec.config.strategy)"
+                do {
+                    try await c.link.send(.assign(assignTemplate(spec)))
+                } catch {
+                    await lost(worker)
+                }
+            case .dropWorker(let worker, let reason):
+                logger.warning("dropping worker", metadata: ["worker": "\(worker)", "reason": "\(reason)"])
+                connections[worker]?.link.close()
+                connections.removeValue(forKey: worker)
+            case .abandon(let invocation, let reason):
+                logger.error("invocation abandoned", metadata: ["invocation": "\(invocation)", "reason": "\(reason)"])
+                abandonments.append((invocation, reason))
+                if let spec = scheduler.specs[invocation] { aggregates[spec.config.index].failed += 1 }
+            }
+        }
+        var changedConfigs = Set<Int>()
+        for action in actions {
+            if case .abandon(let invocation, _) = action, let spec = scheduler.specs[invocation] { changedConfigs.insert(spec.config.index) }
+        }
+        for (index, n) in scheduler.reassigned where aggregates[index].reassigned != n {
+            logger.warning("re-queued an invocation of a lost worker", metadata: [
+                "config": "\(aggregates[index].config.size.memoryMB) MB \(aggregates[index].config.strategy)",
+                "reassigned": "\(n)"])
+            aggregates[index].reassigned = n
+            changedConfigs.insert(index)
+        }
+        for index in changedConfigs.sorted() { events.counters(index, aggregates[index].failed, aggregates[index].reassigned) }
+    }
+}

@@ -1,3 +1,0 @@
-import FanbenchCLI
-
-await FanbenchCommand.runMain()

@@ -1,0 +1,46 @@
+import FanbenchBase
+import FanbenchS3
+
+/// Fills a bucket with N objects, in parallel, idempotently: objects already there with the
+/// right size are left alone.
+package enum Seeder {
+    package struct Result: Sendable {
+        package var created: Int
+        package var existing: Int
+        package var seconds: Double
+    }
+
+    /// The key of object `index` of `count` under `prefix`: `<prefix>obj-000042`.
+    package static func key(_ index: Int, count: Int, prefix: String) -> String {
+        let width = max(6, String(max(0, count - 1)).count)
+        let digits = String(index)
+        return prefix + "obj-" + String(repeating: "0", count: max(0, width - digits.count)) + digits
+    }
+
+    package static func seed(client: S3Client, bucket: String, objects count: Int, size: Int, prefix: String,
+                            inFlight: Int = 32) async throws -> Result {
+        guard count >= 0 else { throw FanbenchError("--objects must be 0 or more", exitCode: 2) }
+        guard size >= 0 else { throw FanbenchError("--size must be 0 or more bytes", exitCode: 2) }
+        let start = monotonicNanoseconds()
+        _ = try await client.perform(.createBucket(bucket))
+        let present = try await client.listAll(bucket: bucket, prefix: prefix).objects
+        var sizes: [String: Int64] = [:]
+        for o in present { sizes[o.key] = o.size }
+        let missing = (0..<count).map { key($0, count: count, prefix: prefix) }.filter { sizes[$0] != Int64(size) }
+        let body = (0..<size).map { UInt8(truncatingIfNeeded: $0 &* 31 &+ 7) }
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            var iterator = missing.makeIterator()
+            for _ in 0..<max(1, inFlight) {
+                guard let k = iterator.next() else { break }
+                group.addTask { _ = try await client.perform(.putObject(bucket: bucket, key: k, body: body)) }
+            }
+            while try await group.next() != nil {
+                if let k = iterator.next() {
+                    group.addTask { _ = try await client.perform(.putObject(bucket: bucket, key: k, body: body)) }
+                }
+            }
+        }
+        return Result(created: missing.count, existing: count - missing.count,
+                      seconds: Double(monotonicNanoseconds() - start) / 1e9)
+    }
+}

@@ -1,0 +1,31 @@
+import NIOCore
+
+/// Protocol messages over one connection's async channel: one JSON object per line.
+package struct MessageStream: Sendable {
+    package typealias Inbound = NIOAsyncChannelInboundStream<ByteBuffer>
+    package typealias Outbound = NIOAsyncChannelOutboundWriter<ByteBuffer>
+
+    private let outbound: Outbound
+
+    package init(outbound: Outbound) { self.outbound = outbound }
+
+    package func send(_ message: Message) async throws {
+        var buffer = ByteBuffer(bytes: MessageCodec.encode(message))
+        buffer.writeInteger(UInt8(ascii: "\n"))
+        try await outbound.write(buffer)
+    }
+
+    /// The next message; nil at end of stream. Bad lines throw `ProtocolError`.
+    package static func next(_ iterator: inout Inbound.AsyncIterator) async throws -> Message? {
+        guard let line = try await iterator.next() else { return nil }
+        return try MessageCodec.decode(Array(line.readableBytesView))
+    }
+
+    /// Adds the line framing (bounded) to a new channel and wraps it for async use.
+    package static func configure(_ channel: any Channel, maxLineBytes: Int) -> EventLoopFuture<NIOAsyncChannel<ByteBuffer, ByteBuffer>> {
+        channel.eventLoop.makeCompletedFuture {
+            try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(BoundedLineDecoder(maxLength: maxLineBytes)))
+            return try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel)
+        }
+    }
+}

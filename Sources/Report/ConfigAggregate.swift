@@ -1,0 +1,61 @@
+import FanbenchBase
+import FanbenchProtocol
+
+/// Everything the finished invocations of one configuration add up to. Call latencies are
+/// merged histograms (never averaged percentiles); invocation durations are kept whole.
+package struct ConfigAggregate: Sendable {
+    package var config: ConfigSpec
+    package var durationsMs: [Double] = []
+    /// Each invocation's billed duration: its duration (plus init when cold) rounded up to 1 ms, as Lambda bills.
+    package var billedMs: [Double] = []
+    package var initMs: [Double] = []
+    package var listMs: [Double] = []
+    package var calls = CallRecorder()
+    package var maxMemoryBytes: Int64 = 0
+    package var cpuMs: Double = 0
+    package var throttledMs: Double = 0
+    package var failed = 0
+    package var reassigned = 0
+    /// The limits workers reported for this configuration (the first seen).
+    package var limits: WorkerLimits?
+    /// Whether every counted invocation ran under the caps asked for.
+    package var enforced = true
+
+    package init(config: ConfigSpec) { self.config = config }
+
+    /// Counts one result from a worker that reported `limits`.
+    package mutating func add(_ result: InvocationResult, limits: WorkerLimits) {
+        durationsMs.append(result.durationMs)
+        billedMs.append((result.durationMs + (result.initMs ?? 0)).rounded(.up))
+        if let i = result.initMs { initMs.append(i) }
+        if let l = result.listMs { listMs.append(l) }
+        var recorder = CallRecorder()
+        recorder.add(result.histogram)
+        recorder.calls = result.calls
+        recorder.retries = result.retries
+        recorder.errors = result.errors
+        calls.merge(recorder)
+        maxMemoryBytes = max(maxMemoryBytes, result.maxMemoryBytes)
+        cpuMs += result.cpuMs
+        throttledMs += result.throttledMs
+        if self.limits == nil { self.limits = limits }
+        enforced = enforced && Self.isEnforced(limits, size: config.size)
+    }
+
+    /// Caps count as enforced when the CPU read back is within 1% of size ÷ 1,769 and memory is exact.
+    package static func isEnforced(_ limits: WorkerLimits, size: LambdaSize) -> Bool {
+        guard let cpu = limits.cpu, let memory = limits.memoryBytes else { return false }
+        return abs(cpu - size.cpu) <= size.cpu * 0.01 && memory == size.memoryBytes
+    }
+
+    package var invocations: Int { durationsMs.count }
+    package var meanMs: Double { durationsMs.isEmpty ? 0 : durationsMs.reduce(0, +) / Double(durationsMs.count) }
+    package func durationPercentile(_ p: Double) -> Double { Stats.percentile(durationsMs, p) }
+    /// Calls per second of invocation time.
+    package var callsPerSecond: Double {
+        let seconds = durationsMs.reduce(0, +) / 1000
+        return seconds > 0 ? Double(calls.calls) / seconds : 0
+    }
+    package var cpuMsPerCall: Double { calls.calls > 0 ? cpuMs / Double(calls.calls) : 0 }
+    package var billedMeanMs: Double { Stats.mean(billedMs) }
+}

@@ -1,0 +1,200 @@
+import FanbenchBase
+import Foundation
+
+/// A run's report, schema `fanbench.report/v1`: what `--json` writes and every format renders.
+package struct RunReport: Codable, Sendable {
+    package struct Host: Codable, Sendable {
+        package var cores: Int
+        package var cgroup: String
+        package init(cores: Int, cgroup: String) {
+            self.cores = cores
+            self.cgroup = cgroup
+        }
+    }
+
+    package struct Target: Codable, Sendable {
+        package var endpoint: String
+        package var bucket: String
+        package var prefix: String?
+        package var op: String
+        /// Set when the endpoint is an emulation (the local target's proxy), so nobody takes its figures for AWS's.
+        package var emulation: Emulation?
+        package init(endpoint: String, bucket: String, prefix: String?, op: String, emulation: Emulation?) {
+            self.endpoint = endpoint
+            self.bucket = bucket
+            self.prefix = prefix
+            self.op = op
+            self.emulation = emulation
+        }
+    }
+
+    package struct Emulation: Codable, Sendable, Equatable {
+        package var profile: String
+        package var rttMs: Double
+        package var jitter: String
+        package var tls: Bool
+
+        package init(profile: String, rttMs: Double, jitter: String, tls: Bool) {
+            self.profile = profile
+            self.rttMs = rttMs
+            self.jitter = jitter
+            self.tls = tls
+        }
+    }
+
+    package struct Plan: Codable, Sendable {
+        package var sizes: [Int]
+        package var strategies: [String]
+        package var invocations: Int
+        package var shardSize: Int?
+        package var listing: String
+        package var keys: Int?
+        package var workers: String
+        package var cold: Bool
+        /// Sizes whose single worker needed more CPU than the budget (they ran alone).
+        package var oversubscribedSizes: [Int]
+
+        package init(sizes: [Int], strategies: [String], invocations: Int, shardSize: Int? = nil, listing: String, keys: Int? = nil, workers: String, cold: Bool, oversubscribedSizes: [Int]) {
+            self.sizes = sizes
+            self.strategies = strategies
+            self.invocations = invocations
+            self.shardSize = shardSize
+            self.listing = listing
+            self.keys = keys
+            self.workers = workers
+            self.cold = cold
+            self.oversubscribedSizes = oversubscribedSizes
+        }
+    }
+
+    package struct Limits: Codable, Sendable {
+        package var cpu: Double?
+        package var memoryMb: Double?
+        package var cores: Int?
+        package var cgroup: String
+        package var enforced: Bool
+    }
+
+    package struct Invocations: Codable, Sendable {
+        package var count: Int
+        package var failed: Int
+        package var meanMs: Double
+        package var p50Ms: Double
+        package var p90Ms: Double
+        package var p99Ms: Double
+        package var minMs: Double
+        package var maxMs: Double
+        /// Sample standard deviation of the invocation durations (0 for fewer than 2).
+        package var stddevMs: Double
+        /// Mean billed duration: each invocation's duration (plus init when cold) rounded up to 1 ms.
+        package var billedMs: Double
+    }
+
+    package struct Calls: Codable, Sendable {
+        package var count: Int
+        package var errors: Int
+        package var errorCodes: [String: Int]
+        package var retries: Int
+        package var p50Ms: Double
+        package var p90Ms: Double
+        package var p99Ms: Double
+        package var maxMs: Double
+        package var perSecond: Double
+        package var cpuMsPerCall: Double
+        /// The merged latency distribution at fixed percentiles (0 = min, 100 = max).
+        package var latencyMs: [Percentile]
+    }
+
+    package struct Percentile: Codable, Sendable, Equatable {
+        package var p: Double
+        package var ms: Double
+    }
+
+    package struct Config: Codable, Sendable {
+        package var memoryMb: Int
+        package var strategy: String
+        package var concurrency: Int
+        package var limits: Limits
+        package var invocations: Invocations
+        package var calls: Calls
+        package var initMs: Double?
+        package var listMs: Double?
+        package var maxMemoryUsedMb: Double
+        package var throttledMs: Double
+        package var reassigned: Int
+        /// `cold` when every invocation started a fresh worker, else `warm`; recommendations keep them apart.
+        package var start: String
+        /// Derived from the fields above and the pricing (see `derive`).
+        package var cost: Cost?
+        /// Derived when the run knows its emulated RTT.
+        package var networkLimit: NetworkLimit?
+
+        /// `serial`, `threads:16`, `async:16`.
+        package var strategyLabel: String { strategy == "serial" ? "serial" : "\(strategy):\(concurrency)" }
+    }
+
+    package var schema = "fanbench.report/v1"
+    package var runId: String
+    package var fanbenchVersion: String
+    package var status: String
+    package var startedAt: Date
+    package var finishedAt: Date?
+    package var host: Host
+    package var target: Target
+    package var plan: Plan
+    package var configs: [Config]
+    package var pricing: Pricing?
+    package var recommendations: [Recommendation]?
+
+    package init(runId: String, fanbenchVersion: String, status: String, startedAt: Date, finishedAt: Date?, host: Host,
+                target: Target, plan: Plan, configs: [Config]) {
+        self.runId = runId
+        self.fanbenchVersion = fanbenchVersion
+        self.status = status
+        self.startedAt = startedAt
+        self.finishedAt = finishedAt
+        self.host = host
+        self.target = target
+        self.plan = plan
+        self.configs = configs
+    }
+
+    package static func config(from a: ConfigAggregate) -> Config {
+        let mb = 1024.0 * 1024.0
+        return Config(
+            memoryMb: a.config.size.memoryMB, strategy: a.config.strategy.name, concurrency: a.config.strategy.concurrency,
+            limits: Limits(cpu: a.limits?.cpu, memoryMb: a.limits?.memoryBytes.map { Double($0) / mb }, cores: a.limits?.cores,
+                           cgroup: a.limits?.cgroup ?? "none", enforced: a.enforced && a.limits != nil),
+            invocations: Invocations(count: a.invocations, failed: a.failed, meanMs: a.meanMs,
+                                     p50Ms: a.durationPercentile(50), p90Ms: a.durationPercentile(90), p99Ms: a.durationPercentile(99),
+                                     minMs: a.durationsMs.min() ?? 0, maxMs: a.durationsMs.max() ?? 0,
+                                     stddevMs: Stats.stddev(a.durationsMs), billedMs: a.billedMeanMs),
+            calls: Calls(count: a.calls.calls, errors: a.calls.errorCount, errorCodes: a.calls.errors, retries: a.calls.retries,
+                         p50Ms: a.calls.percentileMs(50), p90Ms: a.calls.percentileMs(90), p99Ms: a.calls.percentileMs(99),
+                         maxMs: a.calls.percentileMs(100), perSecond: a.callsPerSecond, cpuMsPerCall: a.cpuMsPerCall,
+                         latencyMs: Self.curvePoints.map { Percentile(p: $0, ms: a.calls.percentileMs($0)) }),
+            initMs: a.initMs.isEmpty ? nil : a.initMs.reduce(0, +) / Double(a.initMs.count),
+            listMs: a.listMs.isEmpty ? nil : a.listMs.reduce(0, +) / Double(a.listMs.count),
+            maxMemoryUsedMb: Double(a.maxMemoryBytes) / mb, throttledMs: a.throttledMs, reassigned: a.reassigned,
+            start: a.initMs.isEmpty ? "warm" : "cold")
+    }
+
+    /// Where the latency distribution is sampled for every format and chart.
+    package static let curvePoints: [Double] = [0, 10, 25, 50, 75, 90, 95, 99, 99.9, 100]
+
+    /// Fills what follows from the measured fields: cost per configuration at `pricing`, the
+    /// network-limit ideal when the RTT is known, and the recommendations.
+    package mutating func derive(pricing: Pricing = Pricing(), balanceWeight: Double = 0.5) {
+        self.pricing = pricing
+        let rtt = target.emulation?.rttMs
+        for i in configs.indices {
+            configs[i].cost = pricing.cost(memoryMb: configs[i].memoryMb, billedMs: configs[i].invocations.billedMs)
+            configs[i].networkLimit = rtt.flatMap { NetworkLimit(config: configs[i], plan: plan, rttMs: $0) }
+        }
+        recommendations = Recommendation.make(configs, balanceWeight: balanceWeight)
+    }
+
+    package func jsonData() throws -> Data {
+        try JSONCoding.encoder(pretty: true).encode(self)
+    }
+}

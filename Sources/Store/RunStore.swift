@@ -1,0 +1,310 @@
+import FanbenchBase
+import FanbenchProtocol
+import FanbenchReport
+import Foundation
+import GRDB
+
+/// Every run, kept in one SQLite file (WAL, versioned migrations) through GRDB. Writes happen
+/// as results arrive, one transaction each, so a run cut short — Ctrl-C, SIGKILL of the
+/// coordinator, power loss — is kept with everything that had finished. Reports are rebuilt
+/// from the stored invocations (in arrival order), so any percentile can be recomputed later.
+/// No secret is stored: credentials never reach the coordinator's run data.
+package final class RunStore: Sendable {
+    package let path: String
+    private let pool: DatabasePool
+
+    /// A run as `fanbench runs` lists it.
+    package struct Summary: Sendable, Equatable {
+        package var id: String
+        package var startedAt: Date
+        package var finishedAt: Date?
+        package var status: String
+        package var endpoint: String
+        package var bucket: String
+        package var op: String
+        package var configs: Int
+        package var invocations: Int
+        package var plannedInvocations: Int
+        package var emulated: Bool
+    }
+
+    /// Opens (creating when needed) the store at `path` and brings its schema up to date.
+    package init(path: String) throws(FanbenchError) {
+        self.path = path
+        let directory = URL(fileURLWithPath: path).deletingLastPathComponent().path
+        do {
+            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        } catch {
+            throw FanbenchError("cannot create the folder for the run database \(path): \(error.localizedDescription); choose another with --db or FANBENCH_DB", exitCode: 2)
+        }
+        var config = Configuration()
+        config.foreignKeysEnabled = true
+        config.busyMode = .timeout(10)
+        // WAL with synchronous NORMAL: a commit does not wait for an fsync (results are written
+        // from the coordinator's dispatch path); a power cut can lose the last commits, never the file.
+        config.prepareDatabase { db in try db.execute(sql: "PRAGMA synchronous = NORMAL") }
+        do {
+            pool = try DatabasePool(path: path, configuration: config)
+            try Self.migrator.migrate(pool)
+        } catch {
+            throw FanbenchError("cannot open the run database \(path): \(Self.describe(error)); check the file, or choose another with --db or FANBENCH_DB", exitCode: 2)
+        }
+    }
+
+    static var migrator: DatabaseMigrator {
+        var m = DatabaseMigrator()
+        m.registerMigration("v1: runs, configurations, invocations, errors") { db in
+            try db.execute(sql: """
+                CREATE TABLE run (
+                    id TEXT PRIMARY KEY NOT NULL,
+                    started_at DOUBLE NOT NULL,
+                    finished_at DOUBLE,
+                    status TEXT NOT NULL,            -- running, complete, incomplete, failed
+                    error TEXT,
+                    pid INTEGER NOT NULL,
+                    hostname TEXT NOT NULL,
+                    fanbench_version TEXT NOT NULL,
+                    host_cores INTEGER NOT NULL,
+                    host_cgroup TEXT NOT NULL,
+                    endpoint TEXT NOT NULL,
+                    bucket TEXT NOT NULL,
+                    prefix TEXT,
+                    op TEXT NOT NULL,
+                    emulation_profile TEXT,
+                    emulation_rtt_ms DOUBLE,
+                    emulation_jitter TEXT,
+                    emulation_tls BOOLEAN,
+                    planned_invocations INTEGER NOT NULL,
+                    plan_json TEXT NOT NULL
+                );
+                CREATE TABLE config (
+                    run_id TEXT NOT NULL REFERENCES run(id) ON DELETE CASCADE,
+                    idx INTEGER NOT NULL,
+                    memory_mb INTEGER NOT NULL,
+                    strategy TEXT NOT NULL,
+                    concurrency INTEGER NOT NULL,
+                    failed INTEGER NOT NULL DEFAULT 0,
+                    reassigned INTEGER NOT NULL DEFAULT 0,
+                    latency_histogram_json TEXT,     -- merged at the end: sparse [µs, count] pairs
+                    PRIMARY KEY (run_id, idx)
+                );
+                CREATE TABLE invocation (
+                    run_id TEXT NOT NULL REFERENCES run(id) ON DELETE CASCADE,
+                    seq INTEGER NOT NULL,            -- arrival order
+                    invocation_id TEXT NOT NULL,
+                    config_idx INTEGER NOT NULL,
+                    worker_id TEXT NOT NULL,
+                    received_at DOUBLE NOT NULL,
+                    duration_ms DOUBLE NOT NULL,
+                    init_ms DOUBLE,
+                    list_ms DOUBLE,
+                    calls INTEGER NOT NULL,
+                    errors INTEGER NOT NULL,
+                    retries INTEGER NOT NULL,
+                    cpu_ms DOUBLE NOT NULL,
+                    max_memory_bytes INTEGER NOT NULL,
+                    throttled_ms DOUBLE NOT NULL,
+                    limits_json TEXT NOT NULL,
+                    latency_histogram_json TEXT NOT NULL,
+                    PRIMARY KEY (run_id, seq),
+                    FOREIGN KEY (run_id, config_idx) REFERENCES config(run_id, idx)
+                );
+                CREATE TABLE invocation_error (
+                    run_id TEXT NOT NULL,
+                    seq INTEGER NOT NULL,
+                    code TEXT NOT NULL,
+                    count INTEGER NOT NULL,
+                    PRIMARY KEY (run_id, seq, code),
+                    FOREIGN KEY (run_id, seq) REFERENCES invocation(run_id, seq) ON DELETE CASCADE
+                );
+                CREATE INDEX run_started ON run(started_at);
+                """)
+        }
+        return m
+    }
+
+    // MARK: writing, as the run happens
+
+    /// Records a planned run (status `running`) and its configurations.
+    package func begin(_ header: RunReport, configs: [ConfigSpec], plannedInvocations: Int) throws {
+        let plan = String(decoding: try Self.encoder.encode(header.plan), as: UTF8.self)
+        try pool.write { db in
+            try db.execute(sql: """
+                INSERT INTO run (id, started_at, status, pid, hostname, fanbench_version, host_cores, host_cgroup, endpoint, bucket,
+                                 prefix, op, emulation_profile, emulation_rtt_ms, emulation_jitter, emulation_tls, planned_invocations, plan_json)
+                VALUES (?, ?, 'running', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                """, arguments: [header.runId, header.startedAt.timeIntervalSince1970, Int(getpid()), Self.hostname,
+                                 header.fanbenchVersion, header.host.cores, header.host.cgroup, header.target.endpoint,
+                                 header.target.bucket, header.target.prefix, header.target.op, header.target.emulation?.profile,
+                                 header.target.emulation?.rttMs, header.target.emulation?.jitter, header.target.emulation?.tls,
+                                 plannedInvocations, plan])
+            for c in configs {
+                try db.execute(sql: "INSERT INTO config (run_id, idx, memory_mb, strategy, concurrency) VALUES (?, ?, ?, ?, ?)",
+                               arguments: [header.runId, c.index, c.size.memoryMB, c.strategy.name, c.strategy.concurrency])
+            }
+        }
+    }
+
+    /// Records one counted invocation result, in its own transaction.
+    package func record(runID: String, configIndex: Int, result: InvocationResult, limits: WorkerLimits, workerID: String) throws {
+        let limitsJSON = String(decoding: try Self.encoder.encode(limits), as: UTF8.self)
+        let histogram = String(decoding: try Self.encoder.encode(result.histogram), as: UTF8.self)
+        try pool.write { db in
+            let seq = try Int.fetchOne(db, sql: "SELECT COALESCE(MAX(seq), 0) + 1 FROM invocation WHERE run_id = ?", arguments: [runID]) ?? 1
+            try db.execute(sql: """
+                INSERT INTO invocation (run_id, seq, invocation_id, config_idx, worker_id, received_at, duration_ms, init_ms, list_ms,
+                                        calls, errors, retries, cpu_ms, max_memory_bytes, throttled_ms, limits_json, latency_histogram_json)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                """, arguments: [runID, seq, result.invocationId, configIndex, workerID, Date().timeIntervalSince1970,
+                                 result.durationMs, result.initMs, result.listMs, result.calls, result.errors.values.reduce(0, +),
+                                 result.retries, result.cpuMs, result.maxMemoryBytes, result.throttledMs, limitsJSON, histogram])
+            for (code, count) in result.errors.sorted(by: { $0.key < $1.key }) {
+                try db.execute(sql: "INSERT INTO invocation_error (run_id, seq, code, count) VALUES (?, ?, ?, ?)",
+                               arguments: [runID, seq, code, count])
+            }
+        }
+    }
+
+    /// A configuration's abandoned-invocation and re-assignment counts changed.
+    package func updateCounters(runID: String, configIndex: Int, failed: Int, reassigned: Int) throws {
+        try pool.write { db in
+            try db.execute(sql: "UPDATE config SET failed = ?, reassigned = ? WHERE run_id = ? AND idx = ?",
+                           arguments: [failed, reassigned, runID, configIndex])
+        }
+    }
+
+    /// Closes a run: its final status (and error), the final plan (with the sizes that ran
+    /// oversubscribed), and each configuration's merged latency histogram.
+    package func finish(runID: String, status: String, error: String? = nil, plan: RunReport.Plan? = nil) throws {
+        let planJSON = try plan.map { String(decoding: try Self.encoder.encode($0), as: UTF8.self) }
+        try pool.write { db in
+            try db.execute(sql: "UPDATE run SET status = ?, error = ?, finished_at = ?, plan_json = COALESCE(?, plan_json) WHERE id = ?",
+                           arguments: [status, error, Date().timeIntervalSince1970, planJSON, runID])
+            var merged: [Int: CallRecorder] = [:]
+            for row in try Row.fetchAll(db, sql: "SELECT config_idx, latency_histogram_json FROM invocation WHERE run_id = ?", arguments: [runID]) {
+                let snapshot = try Self.decoder.decode(HistogramSnapshot.self, from: Data((row["latency_histogram_json"] as String).utf8))
+                merged[row["config_idx"], default: CallRecorder()].add(snapshot)
+            }
+            for (index, recorder) in merged {
+                let json = String(decoding: try Self.encoder.encode(recorder.snapshot()), as: UTF8.self)
+                try db.execute(sql: "UPDATE config SET latency_histogram_json = ? WHERE run_id = ? AND idx = ?", arguments: [json, runID, index])
+            }
+        }
+    }
+
+    // MARK: reading
+
+    package func runs() throws -> [Summary] {
+        try pool.read { db in
+            try Row.fetchAll(db, sql: """
+                SELECT r.*, (SELECT COUNT(*) FROM config c WHERE c.run_id = r.id) AS n_configs,
+                            (SELECT COUNT(*) FROM invocation i WHERE i.run_id = r.id) AS n_invocations
+                FROM run r ORDER BY r.started_at, r.id
+                """).map { row in
+                Summary(id: row["id"], startedAt: Date(timeIntervalSince1970: row["started_at"]),
+                        finishedAt: (row["finished_at"] as Double?).map(Date.init(timeIntervalSince1970:)),
+                        status: Self.status(row), endpoint: row["endpoint"], bucket: row["bucket"], op: row["op"],
+                        configs: row["n_configs"], invocations: row["n_invocations"],
+                        plannedInvocations: row["planned_invocations"], emulated: (row["emulation_profile"] as String?) != nil)
+            }
+        }
+    }
+
+    /// The id `latest` stands for, or the id given when it exists.
+    package func resolve(_ id: String) throws -> String {
+        let found: String? = try pool.read { db in
+            id == "latest"
+                ? try String.fetchOne(db, sql: "SELECT id FROM run ORDER BY started_at DESC, id DESC LIMIT 1")
+                : try String.fetchOne(db, sql: "SELECT id FROM run WHERE id = ?", arguments: [id])
+        }
+        guard let found else {
+            throw FanbenchError(id == "latest"
+                ? "no runs in \(path) yet: run `fanbench run` first, or point --db at another database"
+                : "no run '\(id)' in \(path): `fanbench runs --db \(path)` lists the runs there", exitCode: 2)
+        }
+        return found
+    }
+
+    /// Rebuilds the report of run `id` from its stored invocations, exactly as the run computed it.
+    package func report(_ id: String) throws -> RunReport {
+        let runID = try resolve(id)
+        return try pool.read { db in
+            guard let run = try Row.fetchOne(db, sql: "SELECT * FROM run WHERE id = ?", arguments: [runID]) else {
+                throw FanbenchError("run '\(runID)' was deleted from \(path) while being read: `fanbench runs --db \(path)` lists what is there", exitCode: 2)
+            }
+            var aggregates: [ConfigAggregate] = []
+            var counters: [Int: (failed: Int, reassigned: Int)] = [:]
+            for row in try Row.fetchAll(db, sql: "SELECT * FROM config WHERE run_id = ? ORDER BY idx", arguments: [runID]) {
+                let strategyName: String = row["strategy"]
+                let concurrency: Int = row["concurrency"]
+                let strategy = try Strategy(parsing: strategyName == "serial" ? "serial" : "\(strategyName):\(concurrency)")
+                let spec = ConfigSpec(index: row["idx"], size: try LambdaSize(memoryMB: row["memory_mb"]), strategy: strategy)
+                aggregates.append(ConfigAggregate(config: spec))
+                counters[spec.index] = (row["failed"], row["reassigned"])
+            }
+            let errors = try Row.fetchAll(db, sql: "SELECT seq, code, count FROM invocation_error WHERE run_id = ?", arguments: [runID])
+            var errorsBySeq: [Int: [String: Int]] = [:]
+            for e in errors { errorsBySeq[e["seq"], default: [:]][e["code"]] = e["count"] }
+            let position = Dictionary(uniqueKeysWithValues: aggregates.enumerated().map { ($1.config.index, $0) })
+            for row in try Row.fetchAll(db, sql: "SELECT * FROM invocation WHERE run_id = ? ORDER BY seq", arguments: [runID]) {
+                let seq: Int = row["seq"]
+                let result = InvocationResult(
+                    invocationId: row["invocation_id"], durationMs: row["duration_ms"], initMs: row["init_ms"], listMs: row["list_ms"],
+                    calls: row["calls"], errors: errorsBySeq[seq] ?? [:], retries: row["retries"],
+                    histogram: try Self.decoder.decode(HistogramSnapshot.self, from: Data((row["latency_histogram_json"] as String).utf8)),
+                    maxMemoryBytes: row["max_memory_bytes"], cpuMs: row["cpu_ms"], throttledMs: row["throttled_ms"])
+                let limits = try Self.decoder.decode(WorkerLimits.self, from: Data((row["limits_json"] as String).utf8))
+                guard let i = position[row["config_idx"]] else { continue }
+                aggregates[i].add(result, limits: limits)
+            }
+            for i in aggregates.indices {
+                aggregates[i].failed = counters[aggregates[i].config.index]?.failed ?? 0
+                aggregates[i].reassigned = counters[aggregates[i].config.index]?.reassigned ?? 0
+            }
+            let plan = try Self.decoder.decode(RunReport.Plan.self, from: Data((run["plan_json"] as String).utf8))
+            let emulation: RunReport.Emulation? = (run["emulation_profile"] as String?).map {
+                RunReport.Emulation(profile: $0, rttMs: run["emulation_rtt_ms"], jitter: run["emulation_jitter"], tls: run["emulation_tls"])
+            }
+            return RunReport(
+                runId: runID, fanbenchVersion: run["fanbench_version"], status: Self.status(run),
+                startedAt: Date(timeIntervalSince1970: run["started_at"]),
+                finishedAt: (run["finished_at"] as Double?).map(Date.init(timeIntervalSince1970:)),
+                host: .init(cores: run["host_cores"], cgroup: run["host_cgroup"]),
+                target: .init(endpoint: run["endpoint"], bucket: run["bucket"], prefix: run["prefix"], op: run["op"], emulation: emulation),
+                plan: plan, configs: aggregates.map(RunReport.config(from:)))
+        }
+    }
+
+    /// SQLite's own consistency check: "ok" when the file is sound.
+    package func integrityCheck() throws -> String {
+        try pool.read { db in try String.fetchAll(db, sql: "PRAGMA integrity_check").joined(separator: "; ") }
+    }
+
+    /// `running` rows whose coordinator is gone (killed, or the machine lost power) read as `incomplete`.
+    static func status(_ row: Row) -> String {
+        let status: String = row["status"]
+        guard status == "running" else { return status }
+        let pid: Int = row["pid"], host: String = row["hostname"]
+        if host == hostname {
+            return isCoordinatorAlive(pid: pid) ? "running" : "incomplete"
+        }
+        return "running"
+    }
+
+    static func isCoordinatorAlive(pid: Int) -> Bool {
+        guard pid > 0, kill(pid_t(pid), 0) == 0 || errno == EPERM else { return false }
+        // The pid may have been reused by another program since.
+        let cmdline = (try? String(contentsOfFile: "/proc/\(pid)/cmdline", encoding: .utf8)) ?? ""
+        return cmdline.isEmpty || cmdline.contains("fanbench")
+    }
+
+    static let hostname: String = ProcessInfo.processInfo.hostName
+
+    static var encoder: JSONEncoder { JSONCoding.encoder() }
+    static var decoder: JSONDecoder { JSONCoding.decoder() }
+
+    static func describe(_ error: any Error) -> String {
+        if let e = error as? DatabaseError { return e.message ?? "\(e.resultCode)" }
+        return "\(error)"
+    }
+}

@@ -1,3 +1,0 @@
-import FanbenchCLI
-
-await WorkerCommand.runMain()

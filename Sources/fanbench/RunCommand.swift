@@ -1,0 +1,102 @@
+import ArgumentParser
+import FanbenchBase
+import FanbenchCommandSupport
+import FanbenchCoordinator
+
+/// `fanbench run`: the fan-out benchmark.
+struct RunCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "run",
+        abstract: "Fan a bucket's keys out to Lambda-capped workers for each memory size × strategy; print the pivot and details.")
+    @Argument(help: "A plan file (YAML, e.g. plans/seed.yaml); flags override what it says.") var plan: String?
+    @OptionGroup var global: GlobalOptions
+    @OptionGroup var s3: S3Options
+    @Option(help: "Bucket whose keys to call (default with the local target: fanbench-seed, filled with the blog's 100 objects).") var bucket: String?
+    @Option(help: "Only keys under this prefix.") var prefix: String?
+    @Option(help: "Per-key call: get-object-acl (default), head-object or get-object.") var op: ObjectOperation?
+    @Option(help: "Lambda memory sizes, MB, comma-separated (default 128,512,1024,1536,2048,3008).") var sizes: SizeList?
+    @Option(help: "Strategies, comma-separated: serial, threads:N (libcurl threads), async:N (SwiftNIO, N in flight); default serial,threads:16,async:16.") var strategies: StrategyList?
+    @Option(help: "Invocations per configuration, each covering every shard once (default 5).") var invocations: Int?
+    @Option(help: "Keys per invocation (default: the whole listing, as in the seed).") var shardSize: Int?
+    @Option(help: "Who lists: coordinator (once; default) or invocation (each invocation lists, as the seed's handler).") var listing: ListingMode?
+    @Flag(help: "Cold starts: a fresh worker per invocation, its init duration recorded (local workers).") var cold = false
+    @Option(help: "local (spawn capped workers here) or external (workers dial in).") var workers: RunSession.WorkerMode = .local
+    @Option(help: "Listen address for workers (external default 0.0.0.0:7100; local uses a free loopback port).") var listen: HostPort?
+    @Option(help: "External workers to wait for.") var expect: Int?
+    @Option(help: "Seconds to wait for external workers.") var waitTimeout: Int = 300
+    @Option(help: ArgumentHelp("The endpoint is an emulated network you set up yourself (e.g. fanbench proxy in compose): lambda-same-region, or an RTT in ms; stated in every report and used for the network-limit ideal.", valueName: "profile|rtt-ms")) var emulation: String?
+    @Option(help: "Seconds a busy worker may stay silent before it is dropped and its invocation re-queued.") var workerSilence: Int = 15
+    @Option(help: "After Ctrl-C (or SIGTERM), seconds the running invocations get to finish; a second Ctrl-C stops at once.") var grace: Int = 30
+    @Option(help: "Local workers per size, within the CPU budget.") var workersPerSize: Int = 1
+    @Option(help: "Sum of local workers' CPU caps, in cores (default: host cores − 0.5 for the target and coordinator).") var cpuBudget: Double?
+    @Flag(help: "Run local workers without caps when cgroups cannot be written (results marked enforced: false).") var allowUncapped = false
+    @Option(help: ArgumentHelp("File holding the worker token (env FANBENCH_TOKEN; default: generated under the state folder).", valueName: "file")) var tokenFile: String?
+    @Option(help: "The fanbench-worker binary (default: next to fanbench).") var workerBinary: String?
+    @Option(help: "Write the report as JSON (schema fanbench.report/v1) to this file.") var json: String?
+    @Option(help: "Write the report as a self-contained HTML page with charts to this file.") var html: String?
+    @OptionGroup var database: DatabaseOptions
+    @OptionGroup var pricing: PricingOptions
+    @Flag(help: "Log worker joins and protocol events.") var verbose = false
+
+    func run() async throws {
+        try await reportingErrors {
+            var r = RunSession.Request()
+            r.planFile = plan
+            r.stateDirectory = global.stateDirectory
+            r.s3 = s3.settings
+            r.bucket = bucket
+            r.prefix = prefix
+            r.operation = op
+            r.sizes = sizes?.sizes
+            r.strategies = strategies?.strategies
+            r.invocations = invocations
+            r.shardSize = shardSize
+            r.listing = listing
+            r.cold = cold
+            r.workers = workers
+            r.listen = listen
+            r.expect = expect
+            r.waitTimeout = .seconds(waitTimeout)
+            r.emulation = emulation
+            r.workerSilenceSeconds = workerSilence
+            r.grace = .seconds(max(0, grace))
+            r.workersPerSize = workersPerSize
+            r.cpuBudget = cpuBudget
+            r.allowUncapped = allowUncapped
+            r.tokenFile = tokenFile
+            r.workerBinary = workerBinary
+            r.jsonPath = json
+            r.htmlPath = html
+            r.databasePath = database.path(stateDirectory: global.stateDirectory)
+            (r.pricing, r.balanceWeight) = try pricing.validated()
+            r.verbose = verbose
+            try await RunSession(r).run()
+        }
+    }
+}
+
+extension ListingMode: ExpressibleByArgument {}
+extension RunSession.WorkerMode: ExpressibleByArgument {}
+
+/// `--sizes 128,512,1024`.
+struct SizeList: ExpressibleByArgument {
+    var sizes: [LambdaSize]
+    init?(argument: String) {
+        guard let parsed = try? LambdaSize.parseList(argument) else { return nil }
+        sizes = parsed
+    }
+}
+
+/// `--strategies serial,threads:16,async:16`.
+struct StrategyList: ExpressibleByArgument {
+    var strategies: [Strategy]
+    init?(argument: String) {
+        var list: [Strategy] = []
+        for part in argument.split(separator: ",") {
+            guard let s = try? Strategy(parsing: String(part)) else { return nil }
+            list.append(s)
+        }
+        guard !list.isEmpty else { return nil }
+        strategies = list
+    }
+}

@@ -1,0 +1,192 @@
+import FanbenchBase
+import FanbenchProtocol
+@testable import FanbenchReport
+import Foundation
+import Testing
+
+/// A report built from real aggregates of made-up invocation results.
+enum SampleReport {
+    static func result(_ id: String, ms: Double, calls: Int = 100, initMs: Double? = nil, errors: [String: Int] = [:],
+                       latencyUs: UInt64 = 16_000) -> InvocationResult {
+        InvocationResult(invocationId: id, durationMs: ms, initMs: initMs, calls: calls, errors: errors, retries: 0,
+                         histogram: HistogramSnapshot(counts: [[latencyUs, UInt64(calls)]]), maxMemoryBytes: 50 << 20,
+                         cpuMs: 10, throttledMs: 0)
+    }
+
+    /// One configuration per (MB, strategy, durations).
+    static func make(_ specs: [(Int, Strategy, [Double])], id: String = "r1", rtt: Double? = nil, listing: String = "coordinator",
+                     cold: Bool = false) -> RunReport {
+        let configs = specs.enumerated().map { (i, spec) -> RunReport.Config in
+            let size = try! LambdaSize(memoryMB: spec.0)
+            var a = ConfigAggregate(config: ConfigSpec(index: i, size: size, strategy: spec.1))
+            let limits = WorkerLimits(cpu: size.cpu, memoryBytes: size.memoryBytes, cgroup: "v1")
+            for (n, ms) in spec.2.enumerated() { a.add(result("\(i)-\(n)", ms: ms, initMs: cold ? 200 : nil), limits: limits) }
+            return RunReport.config(from: a)
+        }
+        var r = RunReport(
+            runId: id, fanbenchVersion: "test", status: "complete", startedAt: Date(timeIntervalSince1970: 1_700_000_000), finishedAt: nil,
+            host: .init(cores: 2, cgroup: "v1"),
+            target: .init(endpoint: "https://s3.example", bucket: "b", prefix: nil, op: "get-object-acl",
+                          emulation: rtt.map { .init(profile: "lambda-same-region", rttMs: $0, jitter: "lognormal:0.2", tls: true) }),
+            plan: .init(sizes: specs.map(\.0), strategies: specs.map(\.1.description), invocations: 3, shardSize: nil, listing: listing,
+                        keys: 100, workers: "local (v1)", cold: cold, oversubscribedSizes: []),
+            configs: configs)
+        r.derive()
+        return r
+    }
+}
+
+@Suite struct CostTests {
+    @Test func billedDurationRoundsEachInvocationUpToAMillisecond() throws {
+        let r = SampleReport.make([(128, .serial, [100.2, 100.0, 99.01])])
+        #expect(r.configs[0].invocations.billedMs == 301.0 / 3)
+    }
+
+    @Test func coldInvocationsAreBilledWithTheirInit() {
+        let r = SampleReport.make([(1024, .serial, [100.5])], cold: true)
+        #expect(r.configs[0].start == "cold")
+        #expect(r.configs[0].invocations.billedMs == 301)
+    }
+
+    @Test func costIsGigabyteSecondsTimesPricePlusTheRequestFee() throws {
+        let cost = Pricing().cost(memoryMb: 1024, billedMs: 1000)
+        #expect(cost.gbSeconds == 1)
+        #expect(abs(cost.x86.usdPerInvocation - (0.000_016_666_7 + 0.000_000_2)) < 1e-15)
+        #expect(abs(cost.arm64.usdPerMillion - (13.3334 + 0.2)) < 1e-9)
+        let custom = Pricing(x86UsdPerGbSecond: 1, arm64UsdPerGbSecond: 2, usdPerMillionRequests: 0).cost(memoryMb: 512, billedMs: 2000)
+        #expect(custom.x86.usdPerInvocation == 1 && custom.arm64.usdPerInvocation == 2)
+    }
+
+    @Test func networkLimitCountsListingAndCallWaves() throws {
+        let listed = SampleReport.make([(1024, .threads(16), [256])], rtt: 16, listing: "invocation")
+        let n = try #require(listed.configs[0].networkLimit)
+        #expect(n.roundTrips == 1 + 7)  // one listing page, ceil(100 / 16) waves
+        #expect(n.idealMs == 128)
+        #expect(n.measuredOverIdeal == 2)
+        let serial = SampleReport.make([(1024, .serial, [1700])], rtt: 16)
+        #expect(serial.configs[0].networkLimit?.idealMs == 1600)
+        #expect(SampleReport.make([(1024, .serial, [1700])]).configs[0].networkLimit == nil, "no RTT known, no ideal")
+    }
+}
+
+@Suite struct RecommendationTests {
+    let report = SampleReport.make([
+        (128, .serial, [2000, 2000]),    // cheapest: 0.25 GB-s
+        (1024, .serial, [1900, 1900]),
+        (1024, .threads(16), [150, 150]),
+        (3008, .threads(16), [120, 120]), // fastest
+    ])
+
+    func pick(_ r: RunReport, _ goal: String, start: String = "warm") -> String? {
+        r.recommendations?.first { $0.goal == goal && $0.start == start }.map { "\($0.memoryMb) \($0.strategy)" }
+    }
+
+    @Test func fastestCheapestBalanced() {
+        #expect(pick(report, "fastest") == "3008 threads:16")
+        #expect(pick(report, "cheapest") == "1024 threads:16")  // 0.146 GB-s beats 128 MB serial's 0.25
+        #expect(pick(report, "balanced") == "1024 threads:16")
+    }
+
+    @Test func weightZeroIsSpeedAndOneIsCost() {
+        var r = report
+        r.derive(balanceWeight: 0)
+        #expect(r.recommendations?.first { $0.goal == "balanced" }?.memoryMb == 3008)
+        r.derive(balanceWeight: 1)
+        #expect(pick(r, "balanced") == "1024 threads:16")
+    }
+
+    @Test func coldAndWarmAreKeptApartAndErrorsExcluded() {
+        var r = SampleReport.make([(128, .serial, [50]), (1024, .serial, [40])])
+        let cold = SampleReport.make([(1024, .serial, [90])], cold: true)
+        r.configs += cold.configs
+        r.configs[1].calls.errors = 3
+        r.derive()
+        #expect(pick(r, "fastest") == "128 serial", "the faster config had errors")
+        #expect(pick(r, "fastest", start: "cold") == "1024 serial")
+    }
+}
+
+@Suite struct ComparisonTests {
+    @Test func aRunComparedWithItselfHasNoSignificantChange() {
+        let r = SampleReport.make([(128, .serial, [500, 520, 480]), (1024, .async(16), [90, 95, 85])])
+        let c = RunComparison.compare(r, r)
+        #expect(c.rows.allSatisfy { $0.verdict == .noise })
+        #expect(c.render().contains("0 of 2 paired configuration(s) changed"))
+    }
+
+    @Test func aWiggleWithinTheSpreadIsNoise() {
+        let a = SampleReport.make([(1024, .serial, [100, 110, 90, 105, 95])])
+        let b = SampleReport.make([(1024, .serial, [103, 113, 93, 108, 98])], id: "r2")  // +3%
+        #expect(RunComparison.compare(a, b).rows[0].verdict == .noise)
+    }
+
+    @Test func aClearChangeIsReported() {
+        let a = SampleReport.make([(1024, .serial, [100, 101, 99])])
+        let b = SampleReport.make([(1024, .serial, [80, 81, 79])], id: "r2")
+        let row = RunComparison.compare(a, b).rows[0]
+        #expect(row.verdict == .faster)
+        #expect(abs(row.meanChangePct! + 20) < 0.01)
+        #expect(RunComparison.compare(b, a).rows[0].verdict == .slower)
+    }
+
+    @Test func singleSizeRunsOfDifferentSizesArePairedByStrategy() {
+        let small = SampleReport.make([(128, .serial, [600, 620, 580]), (128, .threads(8), [700, 760, 640])])
+        let big = SampleReport.make([(1024, .serial, [120, 125, 115]), (1024, .threads(8), [90, 95, 85])], id: "r2")
+        let c = RunComparison.compare(small, big)
+        #expect(c.pairedBy.hasPrefix("strategy"))
+        #expect(c.rows.map(\.verdict) == [.faster, .faster])
+        #expect(c.rows[0].label == "128 → 1024 MB serial")
+        #expect(c.rows[0].costChangePct != nil)
+    }
+
+    @Test func tooFewInvocationsCannotBeJudgedAndUnpairedAreListed() {
+        let a = SampleReport.make([(128, .serial, [600]), (512, .serial, [300, 310])])
+        let b = SampleReport.make([(128, .serial, [300]), (1024, .serial, [100, 110])], id: "r2")
+        let c = RunComparison.compare(a, b)
+        #expect(c.rows.map(\.verdict) == [.unknown, .onlyInA, .onlyInB])
+    }
+}
+
+@Suite struct ReportFormatTests {
+    let report = SampleReport.make([(128, .serial, [2000, 2100]), (128, .threads(16), [900, 950]),
+                                    (1024, .serial, [1800, 1850]), (1024, .threads(16), [150, 160])], rtt: 16)
+
+    @Test func csvHasOneQuotedRowPerConfiguration() throws {
+        var r = report
+        r.target.bucket = "a,b \"quoted\""
+        let lines = ReportCSV.render(r).components(separatedBy: "\r\n").filter { !$0.isEmpty }
+        #expect(lines.count == 1 + 4)
+        #expect(lines[1].contains("\"a,b \"\"quoted\"\"\""))
+        #expect(lines[0].split(separator: ",").count == ReportCSV.header.count)
+    }
+
+    @Test func htmlIsSelfContainedWithThreeKindsOfChart() throws {
+        let html = HTMLReport.render(report)
+        #expect(html.contains("Mean invocation duration vs memory"))
+        #expect(html.contains("Cost vs memory"))
+        #expect(html.contains("Call latency distribution"))
+        #expect(html.components(separatedBy: "<svg ").count - 1 == 2 + 2, "two charts and one latency panel per size")
+        #expect(html.contains("EMULATED network"))
+        for fetch in ["src=", "href=", "@import", "url("] { #expect(!html.contains(fetch), "\(fetch) would fetch something") }
+        var hostile = report
+        hostile.target.bucket = "<script>alert(1)</script>"
+        #expect(!HTMLReport.render(hostile).contains("<script>"))
+    }
+
+    @Test func everyFormatCarriesTheSameFigures() throws {
+        let mean = String(format: "%.2f", report.configs[3].invocations.meanMs)
+        for format in [ReportFormat.table, .markdown, .html] {
+            let text = try format.render(report)
+            #expect(text.contains(mean), "\(format)")
+            #expect(text.contains("recommendations"), "\(format)")
+            #expect(text.contains("measured ÷ ideal"), "\(format)")
+        }
+        let decoded = try JSONSerialization.jsonObject(with: Data(try ReportFormat.json.render(report).utf8)) as? [String: Any]
+        #expect((decoded?["recommendations"] as? [Any])?.count == 3)
+    }
+
+    @Test func niceTicksCoverTheRange() {
+        #expect(SVGLineChart.niceTicks(lo: 0, hi: 1938) == [0, 500, 1000, 1500, 2000])
+        #expect(SVGLineChart.niceTicks(lo: 0, hi: 2.2) == [0, 0.5, 1, 1.5, 2, 2.5])
+    }
+}

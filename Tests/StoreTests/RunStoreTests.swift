@@ -1,0 +1,142 @@
+import FanbenchBase
+import FanbenchProtocol
+import FanbenchReport
+@testable import FanbenchStore
+import Foundation
+import GRDB
+import Testing
+
+/// The run store on real SQLite files.
+@Suite struct RunStoreTests {
+    func tempDB() -> String {
+        FileManager.default.temporaryDirectory.appendingPathComponent("fb-store-\(getpid())-\(UInt32.random(in: 0...UInt32.max))/runs.db").path
+    }
+
+    /// A planned run of 128 and 1024 MB × serial, async:8, and the results it received in order.
+    /// The store's view of a plan: its configurations and every planned invocation.
+    struct SamplePlan {
+        typealias Invocation = (id: String, config: ConfigSpec)
+        var configs: [ConfigSpec]
+        var invocations: [Invocation]
+    }
+
+    func sampleRun(id: String) throws -> (RunReport, SamplePlan, [(SamplePlan.Invocation, InvocationResult, WorkerLimits)]) {
+        var configs: [ConfigSpec] = []
+        for mb in [128, 1024] {
+            for strategy in [Strategy.serial, .async(8)] { configs.append(ConfigSpec(index: configs.count, size: try LambdaSize(memoryMB: mb), strategy: strategy)) }
+        }
+        // 3 repetitions × 2 shards of 5 keys each, as `run --invocations 3 --shard-size 5` over 10 keys plans it.
+        let plan = SamplePlan(configs: configs, invocations: configs.flatMap { c in
+            (0..<3).flatMap { r in (0..<2).map { s in (id: "c\(c.index)-r\(r)-s\(s)", config: c) } }
+        })
+        let header = RunReport(
+            runId: id, fanbenchVersion: "test", status: "running", startedAt: Date(timeIntervalSince1970: 1_764_000_000), finishedAt: nil,
+            host: .init(cores: 2, cgroup: "v1"),
+            target: .init(endpoint: "https://127.0.0.1:1", bucket: "b", prefix: "p/", op: "get-object-acl",
+                          emulation: .init(profile: "lambda-same-region", rttMs: 16, jitter: "lognormal:0.2", tls: true)),
+            plan: .init(sizes: [128, 1024], strategies: ["serial", "async:8"], invocations: 3, shardSize: 5, listing: "coordinator",
+                        keys: 10, workers: "local (v1)", cold: false, oversubscribedSizes: []),
+            configs: [])
+        var results: [(SamplePlan.Invocation, InvocationResult, WorkerLimits)] = []
+        for (n, spec) in plan.invocations.enumerated() {
+            let limits = WorkerLimits(cpu: spec.config.size.cpu, memoryBytes: spec.config.size.memoryBytes, cgroup: "v1")
+            let counts: [[UInt64]] = [[UInt64(16_000 + n * 37), 3], [UInt64(40_000 + n), 2]]
+            let result = InvocationResult(invocationId: spec.id, durationMs: 80.123 + Double(n) * 1.7, calls: 5,
+                                          errors: n % 5 == 0 ? ["SlowDown": 1] : [:], retries: n % 3,
+                                          histogram: HistogramSnapshot(counts: counts), maxMemoryBytes: Int64(40 + n) << 20,
+                                          cpuMs: 3.3 * Double(n), throttledMs: 0.5)
+            results.append((spec, result, limits))
+        }
+        return (header, plan, results)
+    }
+
+    @Test func aStoredRunRebuildsTheSameReport() throws {
+        let path = tempDB()
+        let store = try RunStore(path: path)
+        let (header, plan, results) = try sampleRun(id: "run-a")
+        try store.begin(header, configs: plan.configs, plannedInvocations: plan.invocations.count)
+        var aggregates = plan.configs.map(ConfigAggregate.init(config:))
+        // Results arrive out of plan order; the store replays them in arrival order.
+        for (spec, result, limits) in results.reversed() {
+            try store.record(runID: "run-a", configIndex: spec.config.index, result: result, limits: limits, workerID: "w1")
+            aggregates[spec.config.index].add(result, limits: limits)
+        }
+        aggregates[2].reassigned = 1
+        try store.updateCounters(runID: "run-a", configIndex: 2, failed: 0, reassigned: 1)
+        var expected = header
+        expected.status = "complete"
+        expected.configs = aggregates.map(RunReport.config(from:))
+        expected.plan.oversubscribedSizes = [1024]
+        try store.finish(runID: "run-a", status: "complete", plan: expected.plan)
+
+        // A new connection, as `fanbench report` would open it.
+        let reopened = try RunStore(path: path)
+        var rebuilt = try reopened.report("latest")
+        expected.finishedAt = rebuilt.finishedAt
+        expected.derive()
+        rebuilt.derive()
+        #expect(try rebuilt.jsonData() == expected.jsonData())
+        let runs = try reopened.runs()
+        #expect(runs.map(\.id) == ["run-a"])
+        #expect(runs[0].status == "complete" && runs[0].invocations == 24 && runs[0].plannedInvocations == 24 && runs[0].configs == 4)
+    }
+
+    @Test func theFileIsWALWithMigrationsAndMergedHistograms() throws {
+        let path = tempDB()
+        let store = try RunStore(path: path)
+        let (header, plan, results) = try sampleRun(id: "run-b")
+        try store.begin(header, configs: plan.configs, plannedInvocations: plan.invocations.count)
+        for (spec, result, limits) in results {
+            try store.record(runID: "run-b", configIndex: spec.config.index, result: result, limits: limits, workerID: "w")
+        }
+        try store.finish(runID: "run-b", status: "complete")
+        _ = try RunStore(path: path)  // migrating again is a no-op
+        let db = try DatabaseQueue(path: path)
+        try db.read { db in
+            #expect(try String.fetchOne(db, sql: "PRAGMA journal_mode") == "wal")
+            #expect(try String.fetchAll(db, sql: "SELECT identifier FROM grdb_migrations") == ["v1: runs, configurations, invocations, errors"])
+            let merged = try String.fetchOne(db, sql: "SELECT latency_histogram_json FROM config WHERE run_id = 'run-b' AND idx = 0")
+            let decoder = JSONDecoder()
+            decoder.keyDecodingStrategy = .convertFromSnakeCase
+            let snapshot = try decoder.decode(HistogramSnapshot.self, from: Data(try #require(merged).utf8))
+            #expect(snapshot.counts.reduce(0) { $0 + $1[1] } == 6 * 5, "6 invocations × 5 calls merged")
+            #expect(try Int.fetchOne(db, sql: "SELECT SUM(count) FROM invocation_error WHERE run_id = 'run-b'") == 5)
+        }
+    }
+
+    @Test func aRunWhoseCoordinatorDiedReadsAsIncomplete() throws {
+        let path = tempDB()
+        let store = try RunStore(path: path)
+        let (header, plan, results) = try sampleRun(id: "run-c")
+        try store.begin(header, configs: plan.configs, plannedInvocations: plan.invocations.count)
+        for (spec, result, limits) in results.prefix(5) {
+            try store.record(runID: "run-c", configIndex: spec.config.index, result: result, limits: limits, workerID: "w")
+        }
+        // This process is alive: the run is still running.
+        #expect(try store.runs()[0].status == "running")
+        // Give the row the pid of a process that has exited.
+        var pid: pid_t = 0
+        let argv: [UnsafeMutablePointer<CChar>?] = [strdup("/bin/true"), nil]
+        defer { argv.forEach { free($0) } }
+        #expect(posix_spawn(&pid, "/bin/true", nil, nil, argv, nil) == 0)
+        var status: Int32 = 0
+        waitpid(pid, &status, 0)
+        let db = try DatabaseQueue(path: path)
+        try db.write { try $0.execute(sql: "UPDATE run SET pid = ? WHERE id = 'run-c'", arguments: [Int(pid)]) }
+        let summary = try #require(try store.runs().first)
+        #expect(summary.status == "incomplete" && summary.invocations == 5)
+        let report = try store.report("run-c")
+        #expect(report.status == "incomplete")
+        #expect(report.configs.reduce(0) { $0 + $1.invocations.count } == 5)
+    }
+
+    @Test func unknownRunsAndAnEmptyStoreSayWhatToDo() throws {
+        let store = try RunStore(path: tempDB())
+        #expect(throws: FanbenchError.self) { try store.report("latest") }
+        do {
+            _ = try store.report("nope")
+        } catch let e as FanbenchError {
+            #expect(e.message.contains("fanbench runs"))
+        }
+    }
+}
