@@ -2,11 +2,13 @@ import FanbenchBase
 import FanbenchCoordinator
 import FanbenchLocalTarget
 import FanbenchProtocol
+import FanbenchProxy
 import FanbenchReport
 import FanbenchS3
 import Foundation
 import Logging
 import NIOConcurrencyHelpers
+import NIOPosix
 import Testing
 
 /// The fan-out run with real worker processes over real TCP, capped by real cgroups, against
@@ -215,6 +217,49 @@ struct FanoutRunIntegrationTests {
         reap(second)
         #expect(report.configs.first?.invocations.count == 4)
         #expect(results.withLockedValue { $0.count } == 4)
+    }
+
+    /// `docker stop` or a Kubernetes eviction: SIGTERM to a busy worker. It gives its invocation
+    /// back at once ("worker stopping") and exits 0 within 5 s; the run re-queues the invocation
+    /// on the other worker without waiting for --worker-silence, and every call is counted once.
+    @Test func aWorkerStoppedMidInvocationHandsItBackAndExitsCleanly() async throws {
+        var config = try await seeded("fb-it-term", objects: 40)
+        // 40 serial calls behind a 50 ms RTT: an invocation takes about 2 s, long enough to stop one mid-way.
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        let proxy = LatencyProxy(options: .init(upstreamHost: config.endpoint.host, upstreamPort: config.endpoint.port ?? 443,
+                                                profile: NetworkProfile(rttMs: 50), httpAware: false), logger: logger)
+        let proxyServer = try await proxy.bind(host: "127.0.0.1", port: 0, group: group)
+        config.endpoint = try S3Endpoint(parsing: "\(config.endpoint.scheme)://127.0.0.1:\(proxyServer.localAddress!.port!)")
+        var options = try externalOptions("s", bucket: "fb-it-term", expect: 2, wait: .seconds(60), token: "term-token",
+                                          size: 1024, strategies: [.serial], invocations: 3)
+        let silence = Duration.seconds(30)
+        options.heartbeatSilence = silence
+        let joined = NIOLockedValueBox(0)
+        var hooks = FanoutRun.Hooks()
+        hooks.progress = { snapshot in joined.withLockedValue { $0 = max($0, snapshot.workers) } }
+        let (run, port) = try await startInBackground(options, config: config, hooks: hooks)
+        let stopped = try spawnWorker("stopped", port: port, size: 1024, token: "term-token", config: config)
+        let other = try spawnWorker("other", port: port, size: 1024, token: "term-token", config: config)
+        for _ in 0..<500 where joined.withLockedValue({ $0 }) < 2 { try await Task.sleep(for: .milliseconds(20)) }
+        #expect(joined.withLockedValue { $0 } == 2)
+        try await Task.sleep(for: .milliseconds(500))  // both are a quarter into their first invocation
+        let signalled = ContinuousClock.now
+        kill(stopped, SIGTERM)
+        var status: Int32 = 0
+        while waitpid(stopped, &status, 0) == -1 && errno == EINTR {}
+        let exitedAfter = ContinuousClock.now - signalled
+        let report = try await run.value
+        let runTookAfterSignal = ContinuousClock.now - signalled
+        reap(other)
+        try? await proxyServer.close()
+        try? await group.shutdownGracefully()
+        #expect((status & 0x7f) == 0 && (status >> 8) & 0xff == 0, "the stopped worker exits 0 (status \(status))")
+        #expect(exitedAfter < .seconds(5), "\(exitedAfter)")
+        let c = try #require(report.configs.first)
+        #expect(c.invocations.count == 3 && c.invocations.failed == 0)
+        #expect(c.calls.count == 120, "every call counted once: the given-back invocation's calls are not")
+        #expect(c.reassigned == 1)
+        #expect(runTookAfterSignal < silence, "re-queued at once, not after --worker-silence: \(runTookAfterSignal)")
     }
 
     @Test func garbageAndIntrudersAreCutOffWhileTheRunGoesOn() async throws {

@@ -45,14 +45,18 @@ package struct CoordinatorServer: Service {
 
     /// Serves connections until the group shuts down (or the task is cancelled).
     package func run() async throws {
-        try await cancelWhenGracefulShutdown {
-            try await listener.executeThenClose { inbound in
-                try await withThrowingDiscardingTaskGroup { group in
-                    for try await connection in inbound {
-                        group.addTask { await handle(connection) }
+        do {
+            try await cancelWhenGracefulShutdown {
+                try await listener.executeThenClose { inbound in
+                    try await withThrowingDiscardingTaskGroup { group in
+                        for try await connection in inbound {
+                            group.addTask { await handle(connection) }
+                        }
                     }
                 }
             }
+        } catch is CancellationError {
+            // Shut down (or cancelled): the listener and every connection are closed.
         }
     }
 
