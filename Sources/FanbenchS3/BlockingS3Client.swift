@@ -27,12 +27,7 @@ public final class BlockingS3Client: @unchecked Sendable {
                 let response = try easy.perform(preparer.prepare(operation.request, date: now()))
                 return S3Call(value: try preparer.interpret(response, for: operation), retries: attempt - 1)
             } catch {
-                guard let wait = configuration.retry.delay(after: error, attempt: attempt, random: Double.random(in: 0..<1)) else {
-                    var final = error
-                    final.retries = attempt - 1
-                    throw final
-                }
-                attempt += 1
+                let wait = try configuration.retry.next(after: error, attempt: &attempt, random: Double.random(in: 0..<1))
                 let us = wait.components.seconds * 1_000_000 + wait.components.attoseconds / 1_000_000_000_000
                 usleep(useconds_t(clamping: us))
             }

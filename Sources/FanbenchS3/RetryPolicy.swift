@@ -26,4 +26,17 @@ public struct RetryPolicy: Sendable, Equatable {
         let ceiling = min(baseDelay * exponent, maxBackoff)
         return ceiling * min(max(random, 0), 1)
     }
+
+    /// After attempt `attempt` (1-based) failed with `error`: the wait before the next one (and
+    /// `attempt` moves on), or, when the policy gives up, `error` thrown with the retries it took.
+    /// The one decision both clients' retry loops make.
+    public func next(after error: S3Error, attempt: inout Int, random: Double) throws(S3Error) -> Duration {
+        guard let wait = delay(after: error, attempt: attempt, random: random) else {
+            var final = error
+            final.retries = attempt - 1
+            throw final
+        }
+        attempt += 1
+        return wait
+    }
 }

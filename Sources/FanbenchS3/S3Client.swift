@@ -47,12 +47,7 @@ public struct S3Client: Sendable {
             do {
                 return S3Call(value: try await attemptOnce(operation), retries: attempt - 1)
             } catch {
-                guard let wait = configuration.retry.delay(after: error, attempt: attempt, random: random()) else {
-                    var final = error
-                    final.retries = attempt - 1
-                    throw final
-                }
-                attempt += 1
+                let wait = try configuration.retry.next(after: error, attempt: &attempt, random: random())
                 try? await Task.sleep(for: wait)
             }
         }

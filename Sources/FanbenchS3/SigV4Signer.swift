@@ -1,4 +1,5 @@
 import Crypto
+import FanbenchBase
 import NIOConcurrencyHelpers
 
 #if canImport(Glibc)
@@ -93,12 +94,12 @@ public struct SigV4Signer: Sendable {
         canonicalRequest += payloadHash
         let scope = "\(date.date)/\(region)/\(service)/aws4_request"
         var canonicalBytes = canonicalRequest
-        let requestHash = canonicalBytes.withUTF8 { hex(SHA256.hash(data: UnsafeRawBufferPointer($0))) }
+        let requestHash = canonicalBytes.withUTF8 { Hex.encode(SHA256.hash(data: UnsafeRawBufferPointer($0))) }
         let stringToSign = "AWS4-HMAC-SHA256\n\(date.dateTime)\n\(scope)\n\(requestHash)"
         var mac = keyedMAC(day: date.date)
         var toSign = stringToSign
         toSign.withUTF8 { mac.update(data: UnsafeRawBufferPointer($0)) }
-        let signature = hex(mac.finalize())
+        let signature = Hex.encode(mac.finalize())
         let authorization = "AWS4-HMAC-SHA256 Credential=\(credentials.accessKeyID)/\(scope), SignedHeaders=\(signedHeaders), Signature=\(signature)"
         all.append(("authorization", authorization))
         return Signature(canonicalRequest: canonicalRequest, stringToSign: stringToSign, signature: signature,
@@ -137,20 +138,9 @@ public struct SigV4Signer: Sendable {
 
 /// Hex SHA-256 of a payload, for `x-amz-content-sha256`.
 public func sha256Hex(_ bytes: [UInt8]) -> String {
-    hex(SHA256.hash(data: bytes))
+    Hex.encode(SHA256.hash(data: bytes))
 }
 
-private let hexDigits: [UInt8] = Array("0123456789abcdef".utf8)
-
-func hex<D: Sequence>(_ digest: D) -> String where D.Element == UInt8 {
-    var out = [UInt8]()
-    out.reserveCapacity(64)
-    for b in digest {
-        out.append(hexDigits[Int(b >> 4)])
-        out.append(hexDigits[Int(b & 0x0F)])
-    }
-    return String(decoding: out, as: UTF8.self)
-}
 
 private func lowercaseASCII(_ s: String) -> String {
     if !s.utf8.contains(where: { $0 >= 65 && $0 <= 90 }) { return s }

@@ -26,6 +26,19 @@ struct CLIBadInputTests {
         }
     }
 
+    /// A value the command line's parser refuses: ArgumentParser's message (what is wrong, the
+    /// option's help, the usage) and exit status 64 (EX_USAGE), no trace, no secret.
+    func expectUsageError(_ o: Outcome, mentions needles: [String], sourceLocation: SourceLocation = #_sourceLocation) {
+        #expect(o.status == 64, "exit status", sourceLocation: sourceLocation)
+        #expect(o.stderr.hasPrefix("Error: "), "stderr: \(o.stderr)", sourceLocation: sourceLocation)
+        for n in needles {
+            #expect(o.stderr.contains(n), "'\(n)' missing from: \(o.stderr)", sourceLocation: sourceLocation)
+        }
+        for bad in ["Fatal error", "Stack dump", "Current stack trace", "0x0000", Self.secret] {
+            #expect(!o.stderr.contains(bad) && !o.stdout.contains(bad), "'\(bad)' printed", sourceLocation: sourceLocation)
+        }
+    }
+
     var fakeCredentials: [String: String] { ["AWS_ACCESS_KEY_ID": "AKIDEXAMPLE", "AWS_SECRET_ACCESS_KEY": Self.secret] }
 
     @Test func unreachableEndpoint() throws {
@@ -45,8 +58,10 @@ struct CLIBadInputTests {
     }
 
     @Test func badStrategyAndOp() throws {
-        expectOneClearLine(try run(["probe", "--bucket", "b", "--strategy", "threads"], environment: fakeCredentials), mentions: ["threads:N"])
-        expectOneClearLine(try run(["probe", "--bucket", "b", "--op", "get-acl"], environment: fakeCredentials), mentions: ["get-object-acl"])
+        expectUsageError(try run(["probe", "--bucket", "b", "--strategy", "threads"], environment: fakeCredentials), mentions: ["'threads'", "threads:N"])
+        expectUsageError(try run(["probe", "--bucket", "b", "--op", "get-acl"], environment: fakeCredentials), mentions: ["'get-acl'", "get-object-acl"])
+        expectUsageError(try run(["run", "--sizes", "64,1024"], environment: fakeCredentials), mentions: ["'64,1024'", "--sizes"])
+        expectUsageError(try run(["run", "--strategies", "serial,pool:3"], environment: fakeCredentials), mentions: ["'serial,pool:3'", "async:N"])
     }
 
     @Test func historyCommandsWithoutADatabaseOrWithBadFlags() throws {
@@ -54,7 +69,7 @@ struct CLIBadInputTests {
         expectOneClearLine(try run(["runs", "--db", missing]), mentions: ["no run database at \(missing)", "fanbench run"])
         expectOneClearLine(try run(["report", "--db", missing]), mentions: ["no run database"])
         #expect(!FileManager.default.fileExists(atPath: missing), "reading commands must not create a database")
-        expectOneClearLine(try run(["report", "--format", "pdf"]), mentions: ["--format 'pdf'", "html"])
+        expectUsageError(try run(["report", "--format", "pdf"]), mentions: ["'pdf'", "'html'"])
         expectOneClearLine(try run(["report", "--balance-weight", "2"]), mentions: ["--balance-weight", "0…1"])
         expectOneClearLine(try run(["run", "--bucket", "b", "--endpoint", "http://127.0.0.1:1", "--price-x86=-1"],
                                environment: fakeCredentials), mentions: ["prices must be zero or more"])
