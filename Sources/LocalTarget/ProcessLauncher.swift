@@ -11,14 +11,19 @@ package enum ProcessLauncher {
     private static let spawnSetsid: Int16 = 0x80
 
     /// Spawns `executable` with `arguments`, its output appended to `logPath`; returns the pid.
-    package static func spawn(executable: String, arguments: [String], logPath: String,
+    /// `errorPath` sends standard error to a file of its own (else it joins the log).
+    package static func spawn(executable: String, arguments: [String], logPath: String, errorPath: String? = nil,
                              environment: [String: String]? = nil, newSession: Bool = true) throws -> pid_t {
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }
         posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
         posix_spawn_file_actions_addopen(&actions, 1, logPath, O_WRONLY | O_CREAT | O_APPEND, 0o600)
-        posix_spawn_file_actions_adddup2(&actions, 1, 2)
+        if let errorPath {
+            posix_spawn_file_actions_addopen(&actions, 2, errorPath, O_WRONLY | O_CREAT | O_APPEND, 0o600)
+        } else {
+            posix_spawn_file_actions_adddup2(&actions, 1, 2)
+        }
 
         var attr = posix_spawnattr_t()
         posix_spawnattr_init(&attr)

@@ -29,13 +29,13 @@ package final class RunStore: Sendable {
     }
 
     /// Opens (creating when needed) the store at `path` and brings its schema up to date.
-    package init(path: String) throws(FanbenchError) {
+    package init(path: String) throws(StoreError) {
         self.path = path
         let directory = URL(fileURLWithPath: path).deletingLastPathComponent().path
         do {
             try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         } catch {
-            throw FanbenchError("cannot create the folder for the run database \(path): \(error.localizedDescription); choose another with --db or FANBENCH_DB", exitCode: 2)
+            throw StoreError.cannotOpen(path, "cannot create its folder (\(error.localizedDescription))")
         }
         var config = Configuration()
         config.foreignKeysEnabled = true
@@ -47,7 +47,7 @@ package final class RunStore: Sendable {
             pool = try DatabasePool(path: path, configuration: config)
             try Self.migrator.migrate(pool)
         } catch {
-            throw FanbenchError("cannot open the run database \(path): \(Self.describe(error)); check the file, or choose another with --db or FANBENCH_DB", exitCode: 2)
+            throw StoreError.cannotOpen(path, Self.describe(error))
         }
     }
 
@@ -218,9 +218,7 @@ package final class RunStore: Sendable {
                 : try String.fetchOne(db, sql: "SELECT id FROM run WHERE id = ?", arguments: [id])
         }
         guard let found else {
-            throw FanbenchError(id == "latest"
-                ? "no runs in \(path) yet: run `fanbench run` first, or point --db at another database"
-                : "no run '\(id)' in \(path): `fanbench runs --db \(path)` lists the runs there", exitCode: 2)
+            throw StoreError.unknownRun(id, in: path)
         }
         return found
     }
@@ -230,7 +228,7 @@ package final class RunStore: Sendable {
         let runID = try resolve(id)
         return try pool.read { db in
             guard let run = try Row.fetchOne(db, sql: "SELECT * FROM run WHERE id = ?", arguments: [runID]) else {
-                throw FanbenchError("run '\(runID)' was deleted from \(path) while being read: `fanbench runs --db \(path)` lists what is there", exitCode: 2)
+                throw StoreError.unknownRun(runID, in: path)
             }
             var aggregates: [ConfigAggregate] = []
             var counters: [Int: (failed: Int, reassigned: Int)] = [:]

@@ -93,7 +93,8 @@ package final class CallRunner: Sendable {
 /// Runs `body` on `count` new OS threads (blocking work never runs on the cooperative pool)
 /// and returns their results in index order.
 func onThreads<T: Sendable>(_ count: Int, _ body: @escaping @Sendable (Int) -> T) async -> [T] {
-    await withCheckedContinuation { (continuation: CheckedContinuation<[T], Never>) in
+    guard count > 0 else { return [] }  // no thread would ever resume the continuation
+    return await withCheckedContinuation { (continuation: CheckedContinuation<[T], Never>) in
         let state = NIOLockedValueBox<(results: [T?], remaining: Int)>((Array(repeating: nil, count: count), count))
         for index in 0..<count {
             let thread = Thread {

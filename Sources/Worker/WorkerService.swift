@@ -68,14 +68,14 @@ package struct WorkerService: Service {
                     try await handshake(stream, &iterator)
                     try await serve(stream, &iterator, channel: channel.channel)
                 }
-            } catch let error as FanbenchError {
+            } catch let error as WorkerError {
                 throw error
             } catch is CancellationError {
                 throw CancellationError()
             } catch where stop.isStopped {
                 // We closed the connection ourselves to leave.
             } catch {
-                throw FanbenchError("lost the coordinator at \(address) (\(Self.describe(error))): it stopped, or the network between us failed; start the worker again once the coordinator is back")
+                throw WorkerError.lostCoordinator(address.description, Self.describe(error))
             }
         } catch {
             // An invocation may still be blocked on the broken network: give the clients a
@@ -118,7 +118,7 @@ package struct WorkerService: Service {
                     }
             } catch {
                 guard ContinuousClock.now + backoff < deadline else {
-                    throw FanbenchError("cannot reach the coordinator at \(options.coordinator) (\(error)); is `fanbench run --workers external` listening there?")
+                    throw WorkerError.unreachable(options.coordinator.description, Self.describe(error))
                 }
                 // Say so (once per kind of error) when it keeps failing, so a permanent problem
                 // (a refused socket option, a wrong address) does not hide for the whole timeout.
@@ -168,10 +168,10 @@ package struct WorkerService: Service {
 
     private func handshake(_ stream: MessageStream, _ iterator: inout MessageStream.Inbound.AsyncIterator) async throws {
         guard case .challenge(let challenge)? = try await MessageStream.next(&iterator) else {
-            throw FanbenchError("the coordinator did not open with a challenge")
+            throw WorkerError.handshake(options.coordinator.description, "did not open with a challenge")
         }
         guard challenge.protocol == ProtocolVersion.current else {
-            throw FanbenchError("the coordinator speaks protocol \(challenge.protocol), this worker \(ProtocolVersion.current): run the same fanbench version on both")
+            throw WorkerError.protocolMismatch(options.coordinator.description, theirs: challenge.protocol, ours: ProtocolVersion.current)
         }
         try await stream.send(.hello(Hello(workerId: options.workerID, version: options.version, sizeMb: options.sizeMB,
                                            limits: limits, auth: TokenAuth.answer(token: options.token, nonce: challenge.nonce),
@@ -180,11 +180,11 @@ package struct WorkerService: Service {
         case .welcome?:
             logger.info("joined the coordinator", metadata: ["worker": "\(options.workerID)", "size_mb": "\(options.sizeMB)"])
         case .reject(let r)?:
-            throw FanbenchError("the coordinator refused this worker: \(r.reason)")
+            throw WorkerError.refused(options.coordinator.description, r.reason)
         case .error(let e)?:
-            throw FanbenchError("the coordinator refused this worker: \(e.reason)")
+            throw WorkerError.refused(options.coordinator.description, e.reason)
         default:
-            throw FanbenchError("the coordinator closed the connection during the handshake")
+            throw WorkerError.handshake(options.coordinator.description, "closed the connection during the handshake")
         }
     }
 

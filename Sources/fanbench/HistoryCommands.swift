@@ -19,7 +19,7 @@ struct DatabaseOptions: ParsableArguments {
     func openExisting(stateDirectory: String) throws -> RunStore {
         let path = path(stateDirectory: stateDirectory)
         guard FileManager.default.fileExists(atPath: path) else {
-            throw FanbenchError.badInput("no run database at \(path): run `fanbench run` first, or point --db (or FANBENCH_DB) at one")
+            throw StoreError.noDatabase(path)
         }
         return try RunStore(path: path)
     }

@@ -187,9 +187,10 @@ struct FanoutRunIntegrationTests {
         do {
             _ = try await FanoutRun.execute(s3: config, options: options, logger: logger).report
             Issue.record("the run went on without its workers")
-        } catch let error as FanbenchError {
-            #expect(error.message.contains("only 0 of 2 workers"))
-            #expect(error.message.contains("--expect"))
+        } catch let error as RunError {
+            #expect(error.kind == .workersMissing)
+            #expect(error.context["found"] == "0" && error.context["expected"] == "2")
+            #expect(error.userMessage.contains("--expect"), "says what to do")
         }
         #expect(ContinuousClock.now - start < .seconds(10), "the wait must end at its timeout")
     }

@@ -92,15 +92,17 @@ struct RunHistoryIntegrationTests {
     @Test func aKilledCoordinatorLeavesAnIncompleteRunWithItsFinishedInvocations() async throws {
         try await seed("fb-kill", objects: 20)
         let db = work + "/kill.db"
-        let port = try freePort()
         let config = try TestTarget.configuration(.https)
         var env = TestProcess.cleanEnvironment()
         env["FANBENCH_STATE_DIR"] = tlsState
         env["FANBENCH_TOKEN"] = "kill-test-token"
         let coordinator = try TestProcess.spawn(TestTarget.binary, [
             "run", "--bucket", "fb-kill", "--sizes", "1024", "--strategies", "serial", "--invocations", "400",
-            "--workers", "external", "--expect", "1", "--listen", "127.0.0.1:\(port)", "--db", db,
+            "--workers", "external", "--expect", "1", "--listen", "127.0.0.1:0", "--db", db,
         ], environment: env)
+        // Port 0: the coordinator binds any free port and says which.
+        let waiting = try #require(try await coordinator.stderrLine(containing: "waiting for workers at"), "the coordinator never listened")
+        let port = try #require(Int(waiting.split(separator: ":").last ?? ""))
         var workerEnv = env
         workerEnv["AWS_ACCESS_KEY_ID"] = config.credentials.accessKeyID
         workerEnv["AWS_SECRET_ACCESS_KEY"] = config.credentials.secretAccessKey
@@ -141,20 +143,6 @@ struct RunHistoryIntegrationTests {
         #expect(listed.stdout.contains(summary.id) && listed.stdout.contains("incomplete"), "\(listed.stdout)")
         // The worker notices its coordinator is gone and exits by itself.
         #expect(worker.wait(seconds: 20) != nil, "the worker outlived its coordinator")
-    }
-
-    func freePort() throws -> Int {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        defer { close(fd) }
-        var addr = sockaddr_in()
-        addr.sin_family = sa_family_t(AF_INET)
-        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
-        var len = socklen_t(MemoryLayout<sockaddr_in>.size)
-        let bound = withUnsafeMutablePointer(to: &addr) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, len) == 0 && getsockname(fd, $0, &len) == 0 }
-        }
-        guard bound else { throw FanbenchError("cannot find a free port") }
-        return Int(UInt16(bigEndian: addr.sin_port))
     }
 }
 

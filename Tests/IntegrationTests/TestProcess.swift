@@ -1,4 +1,5 @@
 import FanbenchBase
+import FanbenchLocalTarget
 import Foundation
 
 /// A program the tests start for real: posix_spawn with output to files, reaped with waitpid
@@ -25,20 +26,20 @@ struct TestProcess {
 
     static func spawn(_ binary: String, _ arguments: [String], environment: [String: String]) throws -> TestProcess {
         let base = FileManager.default.temporaryDirectory.appendingPathComponent("fb-proc-\(TestTarget.uniqueSuffix())").path
-        var actions = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&actions)
-        defer { posix_spawn_file_actions_destroy(&actions) }
-        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
-        posix_spawn_file_actions_addopen(&actions, 1, base + ".out", O_WRONLY | O_CREAT | O_TRUNC, 0o600)
-        posix_spawn_file_actions_addopen(&actions, 2, base + ".err", O_WRONLY | O_CREAT | O_TRUNC, 0o600)
-        let argv = ([binary] + arguments).map { strdup($0) } + [nil]
-        defer { argv.forEach { free($0) } }
-        let envp = environment.map { strdup("\($0.key)=\($0.value)") } + [nil]
-        defer { envp.forEach { free($0) } }
-        var pid: pid_t = 0
-        let rc = posix_spawn(&pid, binary, &actions, nil, argv, envp)
-        guard rc == 0 else { throw FanbenchError("cannot run \(binary): \(String(cString: strerror(rc)))") }
+        let pid = try ProcessLauncher.spawn(executable: binary, arguments: arguments, logPath: base + ".out", errorPath: base + ".err",
+                                            environment: environment, newSession: false)
         return TestProcess(pid: pid, base: base)
+    }
+
+    /// Waits (up to `seconds`) for a line of standard error that contains `marker`; returns it.
+    func stderrLine(containing marker: String, seconds: Double = 30) async throws -> String? {
+        let deadline = ContinuousClock.now + .milliseconds(Int(seconds * 1000))
+        while ContinuousClock.now < deadline {
+            let text = (try? String(contentsOfFile: base + ".err", encoding: .utf8)) ?? ""
+            if let line = text.split(separator: "\n").first(where: { $0.contains(marker) }) { return String(line) }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        return nil
     }
 
     /// Runs `fanbench` (or another binary) to completion.

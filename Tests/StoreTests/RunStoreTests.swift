@@ -132,11 +132,10 @@ import Testing
 
     @Test func unknownRunsAndAnEmptyStoreSayWhatToDo() throws {
         let store = try RunStore(path: tempDB())
-        #expect(throws: FanbenchError.self) { try store.report("latest") }
-        do {
-            _ = try store.report("nope")
-        } catch let e as FanbenchError {
-            #expect(e.message.contains("fanbench runs"))
-        }
+        let empty = #expect(throws: StoreError.self) { try store.report("latest") }
+        #expect(empty?.kind == .unknownRun)
+        let unknown = #expect(throws: StoreError.self) { try store.report("nope") }
+        #expect(unknown?.kind == .unknownRun && unknown?.context["run"] == "nope")
+        #expect(unknown?.userMessage.contains("fanbench runs") == true, "says what to do")
     }
 }

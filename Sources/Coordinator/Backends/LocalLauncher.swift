@@ -114,11 +114,11 @@ package final class LocalLauncher: Sendable {
                             continue
                         }
                         respawns += 1
-                        let why = lastWords.withLockedValue { $0[dead.workerID] }.map { ": \($0)" } ?? ""
+                        let lastLine = lastWords.withLockedValue { $0[dead.workerID] }
                         guard respawns <= options.maxRespawns else {
-                            throw FanbenchError("workers of \(mb) MB keep dying (\(respawns) so far)\(why); see the logs in \(options.logDirectory)")
+                            throw RunError.workersKeepDying(sizeMB: mb, deaths: respawns, lastLine: lastLine, logs: options.logDirectory)
                         }
-                        logger.warning("worker died; starting a replacement", metadata: ["worker": "\(dead.workerID)", "last_line": "\(why.dropFirst(2))"])
+                        logger.warning("worker died; starting a replacement", metadata: ["worker": "\(dead.workerID)", "last_line": "\(lastLine ?? "")"])
                         try spawn(size)
                     }
                 }

@@ -97,7 +97,7 @@ package enum FanoutRun {
             }
             keys = listing.objects.map(\.key)
             if keys!.isEmpty {
-                throw FanbenchError("bucket '\(options.bucket)' has no keys\(options.prefix.map { " under '\($0)'" } ?? ""): fill it with `fanbench seed --bucket \(options.bucket) --objects 100`")
+                throw RunError.noKeys(bucket: options.bucket, prefix: options.prefix)
             }
         }
         let plan = try RunPlan.make(sizes: options.sizes, strategies: options.strategies, invocations: options.invocations,
@@ -302,7 +302,7 @@ struct RunDriver: Service {
                     wait.addTask {
                         try await Task.sleep(for: waitTimeout)
                         let n = await coordinator.workerCount
-                        throw FanbenchError("only \(n) of \(expect) workers dialled in to \(address) within \(waitTimeout): start more with `fanbench-worker --coordinator HOST:\(address.port) --size-mb N`, or lower --expect")
+                        throw RunError.workersMissing(found: n, expected: expect, address: address, waited: waitTimeout)
                     }
                     try await wait.next()
                     wait.cancelAll()
