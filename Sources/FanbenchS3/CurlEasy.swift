@@ -153,19 +153,15 @@ private final class ResponseSink {
     }
 }
 
-private let curlWriteCallback: fb_curl_data_callback = { ptr, size, count, userdata in
+/// What both data callbacks do: hand the bytes to the `ResponseSink` behind `userdata`.
+private func deliver(_ ptr: UnsafeMutablePointer<CChar>?, _ size: Int, _ count: Int, _ userdata: UnsafeMutableRawPointer?,
+                     to body: (ResponseSink, UnsafeRawBufferPointer) -> Void) -> Int {
     let n = size * count
     guard let userdata else { return 0 }
-    let sink = Unmanaged<ResponseSink>.fromOpaque(userdata).takeUnretainedValue()
-    sink.appendBody(UnsafeRawBufferPointer(start: ptr, count: n))
+    body(Unmanaged<ResponseSink>.fromOpaque(userdata).takeUnretainedValue(), UnsafeRawBufferPointer(start: ptr, count: n))
     return n
 }
 
-private let curlHeaderCallback: fb_curl_data_callback = { ptr, size, count, userdata in
-    let n = size * count
-    guard let userdata else { return 0 }
-    let sink = Unmanaged<ResponseSink>.fromOpaque(userdata).takeUnretainedValue()
-    sink.headerLine(UnsafeRawBufferPointer(start: ptr, count: n))
-    return n
-}
+private let curlWriteCallback: fb_curl_data_callback = { deliver($0, $1, $2, $3) { $0.appendBody($1) } }
+private let curlHeaderCallback: fb_curl_data_callback = { deliver($0, $1, $2, $3) { $0.headerLine($1) } }
 
