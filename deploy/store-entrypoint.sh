@@ -1,6 +1,6 @@
 #!/bin/sh
 # fanbench-store: SeaweedFS as compose's S3 target, SigV4 auth on, with the same flags as
-# `fanbench target up` (Sources/FanbenchCore/LocalTarget.swift) but listening on every
+# `fanbench target up` (Sources/LocalTarget/LocalTarget.swift) but listening on every
 # interface of the container. Plain HTTP: TLS would end at the proxy in front of it anyway.
 #
 # Environment:

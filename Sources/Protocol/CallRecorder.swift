@@ -11,18 +11,29 @@ package struct CallRecorder: Sendable {
 
     package init() {}
 
+    /// Distinct error codes kept; further ones count as `Other` (so a result always fits its line).
+    package static let maxErrorCodes = 64
+    /// Longest error code kept, bytes (S3's are under 40).
+    package static let maxErrorCodeBytes = 100
+
     package mutating func record(nanoseconds: UInt64, retries: Int, errorCode: String? = nil) {
         _ = latency.record(max(1, nanoseconds / 1000))
         calls += 1
         self.retries += retries
-        if let errorCode { errors[errorCode, default: 0] += 1 }
+        if let errorCode { countError(errorCode, 1) }
+    }
+
+    private mutating func countError(_ code: String, _ n: Int) {
+        var code = String(decoding: code.utf8.prefix(Self.maxErrorCodeBytes), as: UTF8.self)
+        if errors[code] == nil && errors.count >= Self.maxErrorCodes - 1 && code != "Other" { code = "Other" }
+        errors[code, default: 0] += n
     }
 
     package mutating func merge(_ other: CallRecorder) {
         latency.add(other.latency)
         calls += other.calls
         retries += other.retries
-        for (code, n) in other.errors { errors[code, default: 0] += n }
+        for (code, n) in other.errors.sorted(by: { $0.key < $1.key }) { countError(code, n) }
     }
 
     package var errorCount: Int { errors.values.reduce(0, +) }

@@ -1,9 +1,11 @@
 import FanbenchBase
 
-/// Protocol v1 between coordinator and workers: line-delimited JSON over TCP, one object per
+/// Protocol v2 between coordinator and workers: line-delimited JSON over TCP, one object per
 /// `\n`-terminated UTF-8 line, every object with a `"type"`. Field names are snake_case.
 package enum ProtocolVersion {
-    package static let current = 1
+    /// 2: the worker states its line limit in `hello`; an assignment whose keys do not fit one
+    /// line sends them after it in `keys` chunks that do.
+    package static let current = 2
 }
 
 /// The limits a worker read from its own cgroup.
@@ -48,8 +50,11 @@ package struct Hello: Codable, Sendable, Equatable {
     package var auth: String
     /// The worker serves one invocation, then exits (a cold start); absent means false.
     package var singleUse: Bool?
+    /// The longest line the worker takes, bytes: nothing it is sent may be longer.
+    package var maxLineBytes: Int?
 
-    package init(protocol: Int = ProtocolVersion.current, workerId: String, version: String, sizeMb: Int, limits: WorkerLimits, auth: String, singleUse: Bool? = nil) {
+    package init(protocol: Int = ProtocolVersion.current, workerId: String, version: String, sizeMb: Int, limits: WorkerLimits, auth: String,
+                 singleUse: Bool? = nil, maxLineBytes: Int? = defaultMaxLineBytes) {
         self.protocol = `protocol`
         self.workerId = workerId
         self.version = version
@@ -57,6 +62,7 @@ package struct Hello: Codable, Sendable, Equatable {
         self.limits = limits
         self.auth = auth
         self.singleUse = singleUse
+        self.maxLineBytes = maxLineBytes
     }
 }
 
@@ -116,8 +122,10 @@ package struct Assign: Codable, Sendable, Equatable {
     /// `serial`, `threads` or `async`.
     package var strategy: String
     package var concurrency: Int
-    /// The shard's keys (absent in seed mode).
+    /// The shard's keys (absent in seed mode, and when they follow in chunks).
     package var keys: [String]?
+    /// The shard's keys follow this message in this many `keys` messages (each fits a line).
+    package var keyChunks: Int?
     /// List first (seed mode).
     package var list: ListSpec?
     package var target: TargetSpec
@@ -135,6 +143,16 @@ package struct Assign: Codable, Sendable, Equatable {
         self.target = target
         self.timeouts = timeouts
         self.retry = retry
+    }
+}
+
+/// Coordinator → worker, right after an `assign` with `key_chunks`: the next part of its keys.
+package struct KeysChunk: Codable, Sendable, Equatable {
+    package var invocationId: String
+    package var keys: [String]
+    package init(invocationId: String, keys: [String]) {
+        self.invocationId = invocationId
+        self.keys = keys
     }
 }
 
@@ -222,6 +240,7 @@ package enum Message: Sendable, Equatable {
     case welcome(Welcome)
     case reject(Reject)
     case assign(Assign)
+    case keys(KeysChunk)
     case progress(Progress)
     case result(InvocationResult)
     case failed(Failed)
@@ -236,6 +255,7 @@ package enum Message: Sendable, Equatable {
         case .welcome: return "welcome"
         case .reject: return "reject"
         case .assign: return "assign"
+        case .keys: return "keys"
         case .progress: return "progress"
         case .result: return "result"
         case .failed: return "failed"

@@ -21,10 +21,12 @@ package enum ReportTables {
         if let e = report.target.emulation {
             lines.append("EMULATED network (\(e.profile): \(formatNumber(e.rttMs)) ms RTT, \(e.jitter) jitter, TLS \(e.tls ? "on" : "off")) against a local SeaweedFS: not AWS figures")
         }
-        let unenforced = report.configs.filter { !$0.limits.enforced }.count
+        // Only configurations that ran say anything about caps: one with no result measured nothing.
+        let unenforced = report.configs.filter { !$0.limits.enforced && $0.invocations.count > 0 }.count
         if unenforced > 0 {
             lines.append("note: \(unenforced) configuration(s) ran without the caps asked for (enforced: no): their figures are not Lambda-like")
         }
+        if let lost = report.lostSummary { lines.append("LOST: \(lost)") }
         return lines
     }
 
@@ -57,7 +59,7 @@ package enum ReportTables {
             var row = [String(size)]
             for column in columns {
                 let c = report.configs.first { $0.memoryMb == size && $0.strategyLabel == column }
-                row.append(c.map { $0.invocations.count > 0 ? f($0.invocations.meanMs) : "—" } ?? "")
+                row.append(c.map { $0.invocations.count > 0 ? f($0.invocations.meanMs) : $0.invocations.failed > 0 ? "failed" : "—" } ?? "")
             }
             rows.append(row)
         }

@@ -42,6 +42,29 @@ package struct RunReport: Codable, Sendable {
         }
     }
 
+    /// An invocation that was not completed: its configuration and the reason it was given up.
+    package struct Abandoned: Codable, Sendable, Equatable {
+        package var invocation: String
+        package var memoryMb: Int
+        package var strategy: String
+        package var reason: String
+
+        package init(invocation: String, memoryMb: Int, strategy: String, reason: String) {
+            self.invocation = invocation
+            self.memoryMb = memoryMb
+            self.strategy = strategy
+            self.reason = reason
+        }
+    }
+
+    /// One line for a person when invocations were lost: how many, in which configurations, the first reason.
+    package var lostSummary: String? {
+        guard let abandoned, let first = abandoned.first else { return nil }
+        var configs: [String] = []
+        for a in abandoned where !configs.contains("\(a.memoryMb) MB \(a.strategy)") { configs.append("\(a.memoryMb) MB \(a.strategy)") }
+        return "\(abandoned.count) invocation(s) lost (given up after their last attempt) in \(configs.joined(separator: ", ")); first reason: \(first.reason)"
+    }
+
     package struct Plan: Codable, Sendable {
         package var sizes: [Int]
         package var strategies: [String]
@@ -143,6 +166,8 @@ package struct RunReport: Codable, Sendable {
     package var target: Target
     package var plan: Plan
     package var configs: [Config]
+    /// Invocations given up after their last attempt, with why, in the order they were; absent when none.
+    package var abandoned: [Abandoned]?
     package var pricing: Pricing?
     package var recommendations: [Recommendation]?
 

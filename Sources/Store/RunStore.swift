@@ -120,6 +120,19 @@ package final class RunStore: Sendable {
                 CREATE INDEX run_started ON run(started_at);
                 """)
         }
+        m.registerMigration("v2: abandoned invocations and why") { db in
+            try db.execute(sql: """
+                CREATE TABLE abandoned (
+                    run_id TEXT NOT NULL,
+                    seq INTEGER NOT NULL,
+                    invocation_id TEXT NOT NULL,
+                    config_idx INTEGER NOT NULL,
+                    reason TEXT NOT NULL,
+                    PRIMARY KEY (run_id, seq),
+                    FOREIGN KEY (run_id, config_idx) REFERENCES config(run_id, idx)
+                );
+                """)
+        }
         return m
     }
 
@@ -162,6 +175,15 @@ package final class RunStore: Sendable {
                 try db.execute(sql: "INSERT INTO invocation_error (run_id, seq, code, count) VALUES (?, ?, ?, ?)",
                                arguments: [runID, seq, code, count])
             }
+        }
+    }
+
+    /// An invocation was given up, with the reason (kept in the order they were).
+    package func recordAbandoned(runID: String, configIndex: Int, invocationID: String, reason: String) throws {
+        try pool.write { db in
+            let seq = try Int.fetchOne(db, sql: "SELECT COALESCE(MAX(seq), 0) + 1 FROM abandoned WHERE run_id = ?", arguments: [runID]) ?? 1
+            try db.execute(sql: "INSERT INTO abandoned (run_id, seq, invocation_id, config_idx, reason) VALUES (?, ?, ?, ?, ?)",
+                           arguments: [runID, seq, invocationID, configIndex, reason])
         }
     }
 
@@ -263,13 +285,23 @@ package final class RunStore: Sendable {
             let emulation: RunReport.Emulation? = (run["emulation_profile"] as String?).map {
                 RunReport.Emulation(profile: $0, rttMs: run["emulation_rtt_ms"], jitter: run["emulation_jitter"], tls: run["emulation_tls"])
             }
-            return RunReport(
+            let abandoned = try Row.fetchAll(db, sql: """
+                SELECT a.invocation_id, a.reason, c.memory_mb, c.strategy, c.concurrency FROM abandoned a
+                JOIN config c ON c.run_id = a.run_id AND c.idx = a.config_idx WHERE a.run_id = ? ORDER BY a.seq
+                """, arguments: [runID]).map { row -> RunReport.Abandoned in
+                let name: String = row["strategy"], n: Int = row["concurrency"]
+                return RunReport.Abandoned(invocation: row["invocation_id"], memoryMb: row["memory_mb"],
+                                           strategy: name == "serial" ? name : "\(name):\(n)", reason: row["reason"])
+            }
+            var report = RunReport(
                 runId: runID, fanbenchVersion: run["fanbench_version"], status: Self.status(run),
                 startedAt: Date(timeIntervalSince1970: run["started_at"]),
                 finishedAt: (run["finished_at"] as Double?).map(Date.init(timeIntervalSince1970:)),
                 host: .init(cores: run["host_cores"], cgroup: run["host_cgroup"]),
                 target: .init(endpoint: run["endpoint"], bucket: run["bucket"], prefix: run["prefix"], op: run["op"], emulation: emulation),
                 plan: plan, configs: aggregates.map(RunReport.config(from:)))
+            report.abandoned = abandoned.isEmpty ? nil : abandoned
+            return report
         }
     }
 

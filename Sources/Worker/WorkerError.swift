@@ -12,6 +12,8 @@ package enum WorkerErrorKind: Hashable, Sendable {
     case protocolMismatch
     /// The coordinator refused this worker (token, size, id).
     case refused
+    /// The coordinator sent something this worker cannot take (an oversized or malformed line).
+    case protocolViolation
 }
 
 package typealias WorkerError = CodedError<WorkerErrorKind>
@@ -38,5 +40,10 @@ extension CodedError where Kind == WorkerErrorKind {
 
     package static func refused(_ coordinator: String, _ reason: String) -> Self {
         Self(.refused, "the coordinator refused this worker: \(reason)", context: ["coordinator": coordinator, "reason": reason])
+    }
+
+    package static func protocolViolation(_ coordinator: String, _ reason: String) -> Self {
+        Self(.protocolViolation, "the coordinator at \(coordinator) sent what this worker cannot take (\(reason)): run the same fanbench version on both",
+             context: ["coordinator": coordinator, "reason": reason])
     }
 }

@@ -66,7 +66,13 @@ package struct WorkerService: Service {
                     let stream = MessageStream(outbound: outbound)
                     var iterator = inbound.makeAsyncIterator()
                     try await handshake(stream, &iterator)
-                    try await serve(stream, &iterator, channel: channel.channel)
+                    do {
+                        try await serve(stream, &iterator, channel: channel.channel)
+                    } catch let e as ProtocolError {
+                        // Say why before going, so the coordinator's log and abandonment reasons name it.
+                        try? await stream.send(.error(ProtocolErrorMessage(reason: "worker \(options.workerID): \(e.reason)")))
+                        throw WorkerError.protocolViolation(address.description, e.reason)
+                    }
                 }
             } catch let error as WorkerError {
                 throw error
@@ -175,7 +181,7 @@ package struct WorkerService: Service {
         }
         try await stream.send(.hello(Hello(workerId: options.workerID, version: options.version, sizeMb: options.sizeMB,
                                            limits: limits, auth: TokenAuth.answer(token: options.token, nonce: challenge.nonce),
-                                           singleUse: options.once ? true : nil)))
+                                           singleUse: options.once ? true : nil, maxLineBytes: options.maxLineBytes)))
         switch try await MessageStream.next(&iterator) {
         case .welcome?:
             logger.info("joined the coordinator", metadata: ["worker": "\(options.workerID)", "size_mb": "\(options.sizeMB)"])
@@ -194,7 +200,11 @@ package struct WorkerService: Service {
             stop.whenStopped { channel.close(promise: nil) }
             guard let message = try await MessageStream.next(&iterator) else { return }
             switch message {
-            case .assign(let assign):
+            case .assign(var assign):
+                if let chunks = assign.keyChunks, chunks > 0 {
+                    assign.keys = try await Self.readKeys(assign, chunks: chunks, &iterator)
+                    assign.keyChunks = nil
+                }
                 guard !stop.isStopped else {
                     try await stream.send(.failed(Failed(invocationId: assign.invocationId, reason: Self.stoppingReason, retire: true)))
                     return
@@ -212,6 +222,18 @@ package struct WorkerService: Service {
                 return
             }
         }
+    }
+
+    /// The `keys` chunks that follow an assignment, in order; anything else is a protocol error.
+    static func readKeys(_ assign: Assign, chunks: Int, _ iterator: inout MessageStream.Inbound.AsyncIterator) async throws -> [String] {
+        var keys: [String] = []
+        for n in 0..<chunks {
+            guard case .keys(let chunk)? = try await MessageStream.next(&iterator), chunk.invocationId == assign.invocationId else {
+                throw ProtocolError("expected keys chunk \(n + 1) of \(chunks) for \(assign.invocationId)")
+            }
+            keys += chunk.keys
+        }
+        return keys
     }
 
     /// What a stopping worker tells the coordinator about the invocation it gives back.

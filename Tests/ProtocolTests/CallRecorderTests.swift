@@ -23,3 +23,14 @@ import Testing
         #expect(CallRecorder().percentileMs(99) == 0)
     }
 }
+
+@Suite struct CallRecorderBoundsTests {
+    @Test func manyDistinctErrorCodesFoldIntoOther() {
+        var r = CallRecorder()
+        for i in 0..<1000 { r.record(nanoseconds: 1000, retries: 0, errorCode: "Code\(i)" + String(repeating: "x", count: 500)) }
+        #expect(r.errors.count == CallRecorder.maxErrorCodes)
+        #expect(r.errorCount == 1000, "nothing lost, only folded")
+        #expect(r.errors.keys.allSatisfy { $0.utf8.count <= CallRecorder.maxErrorCodeBytes })
+        #expect(r.errors["Other"] == 1000 - (CallRecorder.maxErrorCodes - 1))
+    }
+}

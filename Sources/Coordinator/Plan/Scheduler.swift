@@ -63,10 +63,11 @@ package struct Scheduler: Sendable {
     }
 
     /// The worker's connection is gone; whatever it ran goes back to the queue.
-    package mutating func workerLost(_ id: String) -> [Action] {
+    /// `why` is what is known of the loss (the worker's last error line), for the abandonment reason.
+    package mutating func workerLost(_ id: String, why: String? = nil) -> [Action] {
         guard let state = workers.removeValue(forKey: id) else { return [] }
         var actions: [Action] = []
-        if let running = state.busyWith { actions += requeue(running, reason: "worker \(id) was lost") }
+        if let running = state.busyWith { actions += requeue(running, reason: "worker \(id) was lost" + (why.map { " (\($0))" } ?? "")) }
         return actions + dispatch()
     }
 

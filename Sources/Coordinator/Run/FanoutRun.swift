@@ -70,6 +70,8 @@ package enum FanoutRun {
         package var started: @Sendable (RunReport, RunPlan) -> Void = { _, _ in }
         /// Results and counters as they arrive.
         package var events = RunCoordinator.Events()
+        /// The run is over: the invocations it gave up, with why (written once, with the workers' last words).
+        package var abandoned: @Sendable ([(config: Int, abandoned: RunReport.Abandoned)]) -> Void = { _ in }
         /// The first signal arrived: the run is draining.
         package var interrupted: @Sendable () -> Void = {}
         package init() {}
@@ -176,6 +178,17 @@ package enum FanoutRun {
         report.finishedAt = Date()
         report.plan.oversubscribedSizes = oversubscribed
         report.configs = await coordinator.aggregates.map(RunReport.config(from:))
+        let specs = Dictionary(plan.invocations.map { ($0.id, $0.config) }, uniquingKeysWith: { a, _ in a })
+        // A local worker's last log line says why it died (its process is reaped after its connection closed).
+        let lastWords = driver.state.lastWords
+        let abandoned = await coordinator.abandonments.compactMap { a -> (config: Int, abandoned: RunReport.Abandoned)? in
+            guard let c = specs[a.invocation] else { return nil }
+            let said = a.worker.flatMap { lastWords[$0] }.map { "; its last log line: \($0)" } ?? ""
+            return (c.index, RunReport.Abandoned(invocation: a.invocation, memoryMb: c.size.memoryMB, strategy: c.strategy.description,
+                                                 reason: a.reason + said))
+        }
+        report.abandoned = abandoned.isEmpty ? nil : abandoned.map(\.abandoned)
+        hooks.abandoned(abandoned)
         return interrupted ? .interrupted(report) : .finished(report)
     }
 
@@ -197,11 +210,14 @@ struct RunDriver: Service {
     struct Interrupted: Error {}
 
     final class State: Sendable {
-        private let box = Mutex((interrupted: false, oversubscribed: [Int]()))
+        private let box = Mutex((interrupted: false, oversubscribed: [Int](), lastWords: [String: String]()))
         var interrupted: Bool { box.withLock { $0.interrupted } }
         var oversubscribed: [Int] { box.withLock { $0.oversubscribed } }
+        var lastWords: [String: String] { box.withLock { $0.lastWords } }
         func setInterrupted() { box.withLock { $0.interrupted = true } }
-        func setOversubscribed(_ sizes: [Int]) { box.withLock { $0.oversubscribed = sizes } }
+        func setLauncherOutcome(oversubscribed: [Int], lastWords: [String: String]) {
+            box.withLock { $0.oversubscribed = oversubscribed; $0.lastWords = lastWords }
+        }
     }
 
     let plan: RunPlan
@@ -293,7 +309,10 @@ struct RunDriver: Service {
                     cpuBudget: budget, hostCores: ProcessInfo.processInfo.activeProcessorCount, workersPerSize: perSize,
                     cgroups: cgroups, cold: options.cold), logger: logger)
                 hooks.launcher(launcher)
-                defer { state.setOversubscribed(launcher.oversubscribed.withLockedValue { $0 }) }
+                defer {
+                    state.setLauncherOutcome(oversubscribed: launcher.oversubscribed.withLockedValue { $0 },
+                                             lastWords: launcher.lastWords.withLockedValue { $0 })
+                }
                 try await launcher.run(sizes: Array(Set(plan.configs.map(\.size))).sorted(), coordinator: coordinator)
             case .external(let expect, let waitTimeout):
                 // Nothing is dispatched until every expected worker is in (held since before the server started).

@@ -33,6 +33,10 @@ package final class RunRecorder: Sendable {
         enqueue { [store, runID] in try store.record(runID: runID, configIndex: configIndex, result: result, limits: limits, workerID: worker) }
     }
 
+    package func abandoned(configIndex: Int, invocation: String, reason: String) {
+        enqueue { [store, runID] in try store.recordAbandoned(runID: runID, configIndex: configIndex, invocationID: invocation, reason: reason) }
+    }
+
     package func counters(_ index: Int, _ failed: Int, _ reassigned: Int) {
         enqueue { [store, runID] in try store.updateCounters(runID: runID, configIndex: index, failed: failed, reassigned: reassigned) }
     }

@@ -153,6 +153,9 @@ package struct RunSession {
         hooks.started = { header, plan in recorder.begin(header, configs: plan.configs, plannedInvocations: plan.invocations.count) }
         hooks.events.result = { spec, result, limits, worker in recorder.record(configIndex: spec.config.index, result, limits, worker) }
         hooks.events.counters = { index, failed, reassigned in recorder.counters(index, failed, reassigned) }
+        hooks.abandoned = { list in
+            for (index, a) in list { recorder.abandoned(configIndex: index, invocation: a.invocation, reason: a.reason) }
+        }
         hooks.interrupted = {
             progress.finish()
             notice("interrupted: no new invocations; waiting up to \(r.grace) for the running ones (Ctrl-C again to stop now)")
@@ -185,6 +188,10 @@ package struct RunSession {
         if let html = r.htmlPath {
             try ReportOutput.write(HTMLReport.render(report), to: html)
             output("html report: \(html)")
+        }
+        // Everything is written; a run that lost invocations still must not look like a success.
+        if let lost = report.lostSummary {
+            throw FanbenchError(lost + "; see the worker logs in \(logDirectory)", exitCode: ExitStatus.invocationsLost)
         }
     }
 

@@ -88,9 +88,14 @@ package struct CoordinatorServer: Service {
                         try await refuse(stream, "authentication failed: the worker's token does not match (FANBENCH_TOKEN / --token-file)", peer: peer)
                         return
                     }
+                    let workerLine = hello.maxLineBytes ?? defaultMaxLineBytes
+                    guard workerLine >= AssignmentFraming.minimumLineBytes else {
+                        try await refuse(stream, "the worker's line limit of \(workerLine) bytes is below the \(AssignmentFraming.minimumLineBytes) a 1,024-byte key needs", peer: peer)
+                        return
+                    }
                     timeout.cancel()
                     if let reason = await coordinator.register(hello.workerId, sizeMB: hello.sizeMb, limits: hello.limits,
-                                                                  singleUse: hello.singleUse ?? false,
+                                                                  singleUse: hello.singleUse ?? false, maxLineBytes: workerLine,
                                                                   link: ChannelWorkerLink(stream: stream, channel: channel)) {
                         try await refuse(stream, reason, peer: peer)
                         return

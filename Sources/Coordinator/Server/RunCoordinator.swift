@@ -12,6 +12,8 @@ package actor RunCoordinator {
         var link: any WorkerLink
         var limits: WorkerLimits
         var sizeMB: Int
+        /// The longest line the worker takes (it said so in its hello).
+        var maxLineBytes: Int
     }
 
     package struct Snapshot: Sendable {
@@ -43,7 +45,11 @@ package actor RunCoordinator {
     /// Workers that joined while dispatch is held (external runs wait for all expected workers).
     private var held: [(id: String, sizeMB: Int, singleUse: Bool)]?
     /// Why each abandoned invocation was given up, in the order they were.
-    package private(set) var abandonments: [(invocation: String, reason: String)] = []
+    package private(set) var abandonments: [(invocation: String, reason: String, worker: String?)] = []
+    /// The worker each invocation was last sent to.
+    private var lastAssignee: [String: String] = [:]
+    /// What each worker last said was wrong (an `error` it sent before going), for loss reasons.
+    private var lastWords: [String: String] = [:]
     private var observers: [Int: AsyncStream<Void>.Continuation] = [:]
     private var nextObserver = 0
 
@@ -90,12 +96,13 @@ package actor RunCoordinator {
     }
 
     /// A worker passed the handshake. Returns a reason to refuse it, or nil.
-    package func register(_ id: String, sizeMB: Int, limits: WorkerLimits, singleUse: Bool, link: any WorkerLink) async -> String? {
+    package func register(_ id: String, sizeMB: Int, limits: WorkerLimits, singleUse: Bool, maxLineBytes: Int = defaultMaxLineBytes,
+                          link: any WorkerLink) async -> String? {
         guard connections[id] == nil else { return "a worker with id \(id) is already connected" }
         guard plannedSizes.contains(sizeMB) else {
             return "no configuration of this run needs \(sizeMB) MB (planned: \(plannedSizes.sorted().map(String.init).joined(separator: ", ")))"
         }
-        connections[id] = Connection(link: link, limits: limits, sizeMB: sizeMB)
+        connections[id] = Connection(link: link, limits: limits, sizeMB: sizeMB, maxLineBytes: maxLineBytes)
         try? await link.send(.welcome(Welcome(workerId: id)))
         logger.info("worker joined", metadata: ["worker": "\(id)", "size_mb": "\(sizeMB)", "cgroup": "\(limits.cgroup)"])
         if held != nil {
@@ -148,6 +155,11 @@ package actor RunCoordinator {
             }
             await apply(actions)
             return nil
+        case .error(let e):
+            // The worker found something wrong with what we sent and is going; keep why.
+            lastWords[id] = String(e.reason.prefix(500))
+            logger.warning("a worker reported an error", metadata: ["worker": "\(id)", "reason": "\(e.reason)"])
+            return nil
         case .failed(let failed):
             let retire = failed.retire ?? false
             if retire {
@@ -172,7 +184,7 @@ package actor RunCoordinator {
             return
         }
         logger.info("worker left", metadata: ["worker": "\(id)"])
-        await apply(scheduler.workerLost(id))
+        await apply(scheduler.workerLost(id, why: lastWords[id]))
     }
 
     /// Drops busy workers that went silent; call periodically.
@@ -192,8 +204,12 @@ package actor RunCoordinator {
             case .assign(let invocation, let worker):
                 guard let spec = scheduler.specs[invocation], let c = connections[worker] else { continue }
                 lastStarted = "\(spec.config.size.memoryMB) MB \(spec.config.strategy)"
+                lastAssignee[invocation] = worker
                 do {
-                    try await c.link.send(.assign(assignTemplate(spec)))
+                    // Keys that do not fit the worker's line limit follow in chunks that do.
+                    for message in AssignmentFraming.messages(for: assignTemplate(spec), maxLineBytes: c.maxLineBytes) {
+                        try await c.link.send(message)
+                    }
                 } catch {
                     await lost(worker)
                 }
@@ -203,7 +219,7 @@ package actor RunCoordinator {
                 connections.removeValue(forKey: worker)
             case .abandon(let invocation, let reason):
                 logger.error("invocation abandoned", metadata: ["invocation": "\(invocation)", "reason": "\(reason)"])
-                abandonments.append((invocation, reason))
+                abandonments.append((invocation, reason, lastAssignee[invocation]))
                 if let spec = scheduler.specs[invocation] { aggregates[spec.config.index].failed += 1 }
             }
         }
