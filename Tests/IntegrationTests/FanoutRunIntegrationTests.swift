@@ -263,6 +263,45 @@ struct FanoutRunIntegrationTests {
         #expect(runTookAfterSignal < silence, "re-queued at once, not after --worker-silence: \(runTookAfterSignal)")
     }
 
+    /// 9,000 keys of 990 bytes (S3 allows 1,024) in the default shard: about 9 MB of keys for one
+    /// invocation, over the worker's 8 MiB line; they go in chunks, locally and to external workers.
+    @Test(.enabled(if: cgroups != nil, cgroupsReason))
+    func aShardOverTheLineLimitRunsEveryCallLocallyAndExternally() async throws {
+        let config = try TestTarget.configuration(.https)
+        let bucket = "fb-it-longkeys"
+        // 990 bytes in segments of at most 255, as SeaweedFS stores them.
+        let keys = (0..<9000).map { i in ["a", "b", "c"].map { String(repeating: $0, count: 250) + "/" }.joined() + String(format: "%0237d", i) }
+        try await S3Client.withClient(configuration: config, transport: .async, maxConnections: 32) { client in
+            _ = try await client.perform(.createBucket(bucket))
+            let present = Set(try await client.listAll(bucket: bucket).objects.map(\.key))
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                var missing = keys.filter { !present.contains($0) }.makeIterator()
+                for _ in 0..<32 {
+                    guard let k = missing.next() else { break }
+                    group.addTask { _ = try await client.perform(.putObject(bucket: bucket, key: k, body: [1])) }
+                }
+                while try await group.next() != nil {
+                    if let k = missing.next() { group.addTask { _ = try await client.perform(.putObject(bucket: bucket, key: k, body: [1])) } }
+                }
+            }
+        }
+        let local = try await FanoutRun.execute(s3: config, options: try localOptions("lk", bucket: bucket, sizes: [1024], strategies: [.async(32)],
+                                                                                         invocations: 1), logger: logger).report
+        let l = try #require(local.configs.first)
+        #expect(l.invocations.count == 1 && l.invocations.failed == 0)
+        #expect(l.calls.count == 9000 && l.calls.errors == 0)
+        #expect(local.abandoned == nil)
+
+        let options = try externalOptions("ek", bucket: bucket, expect: 1, wait: .seconds(60), token: "long-token",
+                                          size: 1024, strategies: [.async(32)], invocations: 1)
+        let (run, port) = try await startInBackground(options, config: config)
+        let worker = try spawnWorker("long-1", port: port, size: 1024, token: "long-token", config: config)
+        let external = try await run.value
+        reap(worker)
+        let e = try #require(external.configs.first)
+        #expect(e.invocations.count == 1 && e.calls.count == 9000 && e.calls.errors == 0)
+    }
+
     @Test func garbageAndIntrudersAreCutOffWhileTheRunGoesOn() async throws {
         let config = try await seeded("fb-it-ext", objects: 10)
         var options = try externalOptions("e", bucket: "fb-it-ext", expect: 1, wait: .seconds(60), token: "right-token",
@@ -338,6 +377,23 @@ enum RawClient {
             out.append(Double(monotonicNanoseconds() - t0) / 1e6)
         }
         return out
+    }
+
+    /// One `\n`-terminated line from a blocking socket.
+    static func readLine(_ fd: Int32) -> String? {
+        var bytes: [UInt8] = []
+        var byte: UInt8 = 0
+        while recv(fd, &byte, 1, 0) == 1 {
+            if byte == 0x0A { return String(decoding: bytes, as: UTF8.self) }
+            bytes.append(byte)
+        }
+        return nil
+    }
+
+    /// Sends one protocol message as a line.
+    static func sendLine(_ fd: Int32, _ message: Message) {
+        let line = MessageCodec.encode(message) + [0x0A]
+        _ = line.withUnsafeBytes { Glibc.send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
     }
 
     static func exchange(port: Int, send bytes: [UInt8]) throws -> [String] {

@@ -94,14 +94,13 @@ struct InterruptIntegrationTests {
         // A silent worker: it passes the handshake, takes the invocation, and says nothing more.
         let fd = try RawClient.connected(port: port)
         defer { close(fd) }
-        let challenge = try #require(readLine(fd))
+        let challenge = try #require(RawClient.readLine(fd))
         guard case .challenge(let c) = try MessageCodec.decode(Array(challenge.utf8)) else { Issue.record("no challenge"); return }
         let hello = Message.hello(Hello(workerId: "silent", version: "test", sizeMb: 1024, limits: .none,
                                         auth: TokenAuth.answer(token: "interrupt-test-token", nonce: c.nonce)))
-        let line = MessageCodec.encode(hello) + [0x0A]
-        _ = line.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
-        #expect(readLine(fd)?.contains("\"welcome\"") == true)
-        #expect(readLine(fd)?.contains("\"assign\"") == true)
+        RawClient.sendLine(fd, hello)
+        #expect(RawClient.readLine(fd)?.contains("\"welcome\"") == true)
+        #expect(RawClient.readLine(fd)?.contains("\"assign\"") == true)
 
         kill(run.pid, SIGINT)
         #expect(try await run.stderrLine(containing: "Ctrl-C again") != nil, "the first Ctrl-C says what a second one does")
@@ -113,16 +112,5 @@ struct InterruptIntegrationTests {
         #expect(outcome.status == 130, "\(outcome.stderr)")
         let summary = try #require(try RunStore(path: db).runs().first)
         #expect(summary.status == "incomplete" && summary.invocations == 0)
-    }
-
-    /// One `\n`-terminated line from a blocking socket (10 s receive timeout).
-    func readLine(_ fd: Int32) -> String? {
-        var bytes: [UInt8] = []
-        var byte: UInt8 = 0
-        while recv(fd, &byte, 1, 0) == 1 {
-            if byte == 0x0A { return String(decoding: bytes, as: UTF8.self) }
-            bytes.append(byte)
-        }
-        return nil
     }
 }
