@@ -115,6 +115,13 @@ package struct RunSession {
         guard let bucket else {
             throw FanbenchError.badInput("--bucket is required with an endpoint: name the bucket whose keys to call")
         }
+        // Both go into every assignment line: keep them within what S3 itself allows.
+        if let prefix, prefix.utf8.count > 1024 {
+            throw FanbenchError.badInput("the prefix is \(prefix.utf8.count) bytes; S3 keys (and so prefixes) are at most 1,024: shorten --prefix or the plan's target.prefix")
+        }
+        guard bucket.utf8.count <= 255 else {
+            throw FanbenchError.badInput("the bucket name is \(bucket.utf8.count) bytes; S3 allows at most 63 (255 for legacy names): check --bucket")
+        }
         guard r.workerSilenceSeconds >= 3 else {
             throw FanbenchError.badInput("--worker-silence \(r.workerSilenceSeconds) is too short: workers send a heartbeat every second; use 3 or more")
         }
