@@ -48,6 +48,14 @@ package struct CallRecorder: Sendable {
         HistogramSnapshot(counts: latency.recordedValues().map { [$0.value, $0.count] })
     }
 
+    /// Adds one result's calls from the wire: its histogram's values, its counts and its errors.
+    package mutating func add(_ snapshot: HistogramSnapshot, calls: Int, retries: Int, errors: [String: Int]) {
+        add(snapshot)
+        self.calls += calls
+        self.retries += retries
+        for (code, n) in errors.sorted(by: { $0.key < $1.key }) { countError(code, n) }
+    }
+
     /// Adds a histogram received from the wire.
     package mutating func add(_ snapshot: HistogramSnapshot) {
         for pair in snapshot.counts where pair.count == 2 && pair[1] > 0 {

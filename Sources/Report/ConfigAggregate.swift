@@ -29,12 +29,9 @@ package struct ConfigAggregate: Sendable {
         billedMs.append((result.durationMs + (result.initMs ?? 0)).rounded(.up))
         if let i = result.initMs { initMs.append(i) }
         if let l = result.listMs { listMs.append(l) }
-        var recorder = CallRecorder()
-        recorder.add(result.histogram)
-        recorder.calls = result.calls
-        recorder.retries = result.retries
-        recorder.errors = result.errors
-        calls.merge(recorder)
+        // Straight into the merged histogram: a histogram of its own per result would allocate
+        // and walk every bucket (~38k of them) for a handful of values.
+        calls.add(result.histogram, calls: result.calls, retries: result.retries, errors: result.errors)
         maxMemoryBytes = max(maxMemoryBytes, result.maxMemoryBytes)
         cpuMs += result.cpuMs
         throttledMs += result.throttledMs

@@ -10,14 +10,17 @@ import Testing
 /// and a worker that takes every assignment and leaves, saying why.
 @Suite(.enabled(if: TestTarget.available, TestTarget.skipReason), .timeLimit(.minutes(3)))
 struct LostInvocationsIntegrationTests {
+    func seed() async throws {
+        _ = try await S3Client.withClient(configuration: try TestTarget.configuration(.https), transport: .async, maxConnections: 4) {
+            try await Seeder.seed(client: $0, bucket: "fb-lost", objects: 5, size: 16, prefix: "", inFlight: 4)
+        }
+    }
+
     @Test func aWorkerThatLeavesAtEveryAssignmentEndsTheRunWithExit4AndTheReason() async throws {
         let work = FileManager.default.temporaryDirectory.appendingPathComponent("fb-lost-\(TestTarget.uniqueSuffix())").path
         try FileManager.default.createDirectory(atPath: work, withIntermediateDirectories: true)
         let state = try #require(TestTarget.stateDirectory(.https))
-        let config = try TestTarget.configuration(.https)
-        _ = try await S3Client.withClient(configuration: config, transport: .async, maxConnections: 4) {
-            try await Seeder.seed(client: $0, bucket: "fb-lost", objects: 5, size: 16, prefix: "", inFlight: 4)
-        }
+        try await seed()
         var env = TestProcess.cleanEnvironment()
         env["FANBENCH_STATE_DIR"] = state
         env["FANBENCH_TOKEN"] = "lost-test-token"
@@ -59,5 +62,26 @@ struct LostInvocationsIntegrationTests {
         #expect(stored.status == "complete")
         #expect(stored.abandoned?.first?.reason.contains("attempt 3") == true)
         #expect(stored.configs.first?.invocations.failed == 1)
+    }
+
+    /// Local workers that die before they join: the run gives up after its respawns and says
+    /// why with the workers' own last line, not just that they died.
+    @Test func workersThatDieAtStartAreNamedWithTheirLastLine() async throws {
+        let work = FileManager.default.temporaryDirectory.appendingPathComponent("fb-dying-\(TestTarget.uniqueSuffix())").path
+        try FileManager.default.createDirectory(atPath: work, withIntermediateDirectories: true)
+        let script = work + "/dying-worker"
+        try "#!/bin/sh\necho \"dying-worker: cannot start: the disk is on fire\" >&2\nexit 1\n".write(toFile: script, atomically: true, encoding: .utf8)
+        chmod(script, 0o755)
+        try await seed()
+        var env = TestProcess.cleanEnvironment()
+        env["FANBENCH_STATE_DIR"] = try #require(TestTarget.stateDirectory(.https))
+        let caps = FanoutRunIntegrationTests.cgroups != nil ? [] : ["--allow-uncapped"]
+        let outcome = try TestProcess.run([
+            "run", "--bucket", "fb-lost", "--sizes", "1024", "--strategies", "serial", "--invocations", "1",
+            "--worker-binary", script, "--db", work + "/d.db",
+        ] + caps, environment: env)
+        #expect(outcome.status == 1, "\(outcome.stderr)")
+        let last = outcome.stderr.split(separator: "\n").last.map(String.init) ?? ""
+        #expect(last.contains("keep dying") && last.contains("the disk is on fire"), "\(outcome.stderr)")
     }
 }

@@ -21,8 +21,15 @@ package struct Scheduler: Sendable {
     }
 
     package private(set) var specs: [String: InvocationSpec] = [:]
-    private var pending: [String]
+    /// Invocations waiting, per memory size, in dispatch order (re-queued ones first).
+    private var pending: [Int: Queue] = [:]
     private var workers: [String: WorkerState] = [:]
+    /// Workers with nothing to do: the only ones a dispatch looks at.
+    private var idle: Set<String> = []
+    /// Invocations not finished yet (pending or running), per memory size.
+    private var unfinished: [Int: Int] = [:]
+    /// Invocations assigned and not yet finished.
+    package private(set) var running = 0
     private var attempts: [String: Int] = [:]
     package private(set) var completed: Set<String> = []
     package private(set) var abandoned: [String: String] = [:]
@@ -33,14 +40,15 @@ package struct Scheduler: Sendable {
     package private(set) var draining = false
 
     package init(plan: RunPlan, maxAttempts: Int = 3) {
-        for spec in plan.invocations { specs[spec.id] = spec }
-        pending = plan.invocations.map(\.id)
+        for spec in plan.invocations {
+            specs[spec.id] = spec
+            pending[spec.config.size.memoryMB, default: Queue()].append(spec.id)
+            unfinished[spec.config.size.memoryMB, default: 0] += 1
+        }
         self.maxAttempts = max(1, maxAttempts)
     }
 
     package var isDone: Bool { completed.count + abandoned.count == specs.count }
-    /// Invocations assigned and not yet finished.
-    package var running: Int { workers.values.filter { $0.busyWith != nil }.count }
 
     /// From now on nothing new is assigned.
     package mutating func drain() { draining = true }
@@ -48,12 +56,11 @@ package struct Scheduler: Sendable {
     package var workerCount: Int { workers.count }
 
     /// Invocations of this size not finished yet (pending or running).
-    package func remaining(sizeMB: Int) -> Int {
-        specs.values.filter { $0.config.size.memoryMB == sizeMB && !completed.contains($0.id) && abandoned[$0.id] == nil }.count
-    }
+    package func remaining(sizeMB: Int) -> Int { unfinished[sizeMB] ?? 0 }
 
     package mutating func workerJoined(_ id: String, sizeMB: Int, singleUse: Bool = false, now: UInt64) -> [Action] {
         workers[id] = WorkerState(sizeMB: sizeMB, busyWith: nil, lastHeard: now, singleUse: singleUse)
+        idle.insert(id)
         return dispatch()
     }
 
@@ -66,6 +73,8 @@ package struct Scheduler: Sendable {
     /// `why` is what is known of the loss (the worker's last error line), for the abandonment reason.
     package mutating func workerLost(_ id: String, why: String? = nil) -> [Action] {
         guard let state = workers.removeValue(forKey: id) else { return [] }
+        idle.remove(id)
+        if state.busyWith != nil { running -= 1 }
         var actions: [Action] = []
         if let running = state.busyWith { actions += requeue(running, reason: "worker \(id) was lost" + (why.map { " (\($0))" } ?? "")) }
         return actions + dispatch()
@@ -75,10 +84,9 @@ package struct Scheduler: Sendable {
     /// assigned to can complete it, once (a late result from a worker presumed dead is dropped).
     package mutating func resultArrived(_ invocationID: String, from workerID: String, now: UInt64) -> (accept: Bool, actions: [Action]) {
         guard workers[workerID]?.busyWith == invocationID, !completed.contains(invocationID) else { return (false, []) }
-        workers[workerID]?.busyWith = nil
-        workers[workerID]?.lastHeard = now
-        if workers[workerID]?.singleUse == true { workers.removeValue(forKey: workerID) }
+        freed(workerID, now: now, leaving: false)
         completed.insert(invocationID)
+        if let size = specs[invocationID]?.config.size.memoryMB { unfinished[size, default: 1] -= 1 }
         return (true, dispatch())
     }
 
@@ -88,9 +96,7 @@ package struct Scheduler: Sendable {
     package mutating func invocationFailed(_ invocationID: String, from workerID: String, reason: String, retire: Bool = false,
                                            now: UInt64) -> [Action] {
         guard workers[workerID]?.busyWith == invocationID else { return [] }
-        workers[workerID]?.busyWith = nil
-        workers[workerID]?.lastHeard = now
-        if retire || workers[workerID]?.singleUse == true { workers.removeValue(forKey: workerID) }
+        freed(workerID, now: now, leaving: retire)
         return requeue(invocationID, reason: reason, countAttempt: !retire) + dispatch()
     }
 
@@ -108,25 +114,65 @@ package struct Scheduler: Sendable {
         let n = attempts[invocationID, default: 1]
         guard !countAttempt || n < maxAttempts else {
             abandoned[invocationID] = "\(reason); gave up after \(n) attempts"
+            if let size = specs[invocationID]?.config.size.memoryMB { unfinished[size, default: 1] -= 1 }
             return [.abandon(invocationID: invocationID, reason: abandoned[invocationID]!)]
         }
         if countAttempt { attempts[invocationID] = n + 1 }
-        if let spec = specs[invocationID] { reassigned[spec.config.index, default: 0] += 1 }
-        pending.insert(invocationID, at: 0)
+        if let spec = specs[invocationID] {
+            reassigned[spec.config.index, default: 0] += 1
+            pending[spec.config.size.memoryMB, default: Queue()].pushFront(invocationID)
+        }
         return []
+    }
+
+    /// The worker finished (or gave back) its invocation: idle again, or gone when it leaves
+    /// after one (a cold start) or was told to stop.
+    private mutating func freed(_ workerID: String, now: UInt64, leaving: Bool) {
+        running -= 1
+        workers[workerID]?.busyWith = nil
+        workers[workerID]?.lastHeard = now
+        if leaving || workers[workerID]?.singleUse == true {
+            workers.removeValue(forKey: workerID)
+        } else {
+            idle.insert(workerID)
+        }
     }
 
     private mutating func dispatch() -> [Action] {
         guard !draining else { return [] }
         var actions: [Action] = []
-        for id in workers.keys.sorted() where workers[id]?.busyWith == nil {
-            let size = workers[id]!.sizeMB
-            guard let index = pending.firstIndex(where: { specs[$0]?.config.size.memoryMB == size }) else { continue }
-            let invocation = pending.remove(at: index)
+        // Idle workers only (usually the one that just finished), in id order for determinism.
+        for id in idle.count == 1 ? Array(idle) : idle.sorted() {
+            guard let size = workers[id]?.sizeMB, let invocation = pending[size]?.popFirst() else { continue }
+            idle.remove(id)
             workers[id]?.busyWith = invocation
+            running += 1
             if attempts[invocation] == nil { attempts[invocation] = 1 }
             actions.append(.assign(invocationID: invocation, workerID: id))
         }
         return actions
+    }
+
+    /// A FIFO with a front for re-queued work: O(1) at both ends, no shifting.
+    struct Queue: Sendable {
+        private var items: [String] = []
+        private var head = 0
+        private var front: [String] = []
+
+        mutating func append(_ id: String) { items.append(id) }
+        mutating func pushFront(_ id: String) { front.append(id) }
+
+        mutating func popFirst() -> String? {
+            if let id = front.popLast() { return id }
+            guard head < items.count else { return nil }
+            defer {
+                head += 1
+                if head > 4096 && head * 2 > items.count {
+                    items.removeFirst(head)
+                    head = 0
+                }
+            }
+            return items[head]
+        }
     }
 }
