@@ -36,11 +36,8 @@ public final class BlockingS3Client: @unchecked Sendable {
 
     /// Lists every key under `prefix`, following continuation tokens.
     public func listAll(bucket: String, prefix: String? = nil, pageSize: Int? = nil) throws(S3Error) -> S3Listing {
-        var listing = S3Listing()
-        var token: String?
-        repeat {
-            token = listing.add(try perform(.listObjectsV2(bucket: bucket, prefix: prefix, continuationToken: token, maxKeys: pageSize)))
-        } while token != nil
-        return listing
+        var pager = S3ListingPager(bucket: bucket, prefix: prefix, pageSize: pageSize)
+        while let page = pager.next { pager.received(try perform(page)) }
+        return pager.listing
     }
 }

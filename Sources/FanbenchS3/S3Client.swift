@@ -67,11 +67,8 @@ public struct S3Client: Sendable {
 
     /// Lists every key under `prefix`, following continuation tokens.
     public func listAll(bucket: String, prefix: String? = nil, pageSize: Int? = nil) async throws(S3Error) -> S3Listing {
-        var listing = S3Listing()
-        var token: String?
-        repeat {
-            token = listing.add(try await perform(.listObjectsV2(bucket: bucket, prefix: prefix, continuationToken: token, maxKeys: pageSize)))
-        } while token != nil
-        return listing
+        var pager = S3ListingPager(bucket: bucket, prefix: prefix, pageSize: pageSize)
+        while let page = pager.next { pager.received(try await perform(page)) }
+        return pager.listing
     }
 }

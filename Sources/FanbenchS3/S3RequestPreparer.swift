@@ -80,3 +80,30 @@ public struct S3Listing: Sendable {
         return call.value.isTruncated ? call.value.nextContinuationToken : nil
     }
 }
+
+/// Listing every key under a prefix, page after page: the one place that knows how, for
+/// both clients (each only sends `next` until it is nil).
+struct S3ListingPager {
+    let bucket: String
+    let prefix: String?
+    let pageSize: Int?
+    private(set) var listing = S3Listing()
+    private var token: String?
+    private var done = false
+
+    init(bucket: String, prefix: String?, pageSize: Int?) {
+        self.bucket = bucket
+        self.prefix = prefix
+        self.pageSize = pageSize
+    }
+
+    /// The request for the next page; nil once the last one came.
+    var next: S3Operation<ListObjectsV2Page>? {
+        done ? nil : .listObjectsV2(bucket: bucket, prefix: prefix, continuationToken: token, maxKeys: pageSize)
+    }
+
+    mutating func received(_ page: S3Call<ListObjectsV2Page>) {
+        token = listing.add(page)
+        done = token == nil
+    }
+}
