@@ -28,7 +28,7 @@ import Testing
             _ = try PlanFile.parse(yaml, path: "p.yaml")
             return nil
         } catch {
-            return error.message
+            return error.userMessage
         }
     }
 
@@ -43,5 +43,12 @@ import Testing
         #expect(message("cold: maybe\n")?.contains("'cold' must be true or false") == true)
         #expect(message("- just\n- a list\n")?.contains("a plan is a mapping") == true)
         #expect(message("sizes: [128\n")?.contains("not valid YAML") == true)
+    }
+
+    @Test func aRefusedPlanCarriesItsFileAndLine() {
+        let error = #expect(throws: PlanError.self) { try PlanFile.parse("op: get-object-acl\ninvocations: -1\n", path: "q.yaml") }
+        #expect(error?.kind == .invalid && error?.context["file"] == "q.yaml" && error?.context["line"] == "2")
+        #expect(error?.exitStatus == 2)
+        #expect((#expect(throws: PlanError.self) { try PlanFile.load(path: "/nonexistent/plan.yaml") })?.kind == .unreadable)
     }
 }

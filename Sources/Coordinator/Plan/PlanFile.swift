@@ -26,35 +26,36 @@ package struct PlanFile: Sendable, Equatable {
     static let topKeys = ["target", "op", "sizes", "strategies", "invocations", "shard_size", "listing", "cold"]
     static let targetKeys = ["bucket", "prefix", "endpoint", "region", "objects", "profile"]
 
-    package static func load(path: String) throws(FanbenchError) -> PlanFile {
+    package static func load(path: String) throws(PlanError) -> PlanFile {
         guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
-            throw FanbenchError("cannot read the plan \(path): check the path", exitCode: 2)
+            throw PlanError(.unreadable, "cannot read the plan \(path): check the path", context: ["file": path], exitStatus: ExitStatus.badInput)
         }
         return try parse(text, path: path)
     }
 
-    package static func parse(_ text: String, path: String) throws(FanbenchError) -> PlanFile {
-        func fail(_ node: Node?, _ message: String) -> FanbenchError {
-            FanbenchError("\(path)\(node?.mark.map { ":\($0.line)" } ?? ""): \(message)", exitCode: 2)
+    package static func parse(_ text: String, path: String) throws(PlanError) -> PlanFile {
+        func fail(_ node: Node?, _ message: String) -> PlanError {
+            PlanError(.invalid, "\(path)\(node?.mark.map { ":\($0.line)" } ?? ""): \(message)",
+                      context: ["file": path].merging(node?.mark.map { ["line": String($0.line)] } ?? [:]) { $1 }, exitStatus: ExitStatus.badInput)
         }
         let root: Node?
         do {
             root = try Yams.compose(yaml: text)
         } catch {
-            throw FanbenchError("\(path): not valid YAML (\(error))", exitCode: 2)
+            throw PlanError(.invalidYAML, "\(path): not valid YAML (\(error))", context: ["file": path], exitStatus: ExitStatus.badInput)
         }
         guard let root, let top = root.mapping else { throw fail(root, "a plan is a mapping of keys (\(topKeys.joined(separator: ", ")))") }
         var plan = PlanFile()
 
-        func string(_ node: Node, _ key: String) throws(FanbenchError) -> String {
+        func string(_ node: Node, _ key: String) throws(PlanError) -> String {
             guard let s = node.scalar?.string, node.scalar != nil else { throw fail(node, "'\(key)' must be a single value") }
             return s
         }
-        func int(_ node: Node, _ key: String, min: Int = 1) throws(FanbenchError) -> Int {
+        func int(_ node: Node, _ key: String, min: Int = 1) throws(PlanError) -> Int {
             guard let v = node.int, v >= min else { throw fail(node, "'\(key)' must be a whole number of at least \(min)") }
             return v
         }
-        func list(_ node: Node, _ key: String, example: String) throws(FanbenchError) -> [Node] {
+        func list(_ node: Node, _ key: String, example: String) throws(PlanError) -> [Node] {
             guard let seq = node.sequence, !seq.isEmpty else { throw fail(node, "'\(key)' must be a non-empty list, e.g. \(example)") }
             return Array(seq)
         }
@@ -120,3 +121,10 @@ package struct PlanFile: Sendable, Equatable {
         return plan
     }
 }
+
+/// Why a plan file was refused.
+package enum PlanErrorKind: Hashable, Sendable {
+    case unreadable, invalidYAML, invalid
+}
+
+package typealias PlanError = CodedError<PlanErrorKind>

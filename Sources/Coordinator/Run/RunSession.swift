@@ -62,7 +62,7 @@ package struct RunSession {
         let r = request
         var logger = Logger(label: "fanbench")
         logger.logLevel = r.verbose ? .info : .warning
-        let file = try r.planFile.map { path throws(FanbenchError) in try PlanFile.load(path: path) }
+        let file = try r.planFile.map { path throws(PlanError) in try PlanFile.load(path: path) }
         var s3 = r.s3
         if s3.endpoint == nil, !s3.namesEndpoint(), let endpoint = file?.endpoint { s3.endpoint = endpoint }
         if s3.region == nil { s3.region = file?.region }
