@@ -90,6 +90,12 @@ package enum ProcessLauncher {
         return nil
     }
 
+    /// Blocks until the child `pid` has exited, without reaping it (its pid stays taken).
+    package static func waitUntilExited(_ pid: pid_t) {
+        var info = siginfo_t()
+        while waitid(P_PID, id_t(pid), &info, WEXITED | WNOWAIT) == -1 && errno == EINTR {}
+    }
+
     /// Blocks until the child `pid` exits; its exit status, or 128 + the signal that killed it.
     package static func waitForExit(_ pid: pid_t) -> Int32 {
         var status: Int32 = 0

@@ -15,6 +15,15 @@ package struct MessageStream: Sendable {
         try await outbound.write(buffer)
     }
 
+    /// Sends `messages` in one write: nothing another task sends comes between them.
+    package func send(_ messages: [Message]) async throws {
+        try await outbound.write(contentsOf: messages.map { m in
+            var buffer = ByteBuffer(bytes: MessageCodec.encode(m))
+            buffer.writeInteger(UInt8(ascii: "\n"))
+            return buffer
+        })
+    }
+
     /// The next message; nil at end of stream. Bad lines throw `ProtocolError`.
     package static func next(_ iterator: inout Inbound.AsyncIterator) async throws -> Message? {
         guard let line = try await iterator.next() else { return nil }

@@ -181,6 +181,8 @@ final class RelayHandler: ChannelInboundHandler, @unchecked Sendable {
     /// Bytes read from this side and not yet handed to the other side's socket.
     private var pending = 0
     private var paused = false
+    /// This side closed while bytes were still on their way: close the other once they are out.
+    private var closeWhenDelivered = false
 
     init(state: ConnectionState, direction: ConnectionState.Direction, partner: any Channel) {
         self.state = state
@@ -244,16 +246,23 @@ final class RelayHandler: ChannelInboundHandler, @unchecked Sendable {
     /// `bytes` reached the other side's socket; read again once the backlog is small.
     private func delivered(_ bytes: Int, source: any Channel) {
         pending -= bytes
-        if paused && pending < Self.lowWater {
+        if closeWhenDelivered && pending <= 0 {
+            partner.close(promise: nil)
+        } else if paused && pending < Self.lowWater {
             paused = false
             source.setOption(.autoRead, value: true).whenFailure { _ in }
         }
     }
 
     func channelInactive(context: ChannelHandlerContext) {
-        // Close the other side once what is in flight towards it has been delivered.
-        let partner = self.partner
-        state.eventLoop.scheduleTask(deadline: state.lastDelivery[direction] ?? .now()) { partner.close(promise: nil) }
+        // Close the other side once everything read from this side has reached it (written to
+        // its socket, not just scheduled): a slow reader still gets the whole response.
+        if pending <= 0 {
+            let partner = self.partner
+            state.eventLoop.scheduleTask(deadline: state.lastDelivery[direction] ?? .now()) { partner.close(promise: nil) }
+        } else {
+            closeWhenDelivered = true
+        }
         context.fireChannelInactive()
     }
 

@@ -60,7 +60,11 @@ package struct WorkerService: Service {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         let address = options.coordinator
         do {
-            let channel = try await dial(group: group)
+            guard let channel = try await dial(group: group) else {
+                logger.info("stopped before joining", metadata: ["worker": "\(options.workerID)"])
+                try? await group.shutdownGracefully()
+                return
+            }
             do {
                 try await channel.executeThenClose { inbound, outbound in
                     let stream = MessageStream(outbound: outbound)
@@ -68,7 +72,7 @@ package struct WorkerService: Service {
                     try await handshake(stream, &iterator)
                     do {
                         try await serve(stream, &iterator, channel: channel.channel)
-                    } catch let e as ProtocolError {
+                    } catch let e as ProtocolError where !stop.isStopped {
                         // Say why before going, so the coordinator's log and abandonment reasons name it.
                         try? await stream.send(.error(ProtocolErrorMessage(reason: "worker \(options.workerID): \(e.reason)")))
                         throw WorkerError.protocolViolation(address.description, e.reason)
@@ -101,12 +105,14 @@ package struct WorkerService: Service {
         try? await group.shutdownGracefully()
     }
 
-    private func dial(group: MultiThreadedEventLoopGroup) async throws -> NIOAsyncChannel<ByteBuffer, ByteBuffer> {
+    /// Dials until connected, the timeout, or a stop (then nil: a worker told to stop before it
+    /// joined just leaves).
+    private func dial(group: MultiThreadedEventLoopGroup) async throws -> NIOAsyncChannel<ByteBuffer, ByteBuffer>? {
         let deadline = ContinuousClock.now + options.dialTimeout
         var backoff = Duration.milliseconds(100)
         var lastReported = ""
         var failingSince: ContinuousClock.Instant?
-        while true {
+        while !stop.isStopped {
             do {
                 return try await ClientBootstrap(group: group)
                     .connectTimeout(.seconds(5))
@@ -142,6 +148,7 @@ package struct WorkerService: Service {
                 backoff = min(backoff * 2, .seconds(2))
             }
         }
+        return nil
     }
 
     /// Runs `body` in its own task and returns when it ends or after `limit`, whichever is first.
@@ -202,6 +209,9 @@ package struct WorkerService: Service {
             switch message {
             case .assign(var assign):
                 if let chunks = assign.keyChunks, chunks > 0 {
+                    // A stop while the keys arrive only takes note: the invocation is given back
+                    // (retiring) once they are in, instead of cutting the connection mid-line.
+                    stop.whenStopped {}
                     assign.keys = try await Self.readKeys(assign, chunks: chunks, &iterator)
                     assign.keyChunks = nil
                 }

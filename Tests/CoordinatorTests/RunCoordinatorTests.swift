@@ -15,6 +15,7 @@ import Testing
         var closed: Bool { state.withLock { $0.closed } }
         var assigned: [String] { sent.compactMap { if case .assign(let a) = $0 { return a.invocationId } else { return nil } } }
         func send(_ message: Message) async throws { state.withLock { $0.sent.append(message) } }
+        func send(_ messages: [Message]) async throws { state.withLock { $0.sent += messages } }
         func close() { state.withLock { $0.closed = true } }
     }
 

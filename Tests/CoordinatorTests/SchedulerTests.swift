@@ -117,11 +117,44 @@ import Testing
         #expect(s.reassigned.isEmpty)
     }
 
-    @Test func workerSideFailureIsRetriedElsewhere() throws {
+    @Test func aFailureAloneOnItsSizeIsRetriedOnTheSameWorker() throws {
         var s = Scheduler(plan: try plan(invocations: 1))
         let (inv, _) = assigned(s.workerJoined("w", sizeMB: 128, now: 0))[0]
         let next = assigned(s.invocationFailed(inv, from: "w", reason: "boom", now: 1))
-        #expect(next.map(\.0) == [inv])
+        #expect(next.map(\.0) == [inv], "no other worker of its size: the same one tries again")
+    }
+
+    @Test func aFailureGoesToAnotherWorkerWhenThereIsOne() throws {
+        var s = Scheduler(plan: try plan(invocations: 2))
+        let first = assigned(s.workerJoined("a", sizeMB: 128, now: 0))[0].0
+        let second = assigned(s.workerJoined("b", sizeMB: 128, now: 0))[0].0
+        #expect(assigned(s.invocationFailed(first, from: "a", reason: "boom on a", now: 1)).isEmpty, "a does not take it straight back")
+        let (accept, next) = s.resultArrived(second, from: "b", now: 2)
+        #expect(accept)
+        #expect(assigned(next).map(\.0) == [first] && assigned(next).map(\.1) == ["b"], "tried again on b")
+    }
+
+    @Test func anAssignmentStartsItsWorkersSilenceClock() throws {
+        var s = Scheduler(plan: try plan(invocations: 2))
+        let a1 = assigned(s.workerJoined("a", sizeMB: 128, now: 0))[0].0
+        _ = s.resultArrived(a1, from: "a", now: 1_000_000_000)      // a finishes and takes the second invocation
+        let b = assigned(s.workerJoined("b", sizeMB: 128, now: 1_000_000_000))
+        #expect(b.isEmpty)
+        // 100 s later b is still idle (nothing to do); a is heard from; then a is lost and b is assigned its work.
+        s.heard(from: "a", now: 100_000_000_000)
+        #expect(s.workerLost("a").isEmpty == false)
+        #expect(s.checkSilence(now: 101_000_000_000, silence: 15_000_000_000).isEmpty,
+                "b was idle for 100 s, not silent while busy: its clock starts at the assignment")
+    }
+
+    @Test func lossesWhileDrainingAreInterruptionsNotLosses() throws {
+        var s = Scheduler(plan: try plan(invocations: 1), maxAttempts: 1)
+        let (inv, _) = assigned(s.workerJoined("w", sizeMB: 128, now: 0))[0]
+        s.drain()
+        #expect(s.workerLost("w").isEmpty, "nothing abandoned, nothing re-dispatched")
+        #expect(s.abandoned.isEmpty && s.reassigned.isEmpty)
+        #expect(s.remaining(sizeMB: 128) == 1 && s.running == 0)
+        _ = inv
     }
 }
 

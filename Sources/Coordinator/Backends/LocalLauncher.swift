@@ -51,6 +51,7 @@ package final class LocalLauncher: Sendable {
         var pid: pid_t
         var group: CgroupManager.Group?
         var workerID: String
+        var sizeMB: Int
         /// Signalled once the child is reaped and its cgroup removed.
         var reaped: DispatchSemaphore
     }
@@ -107,7 +108,8 @@ package final class LocalLauncher: Sendable {
                         continue
                     case .exited(let dead, let clean):
                         await coordinator.lost(dead.workerID)
-                        guard await coordinator.remaining(sizeMB: mb) > 0 else { continue }
+                        // A worker of an earlier phase that exited late is not this phase's to replace.
+                        guard dead.sizeMB == mb, await coordinator.remaining(sizeMB: mb) > 0 else { continue }
                         if options.cold && clean {
                             // A cold worker serves one invocation and exits: start the next one.
                             try spawn(size)
@@ -150,19 +152,22 @@ package final class LocalLauncher: Sendable {
             if let group { options.cgroups?.remove(group) }
             throw error
         }
-        let child = Child(pid: pid, group: group, workerID: workerID, reaped: DispatchSemaphore(value: 0))
+        let child = Child(pid: pid, group: group, workerID: workerID, sizeMB: size.memoryMB, reaped: DispatchSemaphore(value: 0))
         children.withLockedValue { $0.append(child) }
         // One thread per child blocks in waitpid: its exit is an event, not something polled.
         // The cgroup is removed there too, off every lock (removal waits for the kernel).
         let thread = Thread { [self] in
-            let status = ProcessLauncher.waitForExit(pid)
-            if let group { options.cgroups?.remove(group) }
-            if let line = ProcessLauncher.lastLine(ofFile: logPath) { lastWords.withLockedValue { $0[workerID] = line } }
+            // Wait for the exit without reaping, so the pid cannot be reused while `stopAll` may
+            // still signal it; leave the list first, then reap.
+            ProcessLauncher.waitUntilExited(pid)
             let wasRunning = children.withLockedValue { list -> Bool in
                 let before = list.count
                 list.removeAll { $0.pid == pid }
                 return list.count < before
             }
+            let status = ProcessLauncher.waitForExit(pid)
+            if let group { options.cgroups?.remove(group) }
+            if let line = ProcessLauncher.lastLine(ofFile: logPath) { lastWords.withLockedValue { $0[workerID] = line } }
             child.reaped.signal()
             if wasRunning { eventSink.yield(.exited(child, clean: status == 0)) }
         }

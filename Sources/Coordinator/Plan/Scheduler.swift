@@ -30,6 +30,10 @@ package struct Scheduler: Sendable {
     private var unfinished: [Int: Int] = [:]
     /// Invocations assigned and not yet finished.
     package private(set) var running = 0
+    /// The latest time any event carried: a new assignment starts its worker's silence clock here.
+    private var now: UInt64 = 0
+    /// The worker each failed invocation last failed on: it is offered to others first.
+    private var failedOn: [String: String] = [:]
     private var attempts: [String: Int] = [:]
     package private(set) var completed: Set<String> = []
     package private(set) var abandoned: [String: String] = [:]
@@ -59,6 +63,7 @@ package struct Scheduler: Sendable {
     package func remaining(sizeMB: Int) -> Int { unfinished[sizeMB] ?? 0 }
 
     package mutating func workerJoined(_ id: String, sizeMB: Int, singleUse: Bool = false, now: UInt64) -> [Action] {
+        self.now = max(self.now, now)
         workers[id] = WorkerState(sizeMB: sizeMB, busyWith: nil, lastHeard: now, singleUse: singleUse)
         idle.insert(id)
         return dispatch()
@@ -66,6 +71,7 @@ package struct Scheduler: Sendable {
 
     /// Any message from a worker proves it alive.
     package mutating func heard(from id: String, now: UInt64) {
+        self.now = max(self.now, now)
         workers[id]?.lastHeard = now
     }
 
@@ -76,7 +82,15 @@ package struct Scheduler: Sendable {
         idle.remove(id)
         if state.busyWith != nil { running -= 1 }
         var actions: [Action] = []
-        if let running = state.busyWith { actions += requeue(running, reason: "worker \(id) was lost" + (why.map { " (\($0))" } ?? "")) }
+        if let running = state.busyWith {
+            if draining {
+                // The run is being stopped: the invocation was interrupted, not lost. It stays
+                // unfinished (the run is incomplete) without an attempt or a re-assignment counted.
+                pending[state.sizeMB, default: Queue()].pushFront(running)
+            } else {
+                actions += requeue(running, reason: "worker \(id) was lost" + (why.map { " (\($0))" } ?? ""))
+            }
+        }
         return actions + dispatch()
     }
 
@@ -84,6 +98,7 @@ package struct Scheduler: Sendable {
     /// assigned to can complete it, once (a late result from a worker presumed dead is dropped).
     package mutating func resultArrived(_ invocationID: String, from workerID: String, now: UInt64) -> (accept: Bool, actions: [Action]) {
         guard workers[workerID]?.busyWith == invocationID, !completed.contains(invocationID) else { return (false, []) }
+        self.now = max(self.now, now)
         freed(workerID, now: now, leaving: false)
         completed.insert(invocationID)
         if let size = specs[invocationID]?.config.size.memoryMB { unfinished[size, default: 1] -= 1 }
@@ -96,12 +111,19 @@ package struct Scheduler: Sendable {
     package mutating func invocationFailed(_ invocationID: String, from workerID: String, reason: String, retire: Bool = false,
                                            now: UInt64) -> [Action] {
         guard workers[workerID]?.busyWith == invocationID else { return [] }
+        self.now = max(self.now, now)
         freed(workerID, now: now, leaving: retire)
-        return requeue(invocationID, reason: reason, countAttempt: !retire) + dispatch()
+        // Tried again elsewhere when there is an elsewhere: the worker that failed it waits
+        // for the next event before it may take it back.
+        let size = workers[workerID]?.sizeMB
+        let others = size.map { s in workers.contains { $0.key != workerID && $0.value.sizeMB == s } } ?? false
+        if !retire { failedOn[invocationID] = workerID }
+        return requeue(invocationID, reason: reason, countAttempt: !retire) + dispatch(excluding: others ? workerID : nil)
     }
 
     /// Busy workers silent for longer than `silence` ns are dropped and their work re-queued.
     package mutating func checkSilence(now: UInt64, silence: UInt64) -> [Action] {
+        self.now = max(self.now, now)
         var actions: [Action] = []
         for (id, state) in workers where state.busyWith != nil && now > state.lastHeard && now - state.lastHeard > silence {
             actions.append(.dropWorker(workerID: id, reason: "silent for more than \(silence / 1_000_000_000) s"))
@@ -138,19 +160,32 @@ package struct Scheduler: Sendable {
         }
     }
 
-    private mutating func dispatch() -> [Action] {
+    private mutating func dispatch(excluding skipped: String? = nil) -> [Action] {
         guard !draining else { return [] }
         var actions: [Action] = []
         // Idle workers only (usually the one that just finished), in id order for determinism.
-        for id in idle.count == 1 ? Array(idle) : idle.sorted() {
+        var order = idle.count == 1 ? Array(idle) : idle.sorted()
+        if !failedOn.isEmpty {
+            // A worker is offered the invocation that just failed on it only after the others.
+            let (again, fresh) = (order.filter(failedTheNext), order.filter { !failedTheNext($0) })
+            order = fresh + again
+        }
+        for id in order where id != skipped {
             guard let size = workers[id]?.sizeMB, let invocation = pending[size]?.popFirst() else { continue }
             idle.remove(id)
             workers[id]?.busyWith = invocation
+            workers[id]?.lastHeard = now  // its silence is counted from the assignment, not from when it went idle
             running += 1
             if attempts[invocation] == nil { attempts[invocation] = 1 }
             actions.append(.assign(invocationID: invocation, workerID: id))
         }
         return actions
+    }
+
+    /// Whether the next invocation waiting for this worker's size last failed on this worker.
+    private func failedTheNext(_ id: String) -> Bool {
+        guard let size = workers[id]?.sizeMB, let next = pending[size]?.peek else { return false }
+        return failedOn[next] == id
     }
 
     /// A FIFO with a front for re-queued work: O(1) at both ends, no shifting.
@@ -161,6 +196,8 @@ package struct Scheduler: Sendable {
 
         mutating func append(_ id: String) { items.append(id) }
         mutating func pushFront(_ id: String) { front.append(id) }
+
+        var peek: String? { front.last ?? (head < items.count ? items[head] : nil) }
 
         mutating func popFirst() -> String? {
             if let id = front.popLast() { return id }

@@ -104,6 +104,8 @@ package actor RunCoordinator {
         }
         connections[id] = Connection(link: link, limits: limits, sizeMB: sizeMB, maxLineBytes: maxLineBytes)
         try? await link.send(.welcome(Welcome(workerId: id)))
+        // While the welcome was being sent the worker may already have gone (its `lost` came in).
+        guard connections[id] != nil else { return nil }
         logger.info("worker joined", metadata: ["worker": "\(id)", "size_mb": "\(sizeMB)", "cgroup": "\(limits.cgroup)"])
         if held != nil {
             held!.append((id, sizeMB, singleUse))
@@ -207,9 +209,9 @@ package actor RunCoordinator {
                 lastAssignee[invocation] = worker
                 do {
                     // Keys that do not fit the worker's line limit follow in chunks that do.
-                    for message in AssignmentFraming.messages(for: assignTemplate(spec), maxLineBytes: c.maxLineBytes) {
-                        try await c.link.send(message)
-                    }
+                    try await c.link.send(AssignmentFraming.messages(for: assignTemplate(spec), maxLineBytes: c.maxLineBytes))
+                    // Its silence is counted from when the whole assignment was out.
+                    scheduler.heard(from: worker, now: now())
                 } catch {
                     await lost(worker)
                 }

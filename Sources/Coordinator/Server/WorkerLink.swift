@@ -5,6 +5,8 @@ import NIOCore
 /// A protocol so that the coordinator's decisions are tested without sockets.
 package protocol WorkerLink: Sendable {
     func send(_ message: Message) async throws
+    /// Sends `messages` back to back: nothing else sent on the link comes between them.
+    func send(_ messages: [Message]) async throws
     /// Closes the connection (the worker is dropped).
     func close()
 }
@@ -20,5 +22,6 @@ package struct ChannelWorkerLink: WorkerLink {
     }
 
     package func send(_ message: Message) async throws { try await stream.send(message) }
+    package func send(_ messages: [Message]) async throws { try await stream.send(messages) }
     package func close() { channel.close(promise: nil) }
 }
