@@ -134,6 +134,14 @@ import Testing
         #expect(assigned(next).map(\.0) == [first] && assigned(next).map(\.1) == ["b"], "tried again on b")
     }
 
+    @Test func aWorkerThatFailedOneInvocationTakesTheNextOne() throws {
+        var s = Scheduler(plan: try plan(invocations: 3))
+        let x = assigned(s.workerJoined("a", sizeMB: 128, now: 0))[0].0
+        _ = assigned(s.workerJoined("b", sizeMB: 128, now: 0))
+        let next = assigned(s.invocationFailed(x, from: "a", reason: "boom on a", now: 1))
+        #expect(next.count == 1 && next[0].1 == "a" && next[0].0 != x, "a works on the third invocation; the failed one waits for b")
+    }
+
     @Test func anAssignmentStartsItsWorkersSilenceClock() throws {
         var s = Scheduler(plan: try plan(invocations: 2))
         let a1 = assigned(s.workerJoined("a", sizeMB: 128, now: 0))[0].0

@@ -64,7 +64,9 @@ package final class LocalLauncher: Sendable {
     }
 
     package let options: Options
-    private let children = NIOLockedValueBox<[Child]>([])
+    /// Every child until it is reaped and its cgroup removed, by pid: whether it has exited
+    /// (not yet reaped, so its pid is still its own), and whether `stopAll` stopped it.
+    private let children = NIOLockedValueBox<[pid_t: (child: Child, exited: Bool, stopped: Bool)]>([:])
     private let counter = NIOLockedValueBox(0)
     /// Sizes that ran with more CPU than the budget allowed.
     package let oversubscribed = NIOLockedValueBox<[Int]>([])
@@ -132,7 +134,7 @@ package final class LocalLauncher: Sendable {
     }
 
     /// PIDs of running workers (tests kill one to prove re-queueing).
-    package var runningPIDs: [pid_t] { children.withLockedValue { $0.map(\.pid) } }
+    package var runningPIDs: [pid_t] { children.withLockedValue { $0.values.filter { !$0.exited }.map(\.child.pid).sorted() } }
 
     private func spawn(_ size: LambdaSize) throws {
         let n = counter.withLockedValue { v -> Int in v += 1; return v }
@@ -153,23 +155,23 @@ package final class LocalLauncher: Sendable {
             throw error
         }
         let child = Child(pid: pid, group: group, workerID: workerID, sizeMB: size.memoryMB, reaped: DispatchSemaphore(value: 0))
-        children.withLockedValue { $0.append(child) }
+        children.withLockedValue { $0[pid] = (child, false, false) }
         // One thread per child blocks in waitpid: its exit is an event, not something polled.
         // The cgroup is removed there too, off every lock (removal waits for the kernel).
         let thread = Thread { [self] in
             // Wait for the exit without reaping, so the pid cannot be reused while `stopAll` may
             // still signal it; leave the list first, then reap.
             ProcessLauncher.waitUntilExited(pid)
-            let wasRunning = children.withLockedValue { list -> Bool in
-                let before = list.count
-                list.removeAll { $0.pid == pid }
-                return list.count < before
+            let stopped = children.withLockedValue { list -> Bool in
+                list[pid]?.exited = true
+                return list[pid]?.stopped ?? true
             }
             let status = ProcessLauncher.waitForExit(pid)
             if let group { options.cgroups?.remove(group) }
             if let line = ProcessLauncher.lastLine(ofFile: logPath) { lastWords.withLockedValue { $0[workerID] = line } }
+            children.withLockedValue { _ = $0.removeValue(forKey: pid) }
             child.reaped.signal()
-            if wasRunning { eventSink.yield(.exited(child, clean: status == 0)) }
+            if !stopped { eventSink.yield(.exited(child, clean: status == 0)) }
         }
         thread.stackSize = 256 * 1024
         thread.start()
@@ -178,8 +180,16 @@ package final class LocalLauncher: Sendable {
     /// Kills every worker and waits until each is reaped and its cgroup removed; safe to call
     /// more than once, from any path.
     package func stopAll() {
-        let all = children.withLockedValue { c -> [Child] in defer { c = [] }; return c }
-        for c in all { kill(c.pid, SIGKILL) }
+        // Signalled under the lock: a child its thread has seen exit is not signalled, and its
+        // thread cannot reap it (freeing the pid) before taking the same lock.
+        let all = children.withLockedValue { list -> [Child] in
+            for (pid, entry) in list {
+                list[pid]?.stopped = true
+                if !entry.exited { kill(pid, SIGKILL) }
+            }
+            return list.values.map(\.child)
+        }
+        // Every child, exited or not, until it is reaped and its cgroup gone.
         for c in all { _ = c.reaped.wait(timeout: .now() + .seconds(10)) }
         options.cgroups?.removeBaseIfEmpty()
     }

@@ -113,12 +113,8 @@ package struct Scheduler: Sendable {
         guard workers[workerID]?.busyWith == invocationID else { return [] }
         self.now = max(self.now, now)
         freed(workerID, now: now, leaving: retire)
-        // Tried again elsewhere when there is an elsewhere: the worker that failed it waits
-        // for the next event before it may take it back.
-        let size = workers[workerID]?.sizeMB
-        let others = size.map { s in workers.contains { $0.key != workerID && $0.value.sizeMB == s } } ?? false
         if !retire { failedOn[invocationID] = workerID }
-        return requeue(invocationID, reason: reason, countAttempt: !retire) + dispatch(excluding: others ? workerID : nil)
+        return requeue(invocationID, reason: reason, countAttempt: !retire) + dispatch()
     }
 
     /// Busy workers silent for longer than `silence` ns are dropped and their work re-queued.
@@ -160,18 +156,12 @@ package struct Scheduler: Sendable {
         }
     }
 
-    private mutating func dispatch(excluding skipped: String? = nil) -> [Action] {
+    private mutating func dispatch() -> [Action] {
         guard !draining else { return [] }
         var actions: [Action] = []
         // Idle workers only (usually the one that just finished), in id order for determinism.
-        var order = idle.count == 1 ? Array(idle) : idle.sorted()
-        if !failedOn.isEmpty {
-            // A worker is offered the invocation that just failed on it only after the others.
-            let (again, fresh) = (order.filter(failedTheNext), order.filter { !failedTheNext($0) })
-            order = fresh + again
-        }
-        for id in order where id != skipped {
-            guard let size = workers[id]?.sizeMB, let invocation = pending[size]?.popFirst() else { continue }
+        for id in idle.count == 1 ? Array(idle) : idle.sorted() {
+            guard let size = workers[id]?.sizeMB, let invocation = next(for: id, size: size) else { continue }
             idle.remove(id)
             workers[id]?.busyWith = invocation
             workers[id]?.lastHeard = now  // its silence is counted from the assignment, not from when it went idle
@@ -182,10 +172,15 @@ package struct Scheduler: Sendable {
         return actions
     }
 
-    /// Whether the next invocation waiting for this worker's size last failed on this worker.
-    private func failedTheNext(_ id: String) -> Bool {
-        guard let size = workers[id]?.sizeMB, let next = pending[size]?.peek else { return false }
-        return failedOn[next] == id
+    /// The invocation for idle worker `id`: the next one waiting for its size — but one that
+    /// last failed on this very worker goes to another worker of the size when there is one
+    /// (this one takes the next invocation instead, or waits while that is the only one).
+    private mutating func next(for id: String, size: Int) -> String? {
+        guard let first = pending[size]?.popFirst() else { return nil }
+        guard failedOn[first] == id, workers.contains(where: { $0.key != id && $0.value.sizeMB == size }) else { return first }
+        let other = pending[size]?.popFirst()
+        pending[size]?.pushFront(first)
+        return other
     }
 
     /// A FIFO with a front for re-queued work: O(1) at both ends, no shifting.
@@ -196,8 +191,6 @@ package struct Scheduler: Sendable {
 
         mutating func append(_ id: String) { items.append(id) }
         mutating func pushFront(_ id: String) { front.append(id) }
-
-        var peek: String? { front.last ?? (head < items.count ? items[head] : nil) }
 
         mutating func popFirst() -> String? {
             if let id = front.popLast() { return id }
