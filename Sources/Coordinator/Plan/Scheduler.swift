@@ -54,6 +54,9 @@ package struct Scheduler: Sendable {
 
     package var isDone: Bool { completed.count + abandoned.count == specs.count }
 
+    /// Whether `invocation` is (still) running on `worker`.
+    package func isAssigned(_ invocation: String, to worker: String) -> Bool { workers[worker]?.busyWith == invocation }
+
     /// From now on nothing new is assigned.
     package mutating func drain() { draining = true }
     package var total: Int { specs.count }

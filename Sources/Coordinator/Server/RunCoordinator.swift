@@ -14,6 +14,8 @@ package actor RunCoordinator {
         var sizeMB: Int
         /// The longest line the worker takes (it said so in its hello).
         var maxLineBytes: Int
+        /// Which connection of this id it is (a worker that rejoins under its id is a new one).
+        var generation: Int
     }
 
     package struct Snapshot: Sendable {
@@ -51,6 +53,7 @@ package actor RunCoordinator {
     /// What each worker last said was wrong (an `error` it sent before going), for loss reasons.
     private var lastWords: [String: String] = [:]
     private var observers: [Int: AsyncStream<Void>.Continuation] = [:]
+    private var connectionsMade = 0
     private var nextObserver = 0
 
     package init(plan: RunPlan, maxAttempts: Int = 3, logger: Logger, events: Events = Events(),
@@ -102,7 +105,8 @@ package actor RunCoordinator {
         guard plannedSizes.contains(sizeMB) else {
             return "no configuration of this run needs \(sizeMB) MB (planned: \(plannedSizes.sorted().map(String.init).joined(separator: ", ")))"
         }
-        connections[id] = Connection(link: link, limits: limits, sizeMB: sizeMB, maxLineBytes: maxLineBytes)
+        connectionsMade += 1
+        connections[id] = Connection(link: link, limits: limits, sizeMB: sizeMB, maxLineBytes: maxLineBytes, generation: connectionsMade)
         try? await link.send(.welcome(Welcome(workerId: id)))
         // While the welcome was being sent the worker may already have gone (its `lost` came in).
         guard connections[id] != nil else { return nil }
@@ -204,7 +208,10 @@ package actor RunCoordinator {
         for action in actions {
             switch action {
             case .assign(let invocation, let worker):
-                guard let spec = scheduler.specs[invocation], let c = connections[worker] else { continue }
+                // After an earlier send's await the worker may be gone, or back under its id with
+                // other work: send only what the scheduler still has on it.
+                guard let spec = scheduler.specs[invocation], let c = connections[worker],
+                      scheduler.isAssigned(invocation, to: worker) else { continue }
                 lastStarted = "\(spec.config.size.memoryMB) MB \(spec.config.strategy)"
                 lastAssignee[invocation] = worker
                 do {
@@ -213,7 +220,7 @@ package actor RunCoordinator {
                     // Its silence is counted from when the whole assignment was out.
                     scheduler.heard(from: worker, now: now())
                 } catch {
-                    await lost(worker)
+                    if connections[worker]?.generation == c.generation { await lost(worker) }
                 }
             case .dropWorker(let worker, let reason):
                 logger.warning("dropping worker", metadata: ["worker": "\(worker)", "reason": "\(reason)"])
