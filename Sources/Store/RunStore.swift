@@ -45,7 +45,13 @@ package final class RunStore: Sendable {
         config.prepareDatabase { db in try db.execute(sql: "PRAGMA synchronous = NORMAL") }
         do {
             pool = try DatabasePool(path: path, configuration: config)
-            try Self.migrator.migrate(pool)
+            do {
+                try Self.migrator.migrate(pool)
+            } catch let error as DatabaseError where error.resultCode == .SQLITE_ERROR {
+                // Another process (a second `fanbench run`, or a reader) created the same new
+                // file at the same moment and won: its migrations are in now; check again.
+                try Self.migrator.migrate(pool)
+            }
         } catch {
             throw StoreError.cannotOpen(path, Self.describe(error))
         }

@@ -37,8 +37,8 @@ struct InterruptIntegrationTests {
     func waitForStored(_ n: Int, in db: String) async throws -> Int {
         let deadline = ContinuousClock.now + .seconds(60)
         while ContinuousClock.now < deadline {
-            if FileManager.default.fileExists(atPath: db), let r = try? RunStore(path: db).runs().first, r.invocations >= n {
-                return r.invocations
+            if let stored = StoredCount.invocations(in: db), stored >= n {
+                return stored
             }
             try await Task.sleep(for: .milliseconds(50))
         }

@@ -119,8 +119,8 @@ struct RunHistoryIntegrationTests {
         let deadline = Date().addingTimeInterval(60)
         var stored = 0
         while Date() < deadline {
-            if FileManager.default.fileExists(atPath: db), let runs = try? RunStore(path: db).runs(), let r = runs.first {
-                stored = r.invocations
+            if let n = StoredCount.invocations(in: db) {
+                stored = n
                 if stored >= 3 { break }
             }
             try await Task.sleep(for: .milliseconds(50))
