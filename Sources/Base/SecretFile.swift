@@ -15,7 +15,7 @@ package enum SecretFile {
         fchmod(fd, 0o600)
         let written = data.withUnsafeBytes { Glibc.write(fd, $0.baseAddress, $0.count) }
         guard written == data.count else {
-            throw FanbenchError("cannot write the secret file \(path): \(String(cString: strerror(errno)))")
+            throw FanbenchError("cannot write the secret file \(path): \(String(cString: strerror(errno))); check the disk has room")
         }
     }
 }

@@ -29,6 +29,12 @@ package enum Strategy: Sendable, Hashable, CustomStringConvertible {
     }
 
     /// Parses `serial`, `threads:N` or `async:N` (N from 1 to 1024).
+    /// The strategy a name and a concurrency stand for (`serial` takes none), as the wire and
+    /// the store keep them.
+    package init(name: String, concurrency: Int) throws(FanbenchError) {
+        try self.init(parsing: name == "serial" ? name : "\(name):\(concurrency)")
+    }
+
     package init(parsing text: String) throws(FanbenchError) {
         let parts = text.split(separator: ":", maxSplits: 1).map(String.init)
         let usage = "use serial, threads:N or async:N with N from 1 to 1024"

@@ -20,8 +20,3 @@ package func reportingErrors(program: String = "fanbench", _ body: () async thro
 package func say(_ line: String) {
     FileHandle.standardOutput.write(Data((line + "\n").utf8))
 }
-
-/// Writes a line to stderr, prefixed with the program's name.
-package func warn(_ line: String, program: String = "fanbench") {
-    FileHandle.standardError.write(Data("\(program): \(line)\n".utf8))
-}

@@ -102,8 +102,13 @@ package enum ProcessLauncher {
         while waitpid(pid, &status, 0) == -1 {
             guard errno == EINTR else { return -1 }
         }
-        let signal = status & 0x7f
-        return signal == 0 ? (status >> 8) & 0xff : 128 + signal
+        return exitStatus(status)
+    }
+
+    /// A raw wait status as a shell reports it: the exit status, or 128 + the signal.
+    package static func exitStatus(_ raw: Int32) -> Int32 {
+        let signal = raw & 0x7f
+        return signal == 0 ? (raw >> 8) & 0xff : 128 + signal
     }
 
     /// The last non-empty line of a (log) file, at most 500 bytes of it; nil when there is none.

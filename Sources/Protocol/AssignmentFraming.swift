@@ -5,35 +5,36 @@ import FanbenchBase
 /// Any shard works this way — a million keys, keys of 1,024 bytes — and nothing is sent that
 /// the worker would refuse. Sizes are computed from the keys' JSON length, not by trial.
 package enum AssignmentFraming {
-    /// What a `keys` line costs besides its keys (type, invocation id, brackets), generously.
-    static func chunkOverhead(_ invocationID: String) -> Int { 64 + jsonLength(invocationID) }
+    /// What an `assign` line costs besides its keys, an upper bound: its strings' JSON lengths
+    /// plus room for every field name, number and bracket. No encoding on the dispatch path.
+    static func headBound(_ a: Assign) -> Int {
+        1024 + [a.invocationId, a.op, a.strategy, a.target.endpoint, a.target.bucket, a.target.region,
+                a.target.caBundle ?? "", a.list?.prefix ?? ""].reduce(0) { $0 + jsonLength($1) }
+    }
 
     /// The messages to send for `assign` to a receiver whose lines may be `maxLineBytes` long.
     package static func messages(for assign: Assign, maxLineBytes: Int) -> [Message] {
         guard let keys = assign.keys, !keys.isEmpty else { return [.assign(assign)] }
-        var head = assign
-        head.keys = nil
-        head.keyChunks = nil
-        let headBytes = MessageCodec.encode(.assign(head)).count
-        let keyBytes = keys.reduce(0) { $0 + jsonLength($1) + 1 }
-        if headBytes + keyBytes + 32 <= maxLineBytes { return [.assign(assign)] }
-        let budget = maxLineBytes - chunkOverhead(assign.invocationId)
+        let costs = keys.map { jsonLength($0) + 1 }  // each key and its comma
+        let head = headBound(assign)
+        if head + costs.reduce(0, +) <= maxLineBytes { return [.assign(assign)] }
+        // A `keys` line is `{"type":"keys","invocation_id":…,"keys":[…]}`: the head bound covers it.
+        let budget = maxLineBytes - head
         var chunks: [[String]] = []
-        var current: [String] = []
-        var used = 0
-        for key in keys {
-            let cost = jsonLength(key) + 1
-            if used + cost > budget, !current.isEmpty {
-                chunks.append(current)
-                current = []
+        var start = 0, used = 0
+        for (i, cost) in costs.enumerated() {
+            if used + cost > budget, i > start {
+                chunks.append(Array(keys[start..<i]))
+                start = i
                 used = 0
             }
-            current.append(key)
             used += cost
         }
-        if !current.isEmpty { chunks.append(current) }
-        head.keyChunks = chunks.count
-        return [.assign(head)] + chunks.map { .keys(KeysChunk(invocationId: assign.invocationId, keys: $0)) }
+        chunks.append(Array(keys[start...]))
+        var first = assign
+        first.keys = nil
+        first.keyChunks = chunks.count
+        return [.assign(first)] + chunks.map { .keys(KeysChunk(invocationId: assign.invocationId, keys: $0)) }
     }
 
     /// The bytes `s` takes as a JSON string (quotes and escapes included), an upper bound.

@@ -10,18 +10,19 @@ package struct MessageStream: Sendable {
     package init(outbound: Outbound) { self.outbound = outbound }
 
     package func send(_ message: Message) async throws {
-        var buffer = ByteBuffer(bytes: MessageCodec.encode(message))
-        buffer.writeInteger(UInt8(ascii: "\n"))
-        try await outbound.write(buffer)
+        try await outbound.write(Self.line(message))
     }
 
     /// Sends `messages` in one write: nothing another task sends comes between them.
     package func send(_ messages: [Message]) async throws {
-        try await outbound.write(contentsOf: messages.map { m in
-            var buffer = ByteBuffer(bytes: MessageCodec.encode(m))
-            buffer.writeInteger(UInt8(ascii: "\n"))
-            return buffer
-        })
+        try await outbound.write(contentsOf: messages.map(Self.line))
+    }
+
+    /// A message as its line, newline included.
+    private static func line(_ message: Message) -> ByteBuffer {
+        var buffer = ByteBuffer(bytes: MessageCodec.encode(message))
+        buffer.writeInteger(UInt8(ascii: "\n"))
+        return buffer
     }
 
     /// The next message; nil at end of stream. Bad lines throw `ProtocolError`.

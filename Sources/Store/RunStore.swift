@@ -261,9 +261,7 @@ package final class RunStore: Sendable {
             var aggregates: [ConfigAggregate] = []
             var counters: [Int: (failed: Int, reassigned: Int)] = [:]
             for row in try Row.fetchAll(db, sql: "SELECT * FROM config WHERE run_id = ? ORDER BY idx", arguments: [runID]) {
-                let strategyName: String = row["strategy"]
-                let concurrency: Int = row["concurrency"]
-                let strategy = try Strategy(parsing: strategyName == "serial" ? "serial" : "\(strategyName):\(concurrency)")
+                let strategy = try Strategy(name: row["strategy"], concurrency: row["concurrency"])
                 let spec = ConfigSpec(index: row["idx"], size: try LambdaSize(memoryMB: row["memory_mb"]), strategy: strategy)
                 aggregates.append(ConfigAggregate(config: spec))
                 counters[spec.index] = (row["failed"], row["reassigned"])
@@ -291,13 +289,12 @@ package final class RunStore: Sendable {
             let emulation: RunReport.Emulation? = (run["emulation_profile"] as String?).map {
                 RunReport.Emulation(profile: $0, rttMs: run["emulation_rtt_ms"], jitter: run["emulation_jitter"], tls: run["emulation_tls"])
             }
-            let abandoned = try Row.fetchAll(db, sql: """
-                SELECT a.invocation_id, a.reason, c.memory_mb, c.strategy, c.concurrency FROM abandoned a
-                JOIN config c ON c.run_id = a.run_id AND c.idx = a.config_idx WHERE a.run_id = ? ORDER BY a.seq
-                """, arguments: [runID]).map { row -> RunReport.Abandoned in
-                let name: String = row["strategy"], n: Int = row["concurrency"]
-                return RunReport.Abandoned(invocation: row["invocation_id"], memoryMb: row["memory_mb"],
-                                           strategy: name == "serial" ? name : "\(name):\(n)", reason: row["reason"])
+            let abandoned = try Row.fetchAll(db, sql: "SELECT invocation_id, config_idx, reason FROM abandoned WHERE run_id = ? ORDER BY seq",
+                                             arguments: [runID]).compactMap { row -> RunReport.Abandoned? in
+                guard let i = position[row["config_idx"]] else { return nil }
+                let config = aggregates[i].config
+                return RunReport.Abandoned(invocation: row["invocation_id"], memoryMb: config.size.memoryMB,
+                                           strategy: config.strategy.description, reason: row["reason"])
             }
             var report = RunReport(
                 runId: runID, fanbenchVersion: run["fanbench_version"], status: Self.status(run),

@@ -33,7 +33,7 @@ package final class S3InvocationExecutor: InvocationExecutor {
         guard let op = ObjectOperation(rawValue: assign.op) else { return failed("unknown op '\(assign.op)'") }
         let strategy: Strategy
         do {
-            strategy = try Strategy(parsing: assign.strategy == "serial" ? "serial" : "\(assign.strategy):\(assign.concurrency)")
+            strategy = try Strategy(name: assign.strategy, concurrency: assign.concurrency)
         } catch {
             return failed(error.message)
         }

@@ -215,11 +215,8 @@ package struct WorkerService: Service {
                     assign.keys = try await Self.readKeys(assign, chunks: chunks, &iterator)
                     assign.keyChunks = nil
                 }
-                guard !stop.isStopped else {
-                    try await stream.send(.failed(Failed(invocationId: assign.invocationId, reason: Self.stoppingReason, retire: true)))
-                    return
-                }
-                guard let outcome = try await runWithHeartbeats(assign, stream) else {
+                // Stopped before or during it: give it back.
+                guard !stop.isStopped, let outcome = try await runWithHeartbeats(assign, stream) else {
                     try await stream.send(.failed(Failed(invocationId: assign.invocationId, reason: Self.stoppingReason, retire: true)))
                     return
                 }

@@ -10,15 +10,14 @@ import Testing
         let seed = try PlanFile.load(path: Self.root.appendingPathComponent("plans/seed.yaml").path)
         #expect(seed.bucket == "fanbench-seed")
         #expect(seed.objects == 100)
-        #expect(seed.sizes == [128, 512, 1024, 1536, 2048, 3008])
-        #expect(seed.strategies == ["serial", "threads:16", "async:16"])
+        #expect(seed.sizes?.map(\.memoryMB) == [128, 512, 1024, 1536, 2048, 3008])
+        #expect(seed.strategies == [.serial, .threads(16), .async(16)])
         #expect(seed.invocations == 5)
-        #expect(seed.profile == "lambda-same-region")
+        #expect(seed.profile == .lambdaSameRegion)
         let fanout = try PlanFile.load(path: Self.root.appendingPathComponent("plans/fanout.yaml").path)
         #expect(fanout.objects == 10_000)
         #expect(fanout.shardSize == 500)
-        let plan = try RunPlan.make(sizes: try fanout.sizes!.map { try LambdaSize(memoryMB: $0) },
-                                    strategies: try fanout.strategies!.map { try Strategy(parsing: $0) },
+        let plan = try RunPlan.make(sizes: try #require(fanout.sizes), strategies: try #require(fanout.strategies),
                                     invocations: fanout.invocations!, keys: (0..<10_000).map(String.init), shardSize: fanout.shardSize)
         #expect(plan.shardsPerRepetition == 20)
     }

@@ -68,8 +68,7 @@ struct TestProcess {
     /// The exit status (128 + signal when a signal ended it) and what it printed; removes the output files.
     private func outcome(_ status: Int32) -> Outcome {
         defer { unlink(base + ".out"); unlink(base + ".err") }
-        let exitStatus = (status & 0x7f) == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f)
-        return Outcome(status: exitStatus,
+        return Outcome(status: ProcessLauncher.exitStatus(status),
                        stdout: (try? String(contentsOfFile: base + ".out", encoding: .utf8)) ?? "",
                        stderr: (try? String(contentsOfFile: base + ".err", encoding: .utf8)) ?? "")
     }

@@ -12,13 +12,13 @@ package struct PlanFile: Sendable, Equatable {
     package var region: String?
     /// Objects to seed when the local target is used.
     package var objects: Int?
-    package var profile: String?
-    package var op: String?
-    package var sizes: [Int]?
-    package var strategies: [String]?
+    package var profile: LocalTarget.TargetProfile?
+    package var op: ObjectOperation?
+    package var sizes: [LambdaSize]?
+    package var strategies: [Strategy]?
     package var invocations: Int?
     package var shardSize: Int?
-    package var listing: String?
+    package var listing: ListingMode?
     package var cold: Bool?
 
     package init() {}
@@ -75,33 +75,34 @@ package struct PlanFile: Sendable, Equatable {
                     case "objects": plan.objects = try int(v, "target.objects")
                     case "profile":
                         let p = try string(v, "target.profile")
-                        guard LocalTarget.TargetProfile(rawValue: p) != nil else {
+                        guard let profile = LocalTarget.TargetProfile(rawValue: p) else {
                             throw fail(v, "'target.profile' is '\(p)': use lambda-same-region or none")
                         }
-                        plan.profile = p
+                        plan.profile = profile
                     default:
                         throw fail(k, "unknown key 'target.\(name)' (known: \(targetKeys.joined(separator: ", ")))")
                     }
                 }
             case "op":
-                let op = try string(value, key)
-                guard ObjectOperation(rawValue: op) != nil else {
-                    throw fail(value, "'op' is '\(op)': use \(ObjectOperation.allCases.map(\.rawValue).joined(separator: ", "))")
+                let text = try string(value, key)
+                guard let op = ObjectOperation(rawValue: text) else {
+                    throw fail(value, "'op' is '\(text)': use \(ObjectOperation.allCases.map(\.rawValue).joined(separator: ", "))")
                 }
                 plan.op = op
             case "sizes":
-                var sizes: [Int] = []
+                var sizes: [LambdaSize] = []
                 for n in try list(value, key, example: "[128, 1024]") {
-                    guard let mb = n.int, LambdaSize.range.contains(mb) else { throw fail(n, "'sizes' holds '\(n.string ?? "?")': each must be MB from 128 to 10240") }
-                    sizes.append(mb)
+                    guard let mb = n.int, let size = try? LambdaSize(memoryMB: mb) else {
+                        throw fail(n, "'sizes' holds '\(n.string ?? "?")': each must be MB from 128 to 10240")
+                    }
+                    sizes.append(size)
                 }
                 plan.sizes = sizes
             case "strategies":
-                var strategies: [String] = []
+                var strategies: [Strategy] = []
                 for n in try list(value, key, example: "[serial, \"threads:16\", \"async:16\"]") {
                     let s = n.string ?? ""
-                    do { _ = try Strategy(parsing: s) } catch { throw fail(n, "'strategies' holds '\(s)': \(error.message)") }
-                    strategies.append(s)
+                    do { strategies.append(try Strategy(parsing: s)) } catch { throw fail(n, "'strategies' holds '\(s)': \(error.message)") }
                 }
                 plan.strategies = strategies
             case "invocations": plan.invocations = try int(value, key)
@@ -109,8 +110,8 @@ package struct PlanFile: Sendable, Equatable {
                 plan.shardSize = value.null != nil ? nil : try int(value, key)
             case "listing":
                 let l = try string(value, key)
-                guard ListingMode(rawValue: l) != nil else { throw fail(value, "'listing' is '\(l)': use coordinator or invocation") }
-                plan.listing = l
+                guard let mode = ListingMode(rawValue: l) else { throw fail(value, "'listing' is '\(l)': use coordinator or invocation") }
+                plan.listing = mode
             case "cold":
                 guard let b = value.bool else { throw fail(value, "'cold' must be true or false") }
                 plan.cold = b

@@ -104,6 +104,7 @@ package struct Scheduler: Sendable {
         self.now = max(self.now, now)
         freed(workerID, now: now, leaving: false)
         completed.insert(invocationID)
+        failedOn.removeValue(forKey: invocationID)
         if let size = specs[invocationID]?.config.size.memoryMB { unfinished[size, default: 1] -= 1 }
         return (true, dispatch())
     }

@@ -135,13 +135,7 @@ package enum FanoutRun {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         let driver: RunDriver
         var interrupted = false
-        defer {
-            // The service group leaves the signals ignored; give them back their defaults.
-            if options.handleSignals {
-                signal(SIGINT, SIG_DFL)
-                signal(SIGTERM, SIG_DFL)
-            }
-        }
+        defer { if options.handleSignals { restoreDefaultStopSignals() } }
         do {
             var configuration = CoordinatorServer.Configuration(token: options.token)
             configuration.maxLineBytes = options.maxLineBytes

@@ -48,9 +48,6 @@ package final class RunRecorder: Sendable {
         queue.sync {}
     }
 
-    /// Waits until every write queued so far is done.
-    package func flush() { queue.sync {} }
-
     private func enqueue(_ body: @escaping @Sendable () throws -> Void) {
         queue.async { [self] in
             do {

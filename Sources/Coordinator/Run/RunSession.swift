@@ -66,20 +66,11 @@ package struct RunSession {
         var s3 = r.s3
         if s3.endpoint == nil, !s3.namesEndpoint(), let endpoint = file?.endpoint { s3.endpoint = endpoint }
         if s3.region == nil { s3.region = file?.region }
-        let operation = try r.operation ?? file?.op.map { text throws(FanbenchError) in
-            guard let op = ObjectOperation(rawValue: text) else {
-                throw .badInput("unknown op '\(text)' in \(r.planFile ?? "the plan"): use \(ObjectOperation.allCases.map(\.rawValue).joined(separator: ", "))")
-            }
-            return op
-        } ?? .getObjectAcl
-        let listing = try r.listing ?? file?.listing.map { text throws(FanbenchError) in
-            guard let mode = ListingMode(rawValue: text) else { throw .badInput("unknown listing '\(text)': use coordinator or invocation") }
-            return mode
-        } ?? .coordinator
-        let sizes = try r.sizes ?? file?.sizes.map { list throws(FanbenchError) in try list.map { mb throws(FanbenchError) in try LambdaSize(memoryMB: mb) } }
-            ?? LambdaSize.seedSizes
-        let strategies = try r.strategies ?? file?.strategies.map { list throws(FanbenchError) in try list.map { s throws(FanbenchError) in try Strategy(parsing: s) } }
-            ?? FanoutRun.defaultStrategies
+        // The plan file's values were parsed and checked as it was read; flags win over them.
+        let operation = r.operation ?? file?.op ?? .getObjectAcl
+        let listing = r.listing ?? file?.listing ?? .coordinator
+        let sizes = r.sizes ?? file?.sizes ?? LambdaSize.seedSizes
+        let strategies = r.strategies ?? file?.strategies ?? FanoutRun.defaultStrategies
         let prefix = r.prefix ?? file?.prefix
         let cold = r.cold || (file?.cold ?? false)
 
@@ -94,7 +85,7 @@ package struct RunSession {
             } else {
                 notice("no endpoint given; starting the local target (SeaweedFS behind the lambda-same-region emulation)")
                 var o = LocalTarget.Options()
-                if let p = file?.profile.flatMap(LocalTarget.TargetProfile.init(rawValue:)) { o.profile = p }
+                if let p = file?.profile { o.profile = p }
                 state = try await target.up(o).state
             }
             if let e = state.emulation { emulation = RunReport.Emulation(profile: e.profile, rttMs: e.rttMs, jitter: e.jitter, tls: e.tls) }

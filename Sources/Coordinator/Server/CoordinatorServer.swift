@@ -81,7 +81,7 @@ package struct CoordinatorServer: Service {
                         return
                     }
                     guard hello.protocol == ProtocolVersion.current else {
-                        try await refuse(stream, "protocol mismatch: this coordinator speaks protocol \(ProtocolVersion.current), the worker \(hello.protocol)", peer: peer)
+                        try await refuse(stream, "protocol mismatch: this coordinator speaks protocol \(ProtocolVersion.current), the worker \(hello.protocol): run the same fanbench version on both", peer: peer)
                         return
                     }
                     guard TokenAuth.verify(auth: hello.auth, token: configuration.token, nonce: nonce) else {
@@ -90,7 +90,7 @@ package struct CoordinatorServer: Service {
                     }
                     let workerLine = hello.maxLineBytes ?? defaultMaxLineBytes
                     guard workerLine >= AssignmentFraming.minimumLineBytes else {
-                        try await refuse(stream, "the worker's line limit of \(workerLine) bytes is below the \(AssignmentFraming.minimumLineBytes) a 1,024-byte key needs", peer: peer)
+                        try await refuse(stream, "the worker's line limit of \(workerLine) bytes is below the \(AssignmentFraming.minimumLineBytes) a 1,024-byte key needs: run a fanbench-worker of the same version", peer: peer)
                         return
                     }
                     timeout.cancel()
