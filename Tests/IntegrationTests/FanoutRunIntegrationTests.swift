@@ -91,9 +91,14 @@ struct FanoutRunIntegrationTests {
                                          logPath: try logDirectory() + "/\(id).log", environment: env, newSession: false)
     }
 
-    func reap(_ pid: pid_t) {
-        var status: Int32 = 0
-        while waitpid(pid, &status, 0) == -1 && errno == EINTR {}
+    /// Waits for a worker process to exit; its wait status. Off the cooperative pool.
+    @discardableResult
+    func reap(_ pid: pid_t) async -> Int32 {
+        (try? await TestProcess.offPool {
+            var status: Int32 = 0
+            while waitpid(pid, &status, 0) == -1 && errno == EINTR {}
+            return status
+        }) ?? -1
     }
 
     var logger: Logger {
@@ -214,8 +219,8 @@ struct FanoutRunIntegrationTests {
         #expect(results.withLockedValue { $0.isEmpty }, "work was dispatched before the second worker joined")
         let second = try spawnWorker("second", port: port, size: 1024, token: "hold-token", config: config)
         let report = try await run.value
-        reap(first)
-        reap(second)
+        await reap(first)
+        await reap(second)
         #expect(report.configs.first?.invocations.count == 4)
         #expect(results.withLockedValue { $0.count } == 4)
     }
@@ -246,12 +251,11 @@ struct FanoutRunIntegrationTests {
         try await Task.sleep(for: .milliseconds(500))  // both are a quarter into their first invocation
         let signalled = ContinuousClock.now
         kill(stopped, SIGTERM)
-        var status: Int32 = 0
-        while waitpid(stopped, &status, 0) == -1 && errno == EINTR {}
+        let status = await reap(stopped)
         let exitedAfter = ContinuousClock.now - signalled
         let report = try await run.value
         let runTookAfterSignal = ContinuousClock.now - signalled
-        reap(other)
+        await reap(other)
         try? await proxyServer.close()
         try? await group.shutdownGracefully()
         #expect(ProcessLauncher.exitStatus(status) == 0, "the stopped worker exits 0 (status \(ProcessLauncher.exitStatus(status)))")
@@ -297,7 +301,7 @@ struct FanoutRunIntegrationTests {
         let (run, port) = try await startInBackground(options, config: config)
         let worker = try spawnWorker("long-1", port: port, size: 1024, token: "long-token", config: config)
         let external = try await run.value
-        reap(worker)
+        await reap(worker)
         let e = try #require(external.configs.first)
         #expect(e.invocations.count == 1 && e.calls.count == 9000 && e.calls.errors == 0)
     }
@@ -330,8 +334,7 @@ struct FanoutRunIntegrationTests {
         // Now a real worker with the right token: the run completes with exact counts.
         let worker = try spawnWorker("real-1", port: port, size: 1024, token: "right-token", config: config)
         let report = try await run.value
-        var status: Int32 = 0
-        while waitpid(worker, &status, 0) == -1 && errno == EINTR {}
+        let status = await reap(worker)
         let c = try #require(report.configs.first)
         #expect(c.invocations.count == 2)
         #expect(c.calls.count == 20)

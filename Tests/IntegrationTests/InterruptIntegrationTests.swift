@@ -56,7 +56,7 @@ struct InterruptIntegrationTests {
         #expect(before >= 3, "the run never stored 3 invocations")
         let signalled = ContinuousClock.now
         kill(run.pid, SIGINT)
-        let outcome = try #require(run.wait(seconds: 40), "the coordinator did not exit after one Ctrl-C")
+        let outcome = try #require(await run.wait(seconds: 40), "the coordinator did not exit after one Ctrl-C")
         let took = ContinuousClock.now - signalled
         #expect(outcome.status == 130, "\(outcome.stderr)")
         #expect(outcome.stderr.contains("interrupted") && outcome.stderr.contains("incomplete run"), "\(outcome.stderr)")
@@ -92,22 +92,23 @@ struct InterruptIntegrationTests {
         let waiting = try #require(try await run.stderrLine(containing: "waiting for workers at"), "the coordinator never listened")
         let port = try #require(Int(waiting.split(separator: ":").last ?? ""))
         // A silent worker: it passes the handshake, takes the invocation, and says nothing more.
-        let fd = try RawClient.connected(port: port)
+        // Blocking sockets, so off the cooperative pool.
+        let (fd, replies) = try await TestProcess.offPool { () throws -> (Int32, [String]) in
+            let fd = try RawClient.connected(port: port)
+            guard let line = RawClient.readLine(fd), case .challenge(let c) = try MessageCodec.decode(Array(line.utf8)) else { return (fd, []) }
+            RawClient.sendLine(fd, .hello(Hello(workerId: "silent", version: "test", sizeMb: 1024, limits: .none,
+                                                auth: TokenAuth.answer(token: "interrupt-test-token", nonce: c.nonce))))
+            return (fd, [RawClient.readLine(fd) ?? "", RawClient.readLine(fd) ?? ""])
+        }
         defer { close(fd) }
-        let challenge = try #require(RawClient.readLine(fd))
-        guard case .challenge(let c) = try MessageCodec.decode(Array(challenge.utf8)) else { Issue.record("no challenge"); return }
-        let hello = Message.hello(Hello(workerId: "silent", version: "test", sizeMb: 1024, limits: .none,
-                                        auth: TokenAuth.answer(token: "interrupt-test-token", nonce: c.nonce)))
-        RawClient.sendLine(fd, hello)
-        #expect(RawClient.readLine(fd)?.contains("\"welcome\"") == true)
-        #expect(RawClient.readLine(fd)?.contains("\"assign\"") == true)
+        #expect(replies.count == 2 && replies[0].contains("\"welcome\"") && replies[1].contains("\"assign\""), "\(replies)")
 
         kill(run.pid, SIGINT)
         #expect(try await run.stderrLine(containing: "Ctrl-C again") != nil, "the first Ctrl-C says what a second one does")
-        #expect(run.wait(seconds: 2) == nil, "the first Ctrl-C waits for the running invocation")
+        #expect(await run.wait(seconds: 2) == nil, "the first Ctrl-C waits for the running invocation")
         let second = ContinuousClock.now
         kill(run.pid, SIGINT)
-        let outcome = try #require(run.wait(seconds: 10), "a second Ctrl-C did not stop the run")
+        let outcome = try #require(await run.wait(seconds: 10), "a second Ctrl-C did not stop the run")
         #expect(ContinuousClock.now - second < .seconds(5))
         #expect(outcome.status == 130, "\(outcome.stderr)")
         let summary = try #require(try RunStore(path: db).runs().first)

@@ -32,19 +32,22 @@ struct LostInvocationsIntegrationTests {
         let waiting = try #require(try await run.stderrLine(containing: "waiting for workers at"), "the coordinator never listened")
         let port = try #require(Int(waiting.split(separator: ":").last ?? ""))
 
-        // Three times: join, take the assignment, say why not, close.
+        // Three times: join (a new worker each time, as a restarted container would be), take the
+        // assignment, say why not, close. Blocking sockets, so off the cooperative pool.
         for attempt in 1...3 {
-            let fd = try RawClient.connected(port: port)
-            let challenge = try #require(RawClient.readLine(fd))
-            guard case .challenge(let c) = try MessageCodec.decode(Array(challenge.utf8)) else { Issue.record("no challenge"); return }
-            RawClient.sendLine(fd, .hello(Hello(workerId: "leaver", version: "test", sizeMb: 1024, limits: .none,
-                                                auth: TokenAuth.answer(token: "lost-test-token", nonce: c.nonce))))
-            #expect(RawClient.readLine(fd)?.contains("\"welcome\"") == true, "attempt \(attempt)")
-            #expect(RawClient.readLine(fd)?.contains("\"assign\"") == true, "attempt \(attempt)")
-            RawClient.sendLine(fd, .error(ProtocolErrorMessage(reason: "this worker cannot take assignments (attempt \(attempt))")))
-            close(fd)
+            let replies = try await TestProcess.offPool { () throws -> [String] in
+                let fd = try RawClient.connected(port: port)
+                defer { close(fd) }
+                guard let line = RawClient.readLine(fd), case .challenge(let c) = try MessageCodec.decode(Array(line.utf8)) else { return [] }
+                RawClient.sendLine(fd, .hello(Hello(workerId: "leaver-\(attempt)", version: "test", sizeMb: 1024, limits: .none,
+                                                    auth: TokenAuth.answer(token: "lost-test-token", nonce: c.nonce))))
+                let replies = [RawClient.readLine(fd) ?? "", RawClient.readLine(fd) ?? ""]
+                RawClient.sendLine(fd, .error(ProtocolErrorMessage(reason: "this worker cannot take assignments (attempt \(attempt))")))
+                return replies
+            }
+            #expect(replies.count == 2 && replies[0].contains("\"welcome\"") && replies[1].contains("\"assign\""), "attempt \(attempt): \(replies)")
         }
-        let outcome = try #require(run.wait(seconds: 60), "the run did not end")
+        let outcome = try #require(await run.wait(seconds: 60), "the run did not end")
         #expect(outcome.status == 4, "\(outcome.stderr)")
         let last = outcome.stderr.split(separator: "\n").last.map(String.init) ?? ""
         #expect(last.contains("1 invocation(s) lost") && last.contains("1024 MB serial"), "\(outcome.stderr)")
@@ -76,10 +79,11 @@ struct LostInvocationsIntegrationTests {
         var env = TestProcess.cleanEnvironment()
         env["FANBENCH_STATE_DIR"] = try #require(TestTarget.stateDirectory(.https))
         let caps = FanoutRunIntegrationTests.cgroups != nil ? [] : ["--allow-uncapped"]
-        let outcome = try TestProcess.run([
+        let environment = env
+        let outcome = try await TestProcess.offPool { try TestProcess.run([
             "run", "--bucket", "fb-lost", "--sizes", "1024", "--strategies", "serial", "--invocations", "1",
             "--worker-binary", script, "--db", work + "/d.db",
-        ] + caps, environment: env)
+        ] + caps, environment: environment) }
         #expect(outcome.status == 1, "\(outcome.stderr)")
         let last = outcome.stderr.split(separator: "\n").last.map(String.init) ?? ""
         #expect(last.contains("keep dying") && last.contains("the disk is on fire"), "\(outcome.stderr)")

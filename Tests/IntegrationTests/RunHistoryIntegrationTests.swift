@@ -142,7 +142,7 @@ struct RunHistoryIntegrationTests {
         let listed = try fanbench(["runs", "--db", db])
         #expect(listed.stdout.contains(summary.id) && listed.stdout.contains("incomplete"), "\(listed.stdout)")
         // The worker notices its coordinator is gone and exits by itself.
-        #expect(worker.wait(seconds: 20) != nil, "the worker outlived its coordinator")
+        #expect(await worker.wait(seconds: 20) != nil, "the worker outlived its coordinator")
     }
 }
 

@@ -54,15 +54,24 @@ struct TestProcess {
         return outcome(status)
     }
 
-    /// Waits up to `seconds` for the exit; nil if it is still running then.
-    func wait(seconds: Double) -> Outcome? {
-        let deadline = Date().addingTimeInterval(seconds)
+    /// Waits up to `seconds` for the exit; nil if it is still running then. Sleeps between looks
+    /// instead of blocking: tests share a cooperative pool of as many threads as cores.
+    func wait(seconds: Double) async -> Outcome? {
+        let deadline = ContinuousClock.now + .milliseconds(Int(seconds * 1000))
         var status: Int32 = 0
-        while Date() < deadline {
+        while ContinuousClock.now < deadline {
             if waitpid(pid, &status, WNOHANG) == pid { return outcome(status) }
-            usleep(50_000)
+            try? await Task.sleep(for: .milliseconds(50))
         }
         return nil
+    }
+
+    /// Runs blocking work (a waitpid, a blocking socket) on a thread of its own, so that it never
+    /// holds one of the cooperative pool's few threads while other tests need them.
+    static func offPool<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
+        try await withCheckedThrowingContinuation { continuation in
+            Thread { continuation.resume(with: Result { try body() }) }.start()
+        }
     }
 
     /// The exit status (128 + signal when a signal ended it) and what it printed; removes the output files.
