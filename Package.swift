@@ -37,6 +37,8 @@ let package = Package(
     targets: [
         .systemLibrary(name: "CCurl", pkgConfig: "libcurl", providers: [.apt(["libcurl4-openssl-dev"])]),
         .systemLibrary(name: "CLibXML2", providers: [.apt(["libxml2-dev"])]),
+        /// posix_spawn's chdir action, which glibc declares only under _GNU_SOURCE.
+        .systemLibrary(name: "CSpawn"),
 
         /// The S3 client: SigV4, operations, XML, libcurl and AsyncHTTPClient transports (public product).
         .target(
@@ -51,8 +53,8 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
-        /// What every module shares: errors, strategies, sizes, clocks, addresses, JSON, hex.
-        .target(name: "FanbenchBase", path: "Sources/Base", swiftSettings: swiftSettings),
+        /// What every module shares: errors, strategies, sizes, clocks, addresses, JSON, hex, child processes.
+        .target(name: "FanbenchBase", dependencies: ["CSpawn"], path: "Sources/Base", swiftSettings: swiftSettings),
         /// What coordinator and workers speak: messages, codec, framing, streams, token auth.
         .target(
             name: "FanbenchProtocol",
@@ -67,7 +69,9 @@ let package = Package(
         /// The worker: its service, the invocation executors, the limits of its own cgroup.
         .target(
             name: "FanbenchWorker",
-            dependencies: ["FanbenchBase", "FanbenchProtocol", "FanbenchS3", nioCore, nioPosix, nioLocks, logging, lifecycle],
+            dependencies: ["FanbenchBase", "FanbenchProtocol", "FanbenchS3", nioCore, nioPosix, nioLocks, logging, lifecycle,
+                           .product(name: "NIOHTTP1", package: "swift-nio"),
+                           .product(name: "AsyncHTTPClient", package: "async-http-client")],
             path: "Sources/Worker",
             swiftSettings: swiftSettings
         ),

@@ -10,7 +10,18 @@ package enum AssignmentFraming {
     static func headBound(_ a: Assign) -> Int {
         1024 + [a.invocationId, a.op, a.strategy, a.target.endpoint, a.target.bucket, a.target.region,
                 a.target.caBundle ?? "", a.list?.prefix ?? ""].reduce(0) { $0 + jsonLength($1) }
+            + (a.function.map(functionBound) ?? 0)
     }
+
+    /// What a function definition adds to an `assign` line, an upper bound.
+    package static func functionBound(_ f: FunctionDefinition) -> Int {
+        256 + ([f.name, f.code, f.handler ?? ""] + f.command + f.env.flatMap { [$0.key, $0.value] })
+            .reduce(0) { $0 + jsonLength($1) + 1 }
+    }
+
+    /// The most a function definition may take on the wire (the plan refuses larger ones),
+    /// leaving most of the smallest line for keys.
+    package static let maximumFunctionBytes = 16 * 1024
 
     /// The messages to send for `assign` to a receiver whose lines may be `maxLineBytes` long.
     package static func messages(for assign: Assign, maxLineBytes: Int) -> [Message] {

@@ -1,4 +1,5 @@
 import FanbenchBase
+import Foundation
 
 /// Protocol v2 between coordinator and workers: line-delimited JSON over TCP, one object per
 /// `\n`-terminated UTF-8 line, every object with a `"type"`. Field names are snake_case.
@@ -115,6 +116,47 @@ package struct ListSpec: Codable, Sendable, Equatable {
     package init(prefix: String? = nil) { self.prefix = prefix }
 }
 
+/// A user's handler as the plan defines it (`functions:`), sent with each of its invocations
+/// so any worker can run it (DESIGN.md, Functions).
+package struct FunctionDefinition: Codable, Sendable, Equatable, Hashable {
+    package var name: String
+    /// The runtime's command line, run in `code` (e.g. `python3 -m awslambdaric serial.handler`).
+    package var command: [String]
+    /// The code folder as the worker sees it: LAMBDA_TASK_ROOT and the working directory.
+    package var code: String
+    /// `_HANDLER`; nil means the command's last word when it has arguments (`… awslambdaric
+    /// app.handler`), else `function.handler` (a bare `bootstrap`, as AWS's tutorial names it).
+    package var handler: String?
+    /// Extra environment for the handler (never a secret of fanbench's own).
+    package var env: [String: String]
+    /// Lambda's function timeout: an invocation still running after it is killed.
+    package var timeoutS: Double
+    /// How long the runtime may take from start to its first `/next` (Lambda: 10 s).
+    package var initTimeoutS: Double
+
+    package init(name: String, command: [String], code: String, handler: String? = nil, env: [String: String] = [:],
+                 timeoutS: Double = 30, initTimeoutS: Double = 10) {
+        self.name = name
+        self.command = command
+        self.code = code
+        self.handler = handler
+        self.env = env
+        self.timeoutS = timeoutS
+        self.initTimeoutS = initTimeoutS
+    }
+
+    /// A relative command path (`./bootstrap`, `.venv/bin/python3`) made absolute: against the
+    /// current folder when it is there, else left for the worker to find in the code folder.
+    package static func resolveCommand(_ command: String, codeFolder: String) -> String {
+        guard command.contains("/"), !command.hasPrefix("/") else { return command }
+        let here = FileManager.default.currentDirectoryPath + "/" + command
+        return FileManager.default.isExecutableFile(atPath: here) ? URL(fileURLWithPath: here).standardizedFileURL.path : command
+    }
+
+    /// `_HANDLER` as the runtime sees it.
+    package var handlerName: String { handler ?? (command.count > 1 ? command.last! : "function.handler") }
+}
+
 /// Coordinator → worker: run one invocation.
 package struct Assign: Codable, Sendable, Equatable {
     package var invocationId: String
@@ -131,9 +173,11 @@ package struct Assign: Codable, Sendable, Equatable {
     package var target: TargetSpec
     package var timeouts: Timeouts
     package var retry: RetrySpec
+    /// The handler to run, when `strategy` is `function`.
+    package var function: FunctionDefinition?
 
     package init(invocationId: String, op: String, strategy: String, concurrency: Int, keys: [String]?, list: ListSpec?,
-                target: TargetSpec, timeouts: Timeouts = Timeouts(), retry: RetrySpec = RetrySpec()) {
+                target: TargetSpec, timeouts: Timeouts = Timeouts(), retry: RetrySpec = RetrySpec(), function: FunctionDefinition? = nil) {
         self.invocationId = invocationId
         self.op = op
         self.strategy = strategy
@@ -143,6 +187,7 @@ package struct Assign: Codable, Sendable, Equatable {
         self.target = target
         self.timeouts = timeouts
         self.retry = retry
+        self.function = function
     }
 }
 
@@ -180,6 +225,17 @@ package struct HistogramSnapshot: Codable, Sendable, Equatable {
     }
 }
 
+/// A function invocation that Lambda would report as failed, with Lambda's name for it:
+/// `Unhandled` or the type the runtime posted, `Sandbox.Timedout`, `Runtime.ExitError`, an init error.
+package struct FunctionError: Codable, Sendable, Equatable, Error {
+    package var type: String
+    package var message: String
+    package init(type: String, message: String) {
+        self.type = type
+        self.message = message
+    }
+}
+
 /// Worker → coordinator: one invocation's outcome.
 package struct InvocationResult: Codable, Sendable, Equatable {
     package var invocationId: String
@@ -195,10 +251,15 @@ package struct InvocationResult: Codable, Sendable, Equatable {
     package var maxMemoryBytes: Int64
     package var cpuMs: Double
     package var throttledMs: Double
+    /// False when the calls were made by a function that does not report them (its call count,
+    /// errors and latencies are unknown, not zero); absent means true.
+    package var callsMeasured: Bool?
+    /// Set when a function's invocation failed as Lambda would report it.
+    package var functionError: FunctionError?
 
     package init(invocationId: String, durationMs: Double, initMs: Double? = nil, listMs: Double? = nil, calls: Int,
                 errors: [String: Int], retries: Int, histogram: HistogramSnapshot, maxMemoryBytes: Int64,
-                cpuMs: Double, throttledMs: Double) {
+                cpuMs: Double, throttledMs: Double, callsMeasured: Bool? = nil, functionError: FunctionError? = nil) {
         self.invocationId = invocationId
         self.durationMs = durationMs
         self.initMs = initMs
@@ -210,6 +271,8 @@ package struct InvocationResult: Codable, Sendable, Equatable {
         self.maxMemoryBytes = maxMemoryBytes
         self.cpuMs = cpuMs
         self.throttledMs = throttledMs
+        self.callsMeasured = callsMeasured
+        self.functionError = functionError
     }
 }
 
@@ -233,7 +296,7 @@ package struct ProtocolErrorMessage: Codable, Sendable, Equatable {
     package init(reason: String) { self.reason = reason }
 }
 
-/// Every message of protocol v1.
+/// Every message of the protocol.
 package enum Message: Sendable, Equatable {
     case challenge(Challenge)
     case hello(Hello)

@@ -20,6 +20,11 @@ package struct ConfigAggregate: Sendable {
     package var limits: WorkerLimits?
     /// Whether every counted invocation ran under the caps asked for.
     package var enforced = true
+    /// Results whose calls were measured (a function that does not report its calls gives none).
+    package var measuredResults = 0
+    /// Failed function invocations by Lambda's error type, and the first one's message.
+    package var functionErrors: [String: Int] = [:]
+    package var firstFunctionError: String?
 
     package init(config: ConfigSpec) { self.config = config }
 
@@ -31,7 +36,14 @@ package struct ConfigAggregate: Sendable {
         if let l = result.listMs { listMs.append(l) }
         // Straight into the merged histogram: a histogram of its own per result would allocate
         // and walk every bucket (~38k of them) for a handful of values.
-        calls.add(result.histogram, calls: result.calls, retries: result.retries, errors: result.errors)
+        if result.callsMeasured != false {
+            measuredResults += 1
+            calls.add(result.histogram, calls: result.calls, retries: result.retries, errors: result.errors)
+        }
+        if let e = result.functionError {
+            functionErrors[String(e.type.prefix(100)), default: 0] += 1
+            if firstFunctionError == nil { firstFunctionError = "\(e.type): \(e.message.prefix(500))" }
+        }
         maxMemoryBytes = max(maxMemoryBytes, result.maxMemoryBytes)
         cpuMs += result.cpuMs
         throttledMs += result.throttledMs
@@ -46,6 +58,10 @@ package struct ConfigAggregate: Sendable {
     }
 
     package var invocations: Int { durationsMs.count }
+    /// Whether call-level figures exist: always for the built-in strategies, for a function only
+    /// when it reported its calls (fanbench's bootstrap does).
+    package var callsKnown: Bool { config.strategy.functionName == nil || measuredResults > 0 }
+    package var functionErrorCount: Int { functionErrors.values.reduce(0, +) }
     package var meanMs: Double { durationsMs.isEmpty ? 0 : durationsMs.reduce(0, +) / Double(durationsMs.count) }
     package func durationPercentile(_ p: Double) -> Double { Stats.percentile(durationsMs, p) }
     /// Calls per second of invocation time.

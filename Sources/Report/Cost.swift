@@ -51,8 +51,8 @@ package struct NetworkLimit: Codable, Sendable, Equatable {
     package var measuredOverIdeal: Double
 
     package init?(config: RunReport.Config, plan: RunReport.Plan, rttMs: Double) {
-        guard rttMs > 0, config.invocations.count > 0 else { return nil }
-        let callsPerInvocation = Int((Double(config.calls.count) / Double(config.invocations.count)).rounded())
+        guard rttMs > 0, config.invocations.count > 0, let calls = config.calls else { return nil }
+        let callsPerInvocation = Int((Double(calls.count) / Double(config.invocations.count)).rounded())
         // Listing pages of at most 1,000 keys, when each invocation lists (the seed's handler).
         let listTrips = plan.listing == "invocation" ? max(1, (callsPerInvocation + 999) / 1000) : 0
         let waves = (callsPerInvocation + config.concurrency - 1) / max(1, config.concurrency)
@@ -79,7 +79,8 @@ package struct Recommendation: Codable, Sendable, Equatable {
         var out: [Recommendation] = []
         for start in ["warm", "cold"] {
             let eligible = configs.filter {
-                $0.start == start && $0.invocations.count > 0 && $0.invocations.failed == 0 && $0.calls.errors == 0 && $0.cost != nil
+                $0.start == start && $0.invocations.count > 0 && $0.invocations.failed == 0 && $0.invocations.errors == 0
+                    && ($0.calls?.errors ?? 0) == 0 && $0.cost != nil
             }
             guard !eligible.isEmpty else { continue }
             func rec(_ goal: String, _ c: RunReport.Config, weight: Double? = nil) -> Recommendation {

@@ -21,7 +21,7 @@ package enum ReportCSV {
     package static let header = [
         "run_id", "status", "op", "endpoint", "bucket", "emulated_rtt_ms", "memory_mb", "strategy", "concurrency", "start",
         "invocations", "failed", "mean_ms", "stddev_ms", "p50_ms", "p90_ms", "p99_ms", "min_ms", "max_ms", "init_ms", "list_ms",
-        "calls", "errors", "error_codes", "retries", "call_p50_ms", "call_p90_ms", "call_p99_ms", "call_max_ms", "calls_per_s",
+        "function", "invocation_errors", "invocation_error_types", "calls", "errors", "error_codes", "retries", "call_p50_ms", "call_p90_ms", "call_p99_ms", "call_max_ms", "calls_per_s",
         "cpu_ms_per_call", "max_memory_used_mb", "throttled_ms", "cpu_limit", "memory_limit_mb", "enforced", "reassigned",
         "billed_ms", "gb_s", "x86_usd_per_invocation", "x86_usd_per_million", "arm64_usd_per_invocation", "arm64_usd_per_million",
         "ideal_ms", "measured_over_ideal", "recommended",
@@ -37,10 +37,12 @@ package enum ReportCSV {
                 String(c.invocations.count), String(c.invocations.failed), num(c.invocations.meanMs), num(c.invocations.stddevMs),
                 num(c.invocations.p50Ms), num(c.invocations.p90Ms), num(c.invocations.p99Ms), num(c.invocations.minMs),
                 num(c.invocations.maxMs), opt(c.initMs), opt(c.listMs),
-                String(c.calls.count), String(c.calls.errors),
-                c.calls.errorCodes.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: ";"),
-                String(c.calls.retries), num(c.calls.p50Ms), num(c.calls.p90Ms), num(c.calls.p99Ms), num(c.calls.maxMs),
-                num(c.calls.perSecond), num(c.calls.cpuMsPerCall), num(c.maxMemoryUsedMb), num(c.throttledMs),
+                c.function ?? "", String(c.invocations.errors),
+                (c.invocations.errorTypes ?? [:]).sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: ";"),
+                c.calls.map { String($0.count) } ?? "", c.calls.map { String($0.errors) } ?? "",
+                c.calls?.errorCodes.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: ";") ?? "",
+                c.calls.map { String($0.retries) } ?? "", opt(c.calls?.p50Ms), opt(c.calls?.p90Ms), opt(c.calls?.p99Ms), opt(c.calls?.maxMs),
+                opt(c.calls?.perSecond), opt(c.calls?.cpuMsPerCall), num(c.maxMemoryUsedMb), num(c.throttledMs),
                 opt(c.limits.cpu), opt(c.limits.memoryMb), String(c.limits.enforced), String(c.reassigned),
                 opt(c.cost?.billedMs), opt(c.cost?.gbSeconds), opt(c.cost?.x86.usdPerInvocation), opt(c.cost?.x86.usdPerMillion),
                 opt(c.cost?.arm64.usdPerInvocation), opt(c.cost?.arm64.usdPerMillion),
@@ -90,8 +92,8 @@ package enum HTMLReport {
             var chart = SVGLineChart(
                 title: "\(size) MB", xLabel: "percentile", yLabel: "call latency (ms)",
                 series: strategies.map { s in
-                    SVGLineChart.Series(name: s, points: (r.configs.first { $0.memoryMb == size && $0.strategyLabel == s && $0.calls.count > 0 }?
-                        .calls.latencyMs ?? []).map { (x: nines($0.p), y: $0.ms) })
+                    SVGLineChart.Series(name: s, points: (r.configs.first { $0.memoryMb == size && $0.strategyLabel == s && ($0.calls?.count ?? 0) > 0 }?
+                        .calls?.latencyMs ?? []).map { (x: nines($0.p), y: $0.ms) })
                 }.filter { !$0.points.isEmpty },
                 xTicks: percentileTicks)
             chart.width = 360

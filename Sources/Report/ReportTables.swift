@@ -27,6 +27,10 @@ package enum ReportTables {
             lines.append("note: \(unenforced) configuration(s) ran without the caps asked for (enforced: no): their figures are not Lambda-like")
         }
         if let lost = report.lostSummary { lines.append("LOST: \(lost)") }
+        for line in report.functionErrorSummaries { lines.append("FUNCTION ERRORS: \(line)") }
+        if report.configs.contains(where: { $0.calls == nil }) {
+            lines.append("n/a: a function's calls are its own; only fanbench's bootstrap reports them")
+        }
         return lines
     }
 
@@ -78,8 +82,11 @@ package enum ReportTables {
                                  f(c.invocations.meanMs), f(c.invocations.stddevMs),
                                  f(c.invocations.p50Ms), f(c.invocations.p90Ms), f(c.invocations.p99Ms)]
             if cold { row.append(c.initMs.map(f) ?? "—") }
-            row += [f(c.calls.p50Ms), f(c.calls.p99Ms), String(format: "%.0f", c.calls.perSecond), errorText(c),
-                    String(c.calls.retries), String(format: "%.3f", c.calls.cpuMsPerCall), String(format: "%.1f", c.maxMemoryUsedMb),
+            let na = "n/a"
+            row += [c.calls.map { f($0.p50Ms) } ?? na, c.calls.map { f($0.p99Ms) } ?? na,
+                    c.calls.map { String(format: "%.0f", $0.perSecond) } ?? na, errorText(c),
+                    c.calls.map { String($0.retries) } ?? na, c.calls.map { String(format: "%.3f", $0.cpuMsPerCall) } ?? na,
+                    String(format: "%.1f", c.maxMemoryUsedMb),
                     c.limits.cpu.map { String(format: "%.4f", $0) } ?? "none", c.limits.enforced ? "yes" : "NO", String(c.reassigned)]
             rows.append(row)
         }
@@ -118,8 +125,12 @@ package enum ReportTables {
         return Section(title: "recommendations (configurations without errors; weight 0 = speed only, 1 = cost only)", rows: rows)
     }
 
+    /// Failed invocations by Lambda's error type, then call errors by code; "0" when none.
     static func errorText(_ c: RunReport.Config) -> String {
-        c.calls.errors == 0 ? "0" : c.calls.errorCodes.sorted { $0.key < $1.key }.map { "\($0.key)×\($0.value)" }.joined(separator: ",")
+        let invocation = (c.invocations.errorTypes ?? [:]).sorted { $0.key < $1.key }.map { "\($0.key)×\($0.value)" }
+        let calls = (c.calls?.errorCodes ?? [:]).sorted { $0.key < $1.key }.map { "\($0.key)×\($0.value)" }
+        let all = invocation + calls
+        return all.isEmpty ? "0" : all.joined(separator: ",")
     }
 
     static func f(_ v: Double) -> String { String(format: "%.2f", v) }

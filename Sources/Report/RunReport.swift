@@ -57,6 +57,14 @@ package struct RunReport: Codable, Sendable {
         }
     }
 
+    /// One line per function configuration whose invocations failed as Lambda would report it.
+    package var functionErrorSummaries: [String] {
+        configs.compactMap { c in
+            guard c.invocations.errors > 0, let first = c.invocations.firstError else { return nil }
+            return "\(c.memoryMb) MB \(c.strategyLabel): \(c.invocations.errors) of \(c.invocations.count) invocation(s) failed; first: \(first)"
+        }
+    }
+
     /// One line for a person when invocations were lost: how many, in which configurations, the first reason.
     package var lostSummary: String? {
         guard let abandoned, let first = abandoned.first else { return nil }
@@ -76,6 +84,8 @@ package struct RunReport: Codable, Sendable {
         package var cold: Bool
         /// Sizes whose single worker needed more CPU than the budget (they ran alone).
         package var oversubscribedSizes: [Int]
+        /// The functions the run's `function:NAME` strategies ran (their environment's names, not values).
+        package var functions: [Function]?
 
         package init(sizes: [Int], strategies: [String], invocations: Int, shardSize: Int? = nil, listing: String, keys: Int? = nil, workers: String, cold: Bool, oversubscribedSizes: [Int]) {
             self.sizes = sizes
@@ -87,6 +97,23 @@ package struct RunReport: Codable, Sendable {
             self.workers = workers
             self.cold = cold
             self.oversubscribedSizes = oversubscribedSizes
+        }
+    }
+
+    /// A function as the plan defined it.
+    package struct Function: Codable, Sendable, Equatable {
+        package var name: String
+        package var command: [String]
+        package var code: String
+        package var timeoutS: Double
+        package var envKeys: [String]
+
+        package init(name: String, command: [String], code: String, timeoutS: Double, envKeys: [String]) {
+            self.name = name
+            self.command = command
+            self.code = code
+            self.timeoutS = timeoutS
+            self.envKeys = envKeys
         }
     }
 
@@ -111,6 +138,12 @@ package struct RunReport: Codable, Sendable {
         package var stddevMs: Double
         /// Mean billed duration: each invocation's duration (plus init when cold) rounded up to 1 ms.
         package var billedMs: Double
+        /// Invocations that failed as Lambda reports it (functions: a function error, a timeout,
+        /// the runtime exiting, an init error), by Lambda's error type; counted above, not lost.
+        package var errors: Int = 0
+        package var errorTypes: [String: Int]?
+        /// The first failure: its type and message.
+        package var firstError: String?
     }
 
     package struct Calls: Codable, Sendable {
@@ -135,11 +168,15 @@ package struct RunReport: Codable, Sendable {
 
     package struct Config: Codable, Sendable {
         package var memoryMb: Int
+        /// `serial`, `threads`, `async` or `function`.
         package var strategy: String
         package var concurrency: Int
+        /// The function's name when `strategy` is `function`.
+        package var function: String?
         package var limits: Limits
         package var invocations: Invocations
-        package var calls: Calls
+        /// Call-level figures; null for a function that does not report its calls (n/a, not 0).
+        package var calls: Calls?
         package var initMs: Double?
         package var listMs: Double?
         package var maxMemoryUsedMb: Double
@@ -152,8 +189,11 @@ package struct RunReport: Codable, Sendable {
         /// Derived when the run knows its emulated RTT.
         package var networkLimit: NetworkLimit?
 
-        /// `serial`, `threads:16`, `async:16`.
-        package var strategyLabel: String { strategy == "serial" ? "serial" : "\(strategy):\(concurrency)" }
+        /// `serial`, `threads:16`, `async:16`, or a function's name.
+        package var strategyLabel: String {
+            if let function { return function }
+            return strategy == "serial" ? "serial" : "\(strategy):\(concurrency)"
+        }
     }
 
     package var schema = "fanbench.report/v1"
@@ -188,20 +228,23 @@ package struct RunReport: Codable, Sendable {
         let mb = 1024.0 * 1024.0
         return Config(
             memoryMb: a.config.size.memoryMB, strategy: a.config.strategy.name, concurrency: a.config.strategy.concurrency,
+            function: a.config.strategy.functionName,
             limits: Limits(cpu: a.limits?.cpu, memoryMb: a.limits?.memoryBytes.map { Double($0) / mb }, cores: a.limits?.cores,
                            cgroup: a.limits?.cgroup ?? "none", enforced: a.enforced && a.limits != nil),
             invocations: Invocations(count: a.invocations, failed: a.failed, meanMs: a.meanMs,
                                      p50Ms: a.durationPercentile(50), p90Ms: a.durationPercentile(90), p99Ms: a.durationPercentile(99),
                                      minMs: a.durationsMs.min() ?? 0, maxMs: a.durationsMs.max() ?? 0,
-                                     stddevMs: Stats.stddev(a.durationsMs), billedMs: a.billedMeanMs),
-            calls: Calls(count: a.calls.calls, errors: a.calls.errorCount, errorCodes: a.calls.errors, retries: a.calls.retries,
+                                     stddevMs: Stats.stddev(a.durationsMs), billedMs: a.billedMeanMs,
+                                     errors: a.functionErrorCount, errorTypes: a.functionErrors.isEmpty ? nil : a.functionErrors,
+                                     firstError: a.firstFunctionError),
+            calls: !a.callsKnown ? nil : Calls(count: a.calls.calls, errors: a.calls.errorCount, errorCodes: a.calls.errors, retries: a.calls.retries,
                          p50Ms: a.calls.percentileMs(50), p90Ms: a.calls.percentileMs(90), p99Ms: a.calls.percentileMs(99),
                          maxMs: a.calls.percentileMs(100), perSecond: a.callsPerSecond, cpuMsPerCall: a.cpuMsPerCall,
                          latencyMs: Self.curvePoints.map { Percentile(p: $0, ms: a.calls.percentileMs($0)) }),
             initMs: a.initMs.isEmpty ? nil : a.initMs.reduce(0, +) / Double(a.initMs.count),
             listMs: a.listMs.isEmpty ? nil : a.listMs.reduce(0, +) / Double(a.listMs.count),
             maxMemoryUsedMb: Double(a.maxMemoryBytes) / mb, throttledMs: a.throttledMs, reassigned: a.reassigned,
-            start: a.initMs.isEmpty ? "warm" : "cold")
+            start: !a.initMs.isEmpty && a.initMs.count == a.invocations ? "cold" : "warm")
     }
 
     /// Where the latency distribution is sampled for every format and chart.

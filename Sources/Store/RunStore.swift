@@ -139,6 +139,14 @@ package final class RunStore: Sendable {
                 );
                 """)
         }
+        m.registerMigration("v3: functions (Lambda handlers) and their failures") { db in
+            try db.execute(sql: """
+                ALTER TABLE config ADD COLUMN function TEXT;               -- the name, for strategy 'function'
+                ALTER TABLE invocation ADD COLUMN calls_measured BOOLEAN;  -- NULL: measured; 0: a function's own calls (n/a)
+                ALTER TABLE invocation ADD COLUMN function_error_type TEXT;
+                ALTER TABLE invocation ADD COLUMN function_error_message TEXT;
+                """)
+        }
         return m
     }
 
@@ -158,8 +166,8 @@ package final class RunStore: Sendable {
                                  header.target.emulation?.rttMs, header.target.emulation?.jitter, header.target.emulation?.tls,
                                  plannedInvocations, plan])
             for c in configs {
-                try db.execute(sql: "INSERT INTO config (run_id, idx, memory_mb, strategy, concurrency) VALUES (?, ?, ?, ?, ?)",
-                               arguments: [header.runId, c.index, c.size.memoryMB, c.strategy.name, c.strategy.concurrency])
+                try db.execute(sql: "INSERT INTO config (run_id, idx, memory_mb, strategy, concurrency, function) VALUES (?, ?, ?, ?, ?, ?)",
+                               arguments: [header.runId, c.index, c.size.memoryMB, c.strategy.name, c.strategy.concurrency, c.strategy.functionName])
             }
         }
     }
@@ -172,11 +180,13 @@ package final class RunStore: Sendable {
             let seq = try Int.fetchOne(db, sql: "SELECT COALESCE(MAX(seq), 0) + 1 FROM invocation WHERE run_id = ?", arguments: [runID]) ?? 1
             try db.execute(sql: """
                 INSERT INTO invocation (run_id, seq, invocation_id, config_idx, worker_id, received_at, duration_ms, init_ms, list_ms,
-                                        calls, errors, retries, cpu_ms, max_memory_bytes, throttled_ms, limits_json, latency_histogram_json)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                                        calls, errors, retries, cpu_ms, max_memory_bytes, throttled_ms, limits_json, latency_histogram_json,
+                                        calls_measured, function_error_type, function_error_message)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                 """, arguments: [runID, seq, result.invocationId, configIndex, workerID, Date().timeIntervalSince1970,
                                  result.durationMs, result.initMs, result.listMs, result.calls, result.errors.values.reduce(0, +),
-                                 result.retries, result.cpuMs, result.maxMemoryBytes, result.throttledMs, limitsJSON, histogram])
+                                 result.retries, result.cpuMs, result.maxMemoryBytes, result.throttledMs, limitsJSON, histogram,
+                                 result.callsMeasured, result.functionError?.type, result.functionError?.message])
             for (code, count) in result.errors.sorted(by: { $0.key < $1.key }) {
                 try db.execute(sql: "INSERT INTO invocation_error (run_id, seq, code, count) VALUES (?, ?, ?, ?)",
                                arguments: [runID, seq, code, count])
@@ -261,7 +271,7 @@ package final class RunStore: Sendable {
             var aggregates: [ConfigAggregate] = []
             var counters: [Int: (failed: Int, reassigned: Int)] = [:]
             for row in try Row.fetchAll(db, sql: "SELECT * FROM config WHERE run_id = ? ORDER BY idx", arguments: [runID]) {
-                let strategy = try Strategy(name: row["strategy"], concurrency: row["concurrency"])
+                let strategy = try Strategy(name: row["strategy"], concurrency: row["concurrency"], function: row["function"])
                 let spec = ConfigSpec(index: row["idx"], size: try LambdaSize(memoryMB: row["memory_mb"]), strategy: strategy)
                 aggregates.append(ConfigAggregate(config: spec))
                 counters[spec.index] = (row["failed"], row["reassigned"])
@@ -276,7 +286,9 @@ package final class RunStore: Sendable {
                     invocationId: row["invocation_id"], durationMs: row["duration_ms"], initMs: row["init_ms"], listMs: row["list_ms"],
                     calls: row["calls"], errors: errorsBySeq[seq] ?? [:], retries: row["retries"],
                     histogram: try Self.decoder.decode(HistogramSnapshot.self, from: Data((row["latency_histogram_json"] as String).utf8)),
-                    maxMemoryBytes: row["max_memory_bytes"], cpuMs: row["cpu_ms"], throttledMs: row["throttled_ms"])
+                    maxMemoryBytes: row["max_memory_bytes"], cpuMs: row["cpu_ms"], throttledMs: row["throttled_ms"],
+                    callsMeasured: row["calls_measured"],
+                    functionError: (row["function_error_type"] as String?).map { FunctionError(type: $0, message: row["function_error_message"] ?? "") })
                 let limits = try Self.decoder.decode(WorkerLimits.self, from: Data((row["limits_json"] as String).utf8))
                 guard let i = position[row["config_idx"]] else { continue }
                 aggregates[i].add(result, limits: limits)

@@ -22,6 +22,8 @@ package final class CallRunner: Sendable {
             blockingClients = []
             let transport = try AsyncHTTPTransport(configuration: configuration.transportConfiguration(maxConnections: n))
             asyncClient = S3Client(configuration: configuration, transport: transport)
+        case .function(let name):
+            throw FanbenchError("function:\(name) runs through the Runtime API, not the S3 executor")
         }
     }
 

@@ -13,13 +13,13 @@ package struct CgroupReader: Sendable {
     }
 
     /// Where this process sits: v2's single path, or v1's path per controller.
-    enum Membership: Equatable {
+    package enum Membership: Equatable {
         case v2(path: String)
         case v1(paths: [String: String])
         case none
     }
 
-    func membership() -> Membership {
+    package func membership() -> Membership {
         guard let text = try? String(contentsOfFile: procSelfCgroup, encoding: .utf8) else { return .none }
         var v1: [String: String] = [:]
         var v2: String?
@@ -37,7 +37,7 @@ package struct CgroupReader: Sendable {
         return .none
     }
 
-    private func read(_ path: String) -> String? {
+    func read(_ path: String) -> String? {
         (try? String(contentsOfFile: path, encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines)
     }
 
@@ -48,7 +48,7 @@ package struct CgroupReader: Sendable {
     }
 
     /// The first existing directory for a v1 controller (mounted as `cpu`, `cpu,cpuacct`, …).
-    private func v1Directory(_ controller: String, _ paths: [String: String]) -> String? {
+    package func v1Directory(_ controller: String, _ paths: [String: String]) -> String? {
         guard let path = paths[controller] else { return nil }
         for mount in [controller, "\(controller),cpuacct", "cpuacct,\(controller)"] {
             let dir = root + "/" + mount + path

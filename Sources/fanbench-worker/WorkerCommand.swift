@@ -14,8 +14,11 @@ struct WorkerCommand: AsyncParsableCommand {
         commandName: "fanbench-worker",
         abstract: "A Lambda-sized worker: dials the coordinator, runs the invocations it is sent.",
         version: fanbenchVersion)
-    @Option(help: "Coordinator address, HOST:PORT.") var coordinator: HostPort
-    @Option(name: .customLong("size-mb"), help: "The Lambda memory size this worker stands for, MB.") var size: LambdaSize
+    @Option(help: "Coordinator address, HOST:PORT. Without it, and with AWS_LAMBDA_RUNTIME_API set, the worker is a Lambda custom runtime (bootstrap).")
+    var coordinator: HostPort?
+    @Option(name: .customLong("size-mb"), help: "The Lambda memory size this worker stands for, MB.") var size: LambdaSize?
+    @Option(help: ArgumentHelp("Folder for the functions' logs (env FANBENCH_LOG_DIR; default: a temporary folder).", valueName: "dir"))
+    var logDir: String?
     @Option(help: ArgumentHelp("File holding the token (env FANBENCH_TOKEN).", valueName: "file")) var tokenFile: String?
     @Option(help: "Worker id (default: host name and pid).") var workerId: String?
     @Option(help: "Seconds to keep trying to reach the coordinator.") var dialTimeout: Int = 60
@@ -27,6 +30,19 @@ struct WorkerCommand: AsyncParsableCommand {
             var logger = Logger(label: "fanbench-worker")
             logger.logLevel = verbose ? .info : .warning
             let environment = ProcessInfo.processInfo.environment
+            guard let coordinator else {
+                // A custom runtime: events from the Runtime API, one S3 executor.
+                let executor = S3InvocationExecutor()
+                guard let bootstrap = try LambdaBootstrap.fromEnvironment(environment, executor: executor, logger: logger) else {
+                    throw FanbenchError.badInput("no --coordinator: pass --coordinator HOST:PORT, or run under a Lambda Runtime API (AWS_LAMBDA_RUNTIME_API)")
+                }
+                try await bootstrap.run()
+                await executor.shutdown()
+                return
+            }
+            guard let size else {
+                throw FanbenchError.badInput("--size-mb is required with --coordinator: the Lambda memory size this worker stands for")
+            }
             guard let token = try TokenAuth.readToken(file: tokenFile, environment: environment) else {
                 throw FanbenchError.badInput("no worker token: set FANBENCH_TOKEN or pass --token-file (the coordinator's, e.g. .fanbench/token)")
             }
@@ -35,7 +51,12 @@ struct WorkerCommand: AsyncParsableCommand {
                                                 version: fanbenchVersion)
             options.dialTimeout = .seconds(dialTimeout)
             options.once = once
-            let service = WorkerService(options: options, executor: S3InvocationExecutor(coldSpawnNanoseconds: once ? environment["FANBENCH_SPAWN_NS"].flatMap(UInt64.init) : nil),
+            let s3 = S3InvocationExecutor(coldSpawnNanoseconds: once ? environment["FANBENCH_SPAWN_NS"].flatMap(UInt64.init) : nil)
+            let logDirectory = logDir ?? environment["FANBENCH_LOG_DIR"].flatMap { $0.isEmpty ? nil : $0 }
+                ?? FileManager.default.temporaryDirectory.appendingPathComponent("fanbench-functions-\(options.workerID)").path
+            let functions = FunctionExecutor(options: .init(sizeMB: size.memoryMB, logDirectory: logDirectory, environment: environment,
+                                                            workerID: options.workerID))
+            let service = WorkerService(options: options, executor: RoutingExecutor(s3: s3, functions: functions),
                                         limits: CgroupReader().limits(), logger: logger)
             try await ServiceGroup.runUntilSignalled(service, logger: logger)
         }

@@ -2,6 +2,8 @@ import ArgumentParser
 import FanbenchBase
 import FanbenchCommandSupport
 import FanbenchCoordinator
+import FanbenchProtocol
+import Foundation
 
 /// `fanbench run`: the fan-out benchmark.
 struct RunCommand: AsyncParsableCommand {
@@ -16,6 +18,10 @@ struct RunCommand: AsyncParsableCommand {
     @Option(help: "Per-key call: get-object-acl (default), head-object or get-object.") var op: ObjectOperation?
     @Option(help: "Lambda memory sizes, MB, comma-separated (default 128,512,1024,1536,2048,3008).") var sizes: SizeList?
     @Option(help: "Strategies, comma-separated: serial, threads:N (libcurl threads), async:N (SwiftNIO, N in flight); default serial,threads:16,async:16.") var strategies: StrategyList?
+    @Option(name: .customLong("function"), help: ArgumentHelp(
+        "A Lambda handler to run as a column beside the strategies, NAME=COMMAND (e.g. 'boto3=python3 -m awslambdaric app.handler'), its code in the current folder, 30 s timeout; repeatable. A plan's functions: sets code, env and timeouts.",
+        valueName: "name=command"))
+    var functions: [String] = []
     @Option(help: "Invocations per configuration, each covering every shard once (default 5).") var invocations: Int?
     @Option(help: "Keys per invocation (default: the whole listing, as in the seed).") var shardSize: Int?
     @Option(help: "Who lists: coordinator (once; default) or invocation (each invocation lists, as the seed's handler).") var listing: ListingMode?
@@ -49,6 +55,7 @@ struct RunCommand: AsyncParsableCommand {
             r.operation = op
             r.sizes = sizes?.sizes
             r.strategies = strategies?.strategies
+            r.functions = try functions.map(Self.function)
             r.invocations = invocations
             r.shardSize = shardSize
             r.listing = listing
@@ -72,6 +79,18 @@ struct RunCommand: AsyncParsableCommand {
             r.verbose = verbose
             try await RunSession(r).run()
         }
+    }
+}
+
+extension RunCommand {
+    /// `--function NAME=COMMAND`: the command split on spaces, the code the current folder.
+    static func function(_ text: String) throws -> FunctionDefinition {
+        let parts = text.split(separator: "=", maxSplits: 1).map(String.init)
+        let command = parts.count == 2 ? parts[1].split(separator: " ").map(String.init) : []
+        guard parts.count == 2, Strategy.isValidFunctionName(parts[0]), !command.isEmpty else {
+            throw FanbenchError.badInput("--function '\(text)' must be NAME=COMMAND, the name 1 to 64 letters, digits, '-', '_' or '.', e.g. --function 'boto3=python3 -m awslambdaric app.handler'")
+        }
+        return FunctionDefinition(name: parts[0], command: command, code: FileManager.default.currentDirectoryPath)
     }
 }
 

@@ -96,6 +96,14 @@ package struct CgroupManager: Sendable {
     /// Removes the group's folders (its processes must have exited). Never throws: cleanup paths call it.
     package func remove(_ group: Group) {
         for dir in group.directories {
+            // A worker's function sandbox is a child group of its own: it goes first (its
+            // processes killed), else the worker's folder cannot go.
+            for child in (try? FileManager.default.contentsOfDirectory(atPath: dir)) ?? [] where child.hasPrefix("fanbench-sandbox") {
+                let path = dir + "/" + child
+                for pid in (read(path + "/cgroup.procs") ?? "").split(separator: "\n").compactMap({ pid_t($0) }) { kill(pid, SIGKILL) }
+                for _ in 0..<50 where rmdir(path) != 0 && errno == EBUSY { usleep(20_000) }
+                removeFixture(path)
+            }
             // A cgroup folder goes only once its last process is gone; that can lag a kill a little.
             for _ in 0..<50 {
                 if rmdir(dir) == 0 || errno == ENOENT { break }

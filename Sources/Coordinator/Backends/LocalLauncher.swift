@@ -145,6 +145,7 @@ package final class LocalLauncher: Sendable {
         env["FANBENCH_SPAWN_NS"] = String(monotonicNanoseconds())
         let (exe, args) = CgroupManager.joinAndExec(group, executable: options.workerBinary, arguments: [
             "--coordinator", options.coordinatorAddress, "--size-mb", String(size.memoryMB), "--worker-id", workerID,
+            "--log-dir", options.logDirectory + "/functions/" + workerID,
         ] + (options.cold ? ["--once"] : []))
         let logPath = options.logDirectory + "/\(workerID).log"
         let pid: pid_t

@@ -1,5 +1,6 @@
 import FanbenchBase
 import FanbenchLocalTarget
+import FanbenchProtocol
 import Foundation
 import Yams
 
@@ -20,10 +21,13 @@ package struct PlanFile: Sendable, Equatable {
     package var shardSize: Int?
     package var listing: ListingMode?
     package var cold: Bool?
+    /// Users' handlers by name (`functions:`), their code folders made absolute.
+    package var functions: [String: FunctionDefinition]?
 
     package init() {}
 
-    static let topKeys = ["target", "op", "sizes", "strategies", "invocations", "shard_size", "listing", "cold"]
+    static let topKeys = ["target", "op", "sizes", "strategies", "invocations", "shard_size", "listing", "cold", "functions"]
+    static let functionKeys = ["command", "code", "handler", "env", "timeout_s", "init_timeout_s"]
     static let targetKeys = ["bucket", "prefix", "endpoint", "region", "objects", "profile"]
 
     package static func load(path: String) throws(PlanError) -> PlanFile {
@@ -115,11 +119,96 @@ package struct PlanFile: Sendable, Equatable {
             case "cold":
                 guard let b = value.bool else { throw fail(value, "'cold' must be true or false") }
                 plan.cold = b
+            case "functions":
+                guard let functions = value.mapping, !functions.isEmpty else {
+                    throw fail(value, "'functions' must map names to functions, e.g. boto3-serial: {command: [python3, -m, awslambdaric, serial.handler], code: examples/seed-python}")
+                }
+                var defined: [String: FunctionDefinition] = [:]
+                for (nameNode, spec) in functions {
+                    let name = nameNode.string ?? ""
+                    guard Strategy.isValidFunctionName(name) else {
+                        throw fail(nameNode, "function name '\(name)' must be 1 to 64 letters, digits, '-', '_' or '.'")
+                    }
+                    defined[name] = try function(name, spec)
+                }
+                plan.functions = defined
             default:
                 throw fail(keyNode, "unknown key '\(key)' (known: \(topKeys.joined(separator: ", ")))")
             }
         }
+        if let strategies = plan.strategies {
+            for s in strategies {
+                guard let name = s.functionName, plan.functions?[name] == nil else { continue }
+                let known = plan.functions.map { " (defined: \($0.keys.sorted().joined(separator: ", ")))" } ?? ""
+                throw fail(top.first { $0.key.string == "strategies" }?.value,
+                           "'strategies' names function:\(name), which 'functions' does not define\(known): add it under functions: or fix the name")
+            }
+        }
         return plan
+
+        func function(_ name: String, _ spec: Node) throws(PlanError) -> FunctionDefinition {
+            guard let fields = spec.mapping else {
+                throw fail(spec, "function '\(name)' must be a mapping (\(functionKeys.joined(separator: ", ")))")
+            }
+            var command: [String] = []
+            var code: String?
+            var handler: String?
+            var env: [String: String] = [:]
+            var timeout = 30.0, initTimeout = 10.0
+            for (k, v) in fields {
+                let key = k.string ?? ""
+                let where_ = "functions.\(name).\(key)"
+                switch key {
+                case "command":
+                    if let seq = v.sequence {
+                        command = try seq.map { (n: Node) throws(PlanError) -> String in try string(n, where_) }
+                    } else {
+                        command = try string(v, where_).split(separator: " ").map(String.init)
+                    }
+                    guard !command.isEmpty, !command[0].isEmpty else { throw fail(v, "'\(where_)' must name the runtime's command, e.g. [python3, -m, awslambdaric, app.handler]") }
+                case "code": code = try string(v, where_)
+                case "handler": handler = try string(v, where_)
+                case "env":
+                    guard let m = v.mapping else { throw fail(v, "'\(where_)' must map variable names to values") }
+                    for (ek, ev) in m {
+                        let variable = ek.string ?? ""
+                        guard !variable.isEmpty, !variable.contains("="), variable != "AWS_LAMBDA_RUNTIME_API" else {
+                            throw fail(ek, "'\(where_)' holds '\(variable)', which cannot be set: name a variable other than AWS_LAMBDA_RUNTIME_API")
+                        }
+                        env[variable] = try string(ev, "\(where_).\(variable)")
+                    }
+                case "timeout_s", "init_timeout_s":
+                    guard let seconds = v.float, seconds > 0, seconds <= 900 else {
+                        throw fail(v, "'\(where_)' must be seconds from more than 0 to 900 (Lambda's longest timeout)")
+                    }
+                    if key == "timeout_s" { timeout = seconds } else { initTimeout = seconds }
+                default:
+                    throw fail(k, "unknown key '\(where_)' (known: \(functionKeys.joined(separator: ", ")))")
+                }
+            }
+            guard !command.isEmpty else { throw fail(spec, "function '\(name)' needs a command, e.g. command: [python3, -m, awslambdaric, app.handler]") }
+            let folder = try resolveCode(code ?? ".", planPath: path, node: spec, name: name)
+            command[0] = FunctionDefinition.resolveCommand(command[0], codeFolder: folder)
+            let definition = FunctionDefinition(name: name, command: command, code: folder, handler: handler, env: env,
+                                                timeoutS: timeout, initTimeoutS: initTimeout)
+            guard AssignmentFraming.functionBound(definition) <= AssignmentFraming.maximumFunctionBytes else {
+                throw fail(spec, "function '\(name)' is over \(AssignmentFraming.maximumFunctionBytes / 1024) KiB with its command and env: keep large settings in its code folder")
+            }
+            return definition
+        }
+
+        func resolveCode(_ code: String, planPath: String, node: Node, name: String) throws(PlanError) -> String {
+            let cwd = FileManager.default.currentDirectoryPath
+            let planDirectory = URL(fileURLWithPath: planPath).deletingLastPathComponent().path
+            let candidates = code.hasPrefix("/") ? [code] : [cwd + "/" + code, planDirectory + "/" + code]
+            for c in candidates {
+                var isDirectory: ObjCBool = false
+                if FileManager.default.fileExists(atPath: c, isDirectory: &isDirectory), isDirectory.boolValue {
+                    return URL(fileURLWithPath: c).standardizedFileURL.path
+                }
+            }
+            throw fail(node, "function '\(name)': code folder '\(code)' does not exist (looked in \(candidates.joined(separator: " and "))): fix functions.\(name).code")
+        }
     }
 }
 

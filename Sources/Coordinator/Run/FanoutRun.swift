@@ -29,6 +29,8 @@ package enum FanoutRun {
         package var operation: ObjectOperation = .getObjectAcl
         package var sizes: [LambdaSize] = LambdaSize.seedSizes
         package var strategies: [Strategy] = FanoutRun.defaultStrategies
+        /// The definitions of the `function:NAME` strategies.
+        package var functions: [String: FunctionDefinition] = [:]
         package var invocations = 5
         package var shardSize: Int?
         package var listing: ListingMode = .coordinator
@@ -102,8 +104,12 @@ package enum FanoutRun {
                 throw RunError.noKeys(bucket: options.bucket, prefix: options.prefix)
             }
         }
+        for name in options.strategies.compactMap(\.functionName) where options.functions[name] == nil {
+            throw FanbenchError.badInput("strategy function:\(name) names no function: define it under the plan's functions: or with --function \(name)=COMMAND")
+        }
         let plan = try RunPlan.make(sizes: options.sizes, strategies: options.strategies, invocations: options.invocations,
                                     keys: keys, shardSize: options.shardSize)
+        let functions = options.functions
         let target = TargetSpec(endpoint: s3.endpoint.description, bucket: options.bucket, region: s3.region,
                                 pathStyle: s3.addressing == .path, caBundle: s3.caBundlePath)
         let op = options.operation
@@ -113,7 +119,8 @@ package enum FanoutRun {
         let coordinator = RunCoordinator(plan: plan, maxAttempts: options.maxAttempts, logger: logger, events: hooks.events) { spec in
             Assign(invocationId: spec.id, op: op.rawValue, strategy: spec.config.strategy.name,
                    concurrency: spec.config.strategy.concurrency, keys: spec.keys,
-                   list: spec.keys == nil ? ListSpec(prefix: prefix) : nil, target: target, timeouts: timeouts, retry: retry)
+                   list: spec.keys == nil ? ListSpec(prefix: prefix) : nil, target: target, timeouts: timeouts, retry: retry,
+                   function: spec.config.strategy.functionName.flatMap { functions[$0] })
         }
 
         let workersText: String
@@ -129,6 +136,12 @@ package enum FanoutRun {
                         invocations: options.invocations, shardSize: options.shardSize, listing: options.listing.rawValue,
                         keys: keys?.count, workers: workersText, cold: options.cold, oversubscribedSizes: []),
             configs: [])
+        let used = Set(options.strategies.compactMap(\.functionName))
+        if !used.isEmpty {
+            report.plan.functions = functions.values.filter { used.contains($0.name) }.sorted { $0.name < $1.name }.map {
+                RunReport.Function(name: $0.name, command: $0.command, code: $0.code, timeoutS: $0.timeoutS, envKeys: $0.env.keys.sorted())
+            }
+        }
         hooks.started(report, plan)
 
         if case .external = options.workers { await coordinator.holdDispatch() }

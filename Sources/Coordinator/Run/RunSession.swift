@@ -1,5 +1,6 @@
 import FanbenchBase
 import FanbenchLocalTarget
+import FanbenchProtocol
 import FanbenchReport
 import FanbenchS3
 import FanbenchStore
@@ -20,6 +21,8 @@ package struct RunSession {
         package var operation: ObjectOperation?
         package var sizes: [LambdaSize]?
         package var strategies: [Strategy]?
+        /// `--function NAME=COMMAND`: functions over the plan's, each added to the strategies.
+        package var functions: [FunctionDefinition] = []
         package var invocations: Int?
         package var shardSize: Int?
         package var listing: ListingMode?
@@ -70,7 +73,16 @@ package struct RunSession {
         let operation = r.operation ?? file?.op ?? .getObjectAcl
         let listing = r.listing ?? file?.listing ?? .coordinator
         let sizes = r.sizes ?? file?.sizes ?? LambdaSize.seedSizes
-        let strategies = r.strategies ?? file?.strategies ?? FanoutRun.defaultStrategies
+        var strategies = r.strategies ?? file?.strategies ?? FanoutRun.defaultStrategies
+        var functions = file?.functions ?? [:]
+        for f in r.functions {
+            functions[f.name] = f
+            if !strategies.contains(.function(f.name)) { strategies.append(.function(f.name)) }
+        }
+        for name in strategies.compactMap(\.functionName) where functions[name] == nil {
+            let known = functions.isEmpty ? "" : " (defined: \(functions.keys.sorted().joined(separator: ", ")))"
+            throw FanbenchError.badInput("unknown function '\(name)' in the strategies\(known): define it under the plan's functions: or pass --function \(name)=COMMAND")
+        }
         let prefix = r.prefix ?? file?.prefix
         let cold = r.cold || (file?.cold ?? false)
 
@@ -128,6 +140,7 @@ package struct RunSession {
         options.operation = operation
         options.sizes = Array(Set(sizes)).sorted()
         options.strategies = strategies
+        options.functions = functions
         options.invocations = r.invocations ?? file?.invocations ?? 5
         options.shardSize = r.shardSize ?? file?.shardSize
         options.listing = listing
@@ -182,6 +195,9 @@ package struct RunSession {
         if let json = r.jsonPath {
             try ReportOutput.write(String(decoding: try report.jsonData(), as: UTF8.self), to: json)
             output("report: \(json)")
+        }
+        for line in report.functionErrorSummaries {
+            notice("function errors: \(line) (the function's log: \(logDirectory)/functions/)")
         }
         if let html = r.htmlPath {
             try ReportOutput.write(HTMLReport.render(report), to: html)

@@ -1,4 +1,4 @@
-import FanbenchBase
+import CSpawn
 import Foundation
 #if canImport(Glibc)
 import Glibc
@@ -10,20 +10,44 @@ package enum ProcessLauncher {
     /// glibc's POSIX_SPAWN_SETSID (not exported to Swift).
     private static let spawnSetsid: Int16 = 0x80
 
+    /// Where a child's standard output and error go.
+    package enum Output {
+        /// Appended to a log file; standard error to a file of its own when given (else it joins the log).
+        case file(String, errorPath: String? = nil)
+        /// Both onto this descriptor (a pipe's write end), which the child does not otherwise keep.
+        case descriptor(Int32)
+    }
+
     /// Spawns `executable` with `arguments`, its output appended to `logPath`; returns the pid.
     /// `errorPath` sends standard error to a file of its own (else it joins the log).
     package static func spawn(executable: String, arguments: [String], logPath: String, errorPath: String? = nil,
                              environment: [String: String]? = nil, newSession: Bool = true) throws -> pid_t {
+        try spawn(executable: executable, arguments: arguments, output: .file(logPath, errorPath: errorPath),
+                  environment: environment, newSession: newSession)
+    }
+
+    /// Spawns `executable` (a path) with `arguments` and exactly `environment` (else ours), in
+    /// `workingDirectory` when given; returns the pid. Throws with strerror when it cannot start.
+    package static func spawn(executable: String, arguments: [String], output: Output, environment: [String: String]? = nil,
+                             newSession: Bool = true, workingDirectory: String? = nil) throws(FanbenchError) -> pid_t {
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }
         posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
-        posix_spawn_file_actions_addopen(&actions, 1, logPath, O_WRONLY | O_CREAT | O_APPEND, 0o600)
-        if let errorPath {
-            posix_spawn_file_actions_addopen(&actions, 2, errorPath, O_WRONLY | O_CREAT | O_APPEND, 0o600)
-        } else {
-            posix_spawn_file_actions_adddup2(&actions, 1, 2)
+        switch output {
+        case .file(let logPath, let errorPath):
+            posix_spawn_file_actions_addopen(&actions, 1, logPath, O_WRONLY | O_CREAT | O_APPEND, 0o600)
+            if let errorPath {
+                posix_spawn_file_actions_addopen(&actions, 2, errorPath, O_WRONLY | O_CREAT | O_APPEND, 0o600)
+            } else {
+                posix_spawn_file_actions_adddup2(&actions, 1, 2)
+            }
+        case .descriptor(let fd):
+            posix_spawn_file_actions_adddup2(&actions, fd, 1)
+            posix_spawn_file_actions_adddup2(&actions, fd, 2)
+            if fd > 2 { posix_spawn_file_actions_addclose(&actions, fd) }
         }
+        if let workingDirectory { fb_spawn_addchdir(&actions, workingDirectory) }
 
         var attr = posix_spawnattr_t()
         posix_spawnattr_init(&attr)
@@ -39,6 +63,26 @@ package enum ProcessLauncher {
         let rc = posix_spawn(&pid, executable, &actions, &attr, argv, env)
         guard rc == 0 else {
             throw FanbenchError("cannot start \(executable): \(String(cString: strerror(rc)))")
+        }
+        return pid
+    }
+
+    /// Spawns `executable` as `spawn` does (own session, output onto `outputDescriptor`, in
+    /// `workingDirectory`), having it join the cgroups of `cgroupProcs` (their cgroup.procs
+    /// files) before exec, so all its memory is charged there.
+    package static func spawnJoined(executable: String, arguments: [String], environment: [String: String], workingDirectory: String,
+                                   outputDescriptor: Int32, cgroupProcs: [String]) throws(FanbenchError) -> pid_t {
+        let argv = ([executable] + arguments).map { strdup($0) } + [nil]
+        defer { argv.forEach { free($0) } }
+        let env = environment.map { strdup("\($0.key)=\($0.value)") } + [nil]
+        defer { env.forEach { free($0) } }
+        let procs = cgroupProcs.map { UnsafePointer(strdup($0)) }
+        defer { procs.forEach { free(UnsafeMutablePointer(mutating: $0)) } }
+        let pid = procs.withUnsafeBufferPointer { p in
+            fb_spawn_joined(executable, argv, env, workingDirectory, outputDescriptor, p.baseAddress, Int32(p.count))
+        }
+        guard pid > 0 else {
+            throw FanbenchError("cannot start \(executable): \(String(cString: strerror(errno)))")
         }
         return pid
     }

@@ -1,0 +1,416 @@
+import FanbenchBase
+import FanbenchProtocol
+import Foundation
+import NIOConcurrencyHelpers
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Runs `function:NAME` invocations as Lambda runs a function (DESIGN.md, Functions): the
+/// handler's own process — any language, unmodified — spawned inside this worker's cgroup and
+/// served the Runtime API on loopback. A warm sandbox is kept across invocations of the same
+/// function, as a warm Lambda keeps its execution environment; a runtime that died, timed out
+/// or failed init is replaced by a cold one on the next invocation. Each failure carries
+/// Lambda's name for it and counts as the invocation's error, not as a lost invocation.
+package actor FunctionExecutor: InvocationExecutor {
+    package struct Options: Sendable {
+        /// The size this worker stands for (AWS_LAMBDA_FUNCTION_MEMORY_SIZE, the REPORT line).
+        package var sizeMB: Int
+        /// Where each function's log goes (`NAME.log`).
+        package var logDirectory: String
+        /// The worker's environment: S3 credentials and PATH are passed on from it, nothing else.
+        package var environment: [String: String]
+        package var workerID: String
+
+        package init(sizeMB: Int, logDirectory: String, environment: [String: String] = ProcessInfo.processInfo.environment,
+                     workerID: String = "\(getpid())") {
+            self.sizeMB = sizeMB
+            self.logDirectory = logDirectory
+            self.environment = environment
+            self.workerID = workerID
+        }
+    }
+
+    private struct Sandbox {
+        var definition: FunctionDefinition
+        var pid: pid_t
+        var generation: Int
+        var exited = false
+    }
+
+    private let options: Options
+    private let cgroup: CgroupReader
+    private var server: RuntimeAPIServer?
+    private var meter: SandboxMeter?
+    private var sandbox: Sandbox?
+    private var generation = 0
+    private var logs: [String: FunctionLog] = [:]
+
+    package init(options: Options, cgroup: CgroupReader = CgroupReader()) {
+        self.options = options
+        self.cgroup = cgroup
+    }
+
+    /// The log file of function `name` on this worker.
+    package func logPath(_ name: String) -> String { log(name).path }
+
+    private func log(_ name: String) -> FunctionLog {
+        if let l = logs[name] { return l }
+        let l = FunctionLog(path: options.logDirectory + "/" + name + ".log")
+        logs[name] = l
+        return l
+    }
+
+    package func run(_ assign: Assign, progress: NIOLockedValueBox<Int>) async -> Message {
+        guard let definition = assign.function else {
+            return .failed(Failed(invocationId: assign.invocationId, reason: "a function invocation came without its function's definition"))
+        }
+        let server: RuntimeAPIServer
+        do {
+            server = try await apiServer()
+        } catch {
+            return .failed(Failed(invocationId: assign.invocationId, reason: "cannot serve the Runtime API on loopback: \(error)"))
+        }
+        let meter = self.meter ?? SandboxMeter(reader: cgroup, name: "fanbench-sandbox-\(getpid())")
+        self.meter = meter
+        let log = self.log(definition.name)
+        let throttled0 = cgroup.throttledMs()
+
+        // A cold start when there is no live sandbox for this function.
+        var initMs: Double?
+        if sandbox?.definition != definition || sandbox?.exited != false {
+            await stopSandbox()
+            let started = monotonicNanoseconds()
+            switch await startSandbox(definition, assign: assign, server: server, meter: meter, log: log) {
+            case .success(let readyAt):
+                initMs = Double(readyAt &- started) / 1e6
+            case .failure(let error):
+                let elapsed = Double(monotonicNanoseconds() &- started) / 1e6
+                let peak = sandbox.map { meter.peakBytes(pid: $0.pid) } ?? 0
+                await stopSandbox()
+                let id = UUID().uuidString.lowercased()
+                log.line("INIT_REPORT Init Duration: \(Self.ms(elapsed)) ms\tPhase: init\tStatus: error\tError Type: \(error.type)")
+                writeReport(log, id: id, durationMs: 0, initMs: elapsed, peak: peak, error: error)
+                return result(assign, durationMs: 0, initMs: elapsed, peak: peak, cpuNs: 0,
+                              throttledMs: max(0, cgroup.throttledMs() - throttled0), error: error)
+            }
+        }
+        guard let current = sandbox else {
+            return .failed(Failed(invocationId: assign.invocationId, reason: "the sandbox vanished"))
+        }
+
+        let id = UUID().uuidString.lowercased()
+        let timeout = Duration.milliseconds(Int64(definition.timeoutS * 1000))
+        let offered = ContinuousClock.now
+        let event = RuntimeEvent(
+            id: id, body: Array((try? JSONCoding.encoder().encode(FunctionEvent(assign))) ?? Data("{}".utf8)),
+            deadlineMs: Int64(Date().timeIntervalSince1970 * 1000) + Int64(definition.timeoutS * 1000),
+            functionArn: "arn:aws:lambda:\(assign.target.region):000000000000:function:\(definition.name)",
+            traceId: Self.traceID())
+        let cpu0 = meter.cpuNanoseconds(pid: current.pid)
+        let oom0 = meter.oomKills() ?? 0
+        log.line("START RequestId: \(id) Version: $LATEST")
+        var handedOut = monotonicNanoseconds()
+        server.offer(event)
+
+        var outcome: Result<[UInt8], FunctionError>?
+        var endedAt = handedOut
+        while outcome == nil {
+            guard let signal = await server.signals.receive(until: offered + timeout) else {
+                endedAt = monotonicNanoseconds()
+                outcome = .failure(FunctionError(type: "Sandbox.Timedout", message: "Task timed out after \(String(format: "%.2f", definition.timeoutS)) seconds"))
+                await stopSandbox()
+                break
+            }
+            switch signal {
+            case .handedOut(let i, let at) where i == id:
+                handedOut = at
+            case .response(let i, let body, let at) where i == id:
+                endedAt = at
+                outcome = .success(body)
+            case .error(let i, let type, let body, let at) where i == id:
+                endedAt = at
+                outcome = .failure(FunctionError(type: type, message: Self.errorMessage(in: body) ?? type))
+            case .exited(let g, let status, let signal, let at) where g == current.generation:
+                endedAt = at
+                sandbox?.exited = true
+                let oom = (meter.oomKills() ?? 0) > oom0
+                outcome = .failure(Self.exitError(status: status, signal: signal, oom: oom, sizeMB: options.sizeMB, tail: log.tail(lines: 3)))
+                await stopSandbox()
+            default:
+                continue
+            }
+        }
+        server.finish(id)
+        let durationMs = Double(endedAt &- handedOut) / 1e6
+        let peak = meter.peakBytes(pid: current.pid)
+        let cpuNs = meter.cpuNanoseconds(pid: current.pid) &- cpu0
+        let throttledMs = max(0, cgroup.throttledMs() - throttled0)
+        guard let outcome else { fatalError("unreachable: the loop ends with an outcome") }
+        switch outcome {
+        case .success(let body):
+            writeReport(log, id: id, durationMs: durationMs, initMs: initMs, peak: peak, error: nil)
+            var r = result(assign, durationMs: durationMs, initMs: initMs, peak: peak, cpuNs: cpuNs, throttledMs: throttledMs, error: nil)
+            // fanbench's own bootstrap answers with its call-level figures: keep them.
+            if case .result(var inner) = r, let reported = try? JSONCoding.decoder().decode(InvocationResult.self, from: Data(body)) {
+                inner.calls = reported.calls
+                inner.errors = reported.errors
+                inner.retries = reported.retries
+                inner.histogram = reported.histogram
+                inner.listMs = reported.listMs
+                inner.callsMeasured = reported.callsMeasured ?? true
+                progress.withLockedValue { $0 = reported.calls }
+                r = .result(inner)
+            }
+            return r
+        case .failure(let error):
+            writeReport(log, id: id, durationMs: durationMs, initMs: initMs, peak: peak, error: error)
+            return result(assign, durationMs: durationMs, initMs: initMs, peak: peak, cpuNs: cpuNs, throttledMs: throttledMs, error: error)
+        }
+    }
+
+    package func shutdown() async {
+        await stopSandbox()
+        meter?.remove()
+        meter = nil
+        await server?.close()
+        server = nil
+    }
+
+    // MARK: the sandbox
+
+    private func apiServer() async throws -> RuntimeAPIServer {
+        if let server { return server }
+        let s = try await RuntimeAPIServer.start()
+        server = s
+        return s
+    }
+
+    /// Spawns the runtime and waits for its first `/next`; the time it came, or the init error.
+    private func startSandbox(_ definition: FunctionDefinition, assign: Assign, server: RuntimeAPIServer, meter: SandboxMeter,
+                              log: FunctionLog) async -> Result<UInt64, FunctionError> {
+        server.reset()
+        meter.reset()
+        log.clearTail()
+        generation += 1
+        let generation = self.generation
+        guard let command = definition.command.first, !command.isEmpty else {
+            return .failure(FunctionError(type: "Runtime.InvalidEntrypoint", message: "function \(definition.name) has an empty command"))
+        }
+        guard let executable = Self.which(command, path: options.environment["PATH"], codeFolder: definition.code) else {
+            return .failure(FunctionError(type: "Runtime.InvalidEntrypoint",
+                                          message: "command '\(command)' not found on PATH or not executable: install it or give its full path in the function's command"))
+        }
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: definition.code, isDirectory: &isDirectory), isDirectory.boolValue else {
+            return .failure(FunctionError(type: "Runtime.InvalidEntrypoint", message: "code folder '\(definition.code)' does not exist on this worker"))
+        }
+        var fds: [Int32] = [0, 0]
+        guard pipe(&fds) == 0, fcntl(fds[0], F_SETFD, FD_CLOEXEC) == 0, fcntl(fds[1], F_SETFD, FD_CLOEXEC) == 0 else {
+            return .failure(FunctionError(type: "Runtime.Unknown", message: "cannot make a pipe for the runtime's output: \(String(cString: strerror(errno)))"))
+        }
+        let pid: pid_t
+        do {
+            pid = try ProcessLauncher.spawnJoined(executable: executable, arguments: Array(definition.command.dropFirst()),
+                                                  environment: environment(definition, assign: assign, server: server),
+                                                  workingDirectory: definition.code, outputDescriptor: fds[1], cgroupProcs: meter.procsFiles)
+        } catch {
+            close(fds[0])
+            close(fds[1])
+            return .failure(FunctionError(type: "Runtime.InvalidEntrypoint", message: "\(error.message): check the function's command and code folder"))
+        }
+        close(fds[1])
+        meter.adopt(pid)
+        log.drain(fds[0])
+        sandbox = Sandbox(definition: definition, pid: pid, generation: generation)
+        let signals = server.signals
+        let waiter = Thread {
+            var status: Int32 = 0
+            while waitpid(pid, &status, 0) == -1 && errno == EINTR {}
+            let signal = status & 0x7f
+            signals.post(.exited(generation: generation, status: (status >> 8) & 0xff, signal: signal == 0 ? nil : signal, at: monotonicNanoseconds()))
+        }
+        waiter.name = "function-waiter"
+        waiter.start()
+
+        let deadline = ContinuousClock.now + .milliseconds(Int64(definition.initTimeoutS * 1000))
+        while true {
+            guard let signal = await signals.receive(until: deadline) else {
+                return .failure(FunctionError(type: "Runtime.InitTimeout", message: "init timed out after \(String(format: "%.2f", definition.initTimeoutS)) seconds: the runtime never called /next\(Self.tailNote(log))"))
+            }
+            switch signal {
+            case .ready(let at):
+                return .success(at)
+            case .initError(let type, let body, _):
+                return .failure(FunctionError(type: type, message: Self.errorMessage(in: body) ?? "the runtime posted /init/error\(Self.tailNote(log))"))
+            case .exited(let g, let status, let sig, _) where g == generation:
+                sandbox?.exited = true
+                return .failure(Self.exitError(status: status, signal: sig, oom: (meter.oomKills() ?? 0) > 0, sizeMB: options.sizeMB, tail: log.tail(lines: 3)))
+            default:
+                continue
+            }
+        }
+    }
+
+    /// Kills the sandbox's process group (and anything left in its cgroup) and waits until it is reaped.
+    private func stopSandbox() async {
+        guard let s = sandbox else { return }
+        sandbox = nil
+        guard let server else { return }
+        if !s.exited {
+            kill(-s.pid, SIGKILL)
+            kill(s.pid, SIGKILL)
+            let deadline = ContinuousClock.now + .seconds(5)
+            while let signal = await server.signals.receive(until: deadline) {
+                if case .exited(let g, _, _, _) = signal, g == s.generation { break }
+            }
+        }
+        meter?.killAll()
+        server.reset()
+    }
+
+    /// Lambda's environment for a runtime, the S3 target's, then the function's own.
+    private func environment(_ definition: FunctionDefinition, assign: Assign, server: RuntimeAPIServer) -> [String: String] {
+        let worker = options.environment
+        var env: [String: String] = [
+            "PATH": worker["PATH"] ?? "/usr/local/bin:/usr/bin:/bin",
+            "LANG": "C.UTF-8",
+            "TZ": ":UTC",
+            "HOME": worker["HOME"] ?? "/tmp",
+            "AWS_LAMBDA_RUNTIME_API": server.address,
+            "_HANDLER": definition.handlerName,
+            "LAMBDA_TASK_ROOT": definition.code,
+            "LAMBDA_RUNTIME_DIR": definition.code,
+            "AWS_LAMBDA_FUNCTION_NAME": definition.name,
+            "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
+            "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": String(options.sizeMB),
+            "AWS_LAMBDA_LOG_GROUP_NAME": "/aws/lambda/\(definition.name)",
+            "AWS_LAMBDA_LOG_STREAM_NAME": Self.logStreamName(),
+            "AWS_REGION": assign.target.region,
+            "AWS_DEFAULT_REGION": assign.target.region,
+            "AWS_EXECUTION_ENV": "AWS_Lambda_fanbench",
+            "AWS_LAMBDA_INITIALIZATION_TYPE": "on-demand",
+            "AWS_ENDPOINT_URL": assign.target.endpoint,
+        ]
+        for name in ["AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "LD_LIBRARY_PATH"] {
+            if let v = worker[name], !v.isEmpty { env[name] = v }
+        }
+        if let ca = assign.target.caBundle { env["AWS_CA_BUNDLE"] = ca }
+        if assign.target.pathStyle, let config = pathStyleConfig() {
+            // SDKs read the addressing style from their config file, not from a variable.
+            env["AWS_CONFIG_FILE"] = config
+        }
+        for (k, v) in definition.env where k != "AWS_LAMBDA_RUNTIME_API" { env[k] = v }
+        return env
+    }
+
+    private var pathStyleConfigPath: String?
+
+    private func pathStyleConfig() -> String? {
+        if let pathStyleConfigPath { return pathStyleConfigPath }
+        let path = options.logDirectory + "/aws-config-path-style"
+        try? FileManager.default.createDirectory(atPath: options.logDirectory, withIntermediateDirectories: true)
+        guard FileManager.default.createFile(atPath: path, contents: Data("[default]\ns3 =\n    addressing_style = path\n".utf8)) else { return nil }
+        pathStyleConfigPath = path
+        return path
+    }
+
+    // MARK: results and the log
+
+    private func result(_ assign: Assign, durationMs: Double, initMs: Double?, peak: Int64, cpuNs: UInt64, throttledMs: Double,
+                        error: FunctionError?) -> Message {
+        .result(InvocationResult(
+            invocationId: assign.invocationId, durationMs: durationMs, initMs: initMs, calls: 0, errors: [:], retries: 0,
+            histogram: HistogramSnapshot(counts: []), maxMemoryBytes: peak, cpuMs: Double(cpuNs) / 1e6, throttledMs: throttledMs,
+            callsMeasured: false, functionError: error))
+    }
+
+    /// Lambda's REPORT line (and, before it, END), in Lambda's field order.
+    private func writeReport(_ log: FunctionLog, id: String, durationMs: Double, initMs: Double?, peak: Int64, error: FunctionError?) {
+        if let error { log.line("\(id)\t\(error.type)\t\(error.message)") }
+        log.line("END RequestId: \(id)")
+        var line = "REPORT RequestId: \(id)\tDuration: \(Self.ms(durationMs)) ms\tBilled Duration: \(Int((durationMs + (initMs ?? 0)).rounded(.up))) ms"
+            + "\tMemory Size: \(options.sizeMB) MB\tMax Memory Used: \(Int((Double(peak) / 1_048_576).rounded(.up))) MB"
+        if let initMs { line += "\tInit Duration: \(Self.ms(initMs)) ms" }
+        if let error { line += "\tStatus: \(error.type == "Sandbox.Timedout" ? "timeout" : "error")\tError Type: \(error.type)" }
+        log.line(line)
+    }
+
+    static func ms(_ v: Double) -> String { String(format: "%.2f", v) }
+
+    static func exitError(status: Int32, signal: Int32?, oom: Bool, sizeMB: Int, tail: String) -> FunctionError {
+        let how: String
+        if let signal {
+            how = signal == SIGKILL ? "signal: killed" : "signal: \(signal)"
+        } else {
+            how = "exit status \(status)"
+        }
+        var message = "Runtime exited with error: \(how)"
+        if oom { message += " (out of memory: the sandbox used all of its \(sizeMB) MB)" }
+        if !tail.isEmpty { message += "; last output: \(tail.replacingOccurrences(of: "\n", with: " | ").prefix(400))" }
+        return FunctionError(type: "Runtime.ExitError", message: message)
+    }
+
+    static func tailNote(_ log: FunctionLog) -> String {
+        let tail = log.tail(lines: 3)
+        return tail.isEmpty ? "" : "; last output: \(tail.replacingOccurrences(of: "\n", with: " | ").prefix(400))"
+    }
+
+    /// `errorMessage` of a Lambda error body, else its first 400 bytes as text.
+    static func errorMessage(in body: [UInt8]) -> String? {
+        guard !body.isEmpty else { return nil }
+        if let object = try? JSONSerialization.jsonObject(with: Data(body)) as? [String: Any], let m = object["errorMessage"] as? String {
+            return String(m.prefix(1000))
+        }
+        return String(decoding: body.prefix(400), as: UTF8.self)
+    }
+
+    /// The command's executable: a relative path is the code folder's (as Lambda runs
+    /// `./bootstrap` from /var/task), a bare name is looked up on PATH.
+    static func which(_ name: String, path: String?, codeFolder: String) -> String? {
+        if name.contains("/") {
+            let full = name.hasPrefix("/") ? name : codeFolder + "/" + name
+            return FileManager.default.isExecutableFile(atPath: full) ? full : nil
+        }
+        for dir in (path ?? "/usr/local/bin:/usr/bin:/bin").split(separator: ":") {
+            let candidate = "\(dir)/\(name)"
+            if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
+        }
+        return nil
+    }
+
+    static func traceID() -> String {
+        let time = String(UInt32(Date().timeIntervalSince1970), radix: 16)
+        let random = (0..<3).map { _ in String(format: "%08x", UInt32.random(in: 0...UInt32.max)) }.joined()
+        let parent = String(format: "%016llx", UInt64.random(in: 0...UInt64.max))
+        return "Root=1-\(time)-\(random);Parent=\(parent);Sampled=0"
+    }
+
+    static func logStreamName() -> String {
+        let f = DateFormatter()
+        f.dateFormat = "yyyy/MM/dd"
+        f.timeZone = TimeZone(identifier: "UTC")
+        return "\(f.string(from: Date()))/[$LATEST]\(String(format: "%016llx%016llx", UInt64.random(in: 0...UInt64.max), UInt64.random(in: 0...UInt64.max)))"
+    }
+}
+
+/// Sends each assignment to the executor for its kind: `function` to the Runtime API, the
+/// built-in strategies to the S3 executor.
+package struct RoutingExecutor: InvocationExecutor {
+    package let s3: any InvocationExecutor
+    package let functions: any InvocationExecutor
+
+    package init(s3: any InvocationExecutor, functions: any InvocationExecutor) {
+        self.s3 = s3
+        self.functions = functions
+    }
+
+    package func run(_ assign: Assign, progress: NIOLockedValueBox<Int>) async -> Message {
+        assign.strategy == "function" ? await functions.run(assign, progress: progress) : await s3.run(assign, progress: progress)
+    }
+
+    package func shutdown() async {
+        await functions.shutdown()
+        await s3.shutdown()
+    }
+}

@@ -1,0 +1,83 @@
+import Foundation
+import NIOConcurrencyHelpers
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A function's log, as CloudWatch would hold it: the handler's stdout and stderr and the
+/// worker's START / END / REPORT lines. Bounded: past `maxBytes` the file moves to `.1`
+/// (replacing the previous one) and a new one starts. The last few KiB are kept in memory too,
+/// for the error message of a runtime that died.
+package final class FunctionLog: Sendable {
+    package let path: String
+    private let maxBytes: Int
+    private let state: NIOLockedValueBox<(fd: Int32, written: Int, tail: [UInt8])>
+    static let tailBytes = 4096
+
+    package init(path: String, maxBytes: Int = 8 << 20) {
+        self.path = path
+        self.maxBytes = maxBytes
+        try? FileManager.default.createDirectory(atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+        let fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o600)
+        var size = 0
+        if fd >= 0 { size = Int(lseek(fd, 0, SEEK_END)) }
+        state = NIOLockedValueBox((fd, max(0, size), []))
+    }
+
+    package func append(_ bytes: some Collection<UInt8>) {
+        state.withLockedValue { s in
+            if s.written + bytes.count > maxBytes, s.fd >= 0 {
+                Glibc.close(s.fd)
+                rename(path, path + ".1")
+                s.fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0o600)
+                s.written = 0
+            }
+            if s.fd >= 0 {
+                let array = Array(bytes)
+                array.withUnsafeBytes { p in _ = Glibc.write(s.fd, p.baseAddress, p.count) }
+                s.written += array.count
+            }
+            s.tail += bytes
+            if s.tail.count > Self.tailBytes { s.tail.removeFirst(s.tail.count - Self.tailBytes) }
+        }
+    }
+
+    package func line(_ text: String) {
+        append(Array((text + "\n").utf8))
+    }
+
+    /// The last `lines` lines of the in-memory tail (the last 4 KiB written), as text.
+    package func tail(lines: Int = 10) -> String {
+        let bytes = state.withLockedValue { $0.tail }
+        let text = String(decoding: bytes, as: UTF8.self)
+        return text.split(separator: "\n", omittingEmptySubsequences: true).suffix(lines).joined(separator: "\n")
+    }
+
+    /// Forgets the in-memory tail (a new sandbox starts).
+    package func clearTail() {
+        state.withLockedValue { $0.tail.removeAll() }
+    }
+
+    /// Copies everything readable from `fd` (a pipe's read end) into the log on a thread of its
+    /// own until the pipe closes, then closes `fd` and calls `done`.
+    package func drain(_ fd: Int32, done: @escaping @Sendable () -> Void = {}) {
+        let thread = Thread { [self] in
+            var buffer = [UInt8](repeating: 0, count: 16384)
+            while true {
+                let n = buffer.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
+                if n < 0 && errno == EINTR { continue }
+                if n <= 0 { break }
+                append(buffer[0..<n])
+            }
+            Glibc.close(fd)
+            done()
+        }
+        thread.name = "function-log"
+        thread.start()
+    }
+
+    deinit {
+        let fd = state.withLockedValue { $0.fd }
+        if fd >= 0 { Glibc.close(fd) }
+    }
+}

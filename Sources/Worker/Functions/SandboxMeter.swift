@@ -1,0 +1,143 @@
+import FanbenchBase
+import Foundation
+import NIOConcurrencyHelpers
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Measures a sandbox — the handler's process and everything it starts — as Lambda's REPORT
+/// line does: peak memory, CPU time, out-of-memory kills. Where the worker may create cgroups
+/// (v1, as the local launcher sets it up), the handler goes into a child cgroup of the worker's
+/// own: under the worker's caps, with the same memory limit (so the cgroup's OOM killer takes
+/// the handler, not the worker), and with exact counters (`memory.max_usage_in_bytes`,
+/// `cpuacct.usage`, `oom_kill`). Elsewhere (v2, read-only cgroupfs in containers) it reads the
+/// handler's `/proc` entries: VmHWM and utime+stime of the handler and the children it waited for.
+package final class SandboxMeter: Sendable {
+    package enum Source: String, Sendable {
+        case cgroup, proc
+    }
+
+    package let source: Source
+    private let memoryDir: String?
+    private let cpuacctDir: String?
+    private let lastProc = NIOLockedValueBox<(peak: Int64, cpuNs: UInt64)>((0, 0))
+
+    /// A child cgroup named `name` of the worker's own, when it can be made; else `/proc` readings.
+    package init(reader: CgroupReader = CgroupReader(), name: String) {
+        var memoryDir: String?
+        var cpuacctDir: String?
+        // Only under a group of the worker's own (as the local launcher makes): a child of a
+        // hierarchy's root would outlive a killed worker with nobody to remove it.
+        if case .v1(let paths) = reader.membership(), paths["memory"].map({ $0 != "/" }) == true,
+           let parent = reader.v1Directory("memory", paths) {
+            let child = parent + "/" + name
+            if Self.makeDirectory(child) {
+                // The parent's limit again, so the child's OOM killer acts first and picks the handler.
+                if let limit = reader.read(parent + "/memory.limit_in_bytes"), let bytes = Int64(limit), bytes < Int64(1) << 60 {
+                    Self.write(child + "/memory.limit_in_bytes", String(bytes))
+                }
+                memoryDir = child
+                if paths["cpuacct"].map({ $0 != "/" }) == true, let cpuParent = reader.v1Directory("cpuacct", paths),
+                   FileManager.default.fileExists(atPath: cpuParent + "/cpuacct.usage") {
+                    let cpuChild = cpuParent + "/" + name
+                    if Self.makeDirectory(cpuChild) { cpuacctDir = cpuChild }
+                }
+            }
+        }
+        self.memoryDir = memoryDir
+        self.cpuacctDir = cpuacctDir
+        source = memoryDir == nil ? .proc : .cgroup
+    }
+
+    private static func makeDirectory(_ path: String) -> Bool {
+        mkdir(path, 0o755) == 0 || (errno == EEXIST && FileManager.default.fileExists(atPath: path + "/cgroup.procs"))
+    }
+
+    @discardableResult
+    private static func write(_ path: String, _ value: String) -> Bool {
+        let fd = open(path, O_WRONLY)
+        guard fd >= 0 else { return false }
+        defer { close(fd) }
+        return value.withCString { Glibc.write(fd, $0, strlen($0)) } >= 0
+    }
+
+    private static func read(_ path: String) -> String? {
+        (try? String(contentsOfFile: path, encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+
+    /// A new sandbox starts: its peak counts from now.
+    package func reset() {
+        if let memoryDir { Self.write(memoryDir + "/memory.max_usage_in_bytes", "0") }
+        lastProc.withLockedValue { $0 = (0, 0) }
+    }
+
+    /// The cgroup.procs files the handler joins before it execs (none without a sandbox group).
+    package var procsFiles: [String] {
+        [memoryDir, cpuacctDir].compactMap { $0.map { $0 + "/cgroup.procs" } }
+    }
+
+    /// Makes the handler's process the OOM killer's first choice (over the worker).
+    package func adopt(_ pid: pid_t) {
+        Self.write("/proc/\(pid)/oom_score_adj", "1000")
+    }
+
+    /// Peak memory of the sandbox so far, bytes.
+    package func peakBytes(pid: pid_t) -> Int64 {
+        if let memoryDir, let v = Self.read(memoryDir + "/memory.max_usage_in_bytes").flatMap(Int64.init) { return v }
+        return procReading(pid).peak
+    }
+
+    /// CPU time the sandbox has used, ns.
+    package func cpuNanoseconds(pid: pid_t) -> UInt64 {
+        if let cpuacctDir, let v = Self.read(cpuacctDir + "/cpuacct.usage").flatMap(UInt64.init) { return v }
+        return procReading(pid).cpuNs
+    }
+
+    /// OOM kills in the sandbox group so far (nil when it cannot be known).
+    package func oomKills() -> Int? {
+        guard let memoryDir, let control = Self.read(memoryDir + "/memory.oom_control") else { return nil }
+        return CgroupReader.statValue(control, "oom_kill").map { Int($0) }
+    }
+
+    /// SIGKILLs whatever is still in the sandbox group (what the handler left running).
+    package func killAll() {
+        guard let memoryDir, let procs = Self.read(memoryDir + "/cgroup.procs") else { return }
+        for line in procs.split(separator: "\n") {
+            if let pid = pid_t(line) { kill(pid, SIGKILL) }
+        }
+    }
+
+    /// Removes the child groups (once their processes are gone).
+    package func remove() {
+        killAll()
+        for dir in [memoryDir, cpuacctDir].compactMap({ $0 }) {
+            for _ in 0..<50 where rmdir(dir) != 0 && errno == EBUSY {
+                usleep(10_000)
+            }
+        }
+    }
+
+    /// The handler's own VmHWM and CPU (with its waited-for children's), kept when it is gone.
+    private func procReading(_ pid: pid_t) -> (peak: Int64, cpuNs: UInt64) {
+        var peak: Int64?
+        if let status = Self.read("/proc/\(pid)/status") {
+            for line in status.split(separator: "\n") where line.hasPrefix("VmHWM:") {
+                peak = line.split(separator: " ").dropFirst().first.flatMap { Int64($0) }.map { $0 * 1024 }
+            }
+        }
+        var cpu: UInt64?
+        if let stat = Self.read("/proc/\(pid)/stat"), let close = stat.lastIndex(of: ")") {
+            let fields = stat[stat.index(after: close)...].split(separator: " ")
+            // After ")": state(0) ppid … utime is field 14 overall, i.e. index 11 here; stime, cutime, cstime follow.
+            if fields.count > 14 {
+                let ticks = fields[11...14].compactMap { UInt64($0) }.reduce(0, +)
+                cpu = ticks * UInt64(1_000_000_000 / max(1, sysconf(Int32(_SC_CLK_TCK))))
+            }
+        }
+        return lastProc.withLockedValue { last in
+            if let peak { last.peak = max(last.peak, peak) }
+            if let cpu { last.cpuNs = max(last.cpuNs, cpu) }
+            return last
+        }
+    }
+}
