@@ -1,3 +1,4 @@
+import FanbenchBase
 import FanbenchLocalTarget
 import Foundation
 import Testing

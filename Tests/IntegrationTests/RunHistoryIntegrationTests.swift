@@ -138,7 +138,7 @@ struct RunHistoryIntegrationTests {
         let report = try store.report(summary.id)
         #expect(report.status == "incomplete")
         #expect(report.configs.first?.invocations.count == summary.invocations)
-        #expect(report.configs.first?.calls.count == summary.invocations * 20, "every stored invocation with all its calls")
+        #expect(report.configs.first?.calls?.count == summary.invocations * 20, "every stored invocation with all its calls")
         let listed = try fanbench(["runs", "--db", db])
         #expect(listed.stdout.contains(summary.id) && listed.stdout.contains("incomplete"), "\(listed.stdout)")
         // The worker notices its coordinator is gone and exits by itself.

@@ -99,7 +99,7 @@ enum SampleReport {
         var r = SampleReport.make([(128, .serial, [50]), (1024, .serial, [40])])
         let cold = SampleReport.make([(1024, .serial, [90])], cold: true)
         r.configs += cold.configs
-        r.configs[1].calls.errors = 3
+        r.configs[1].calls?.errors = 3
         r.derive()
         #expect(pick(r, "fastest") == "128 serial", "the faster config had errors")
         #expect(pick(r, "fastest", start: "cold") == "1024 serial")

@@ -191,6 +191,7 @@ package actor FunctionExecutor: InvocationExecutor {
                               log: FunctionLog) async -> Result<UInt64, FunctionError> {
         server.reset()
         meter.reset()
+        meter.grantHeadroom()
         log.clearTail()
         generation += 1
         let generation = self.generation
@@ -266,6 +267,7 @@ package actor FunctionExecutor: InvocationExecutor {
             }
         }
         meter?.killAll()
+        meter?.revokeHeadroom()
         server.reset()
     }
 

@@ -24,7 +24,8 @@ package final class FunctionLog: Sendable {
         state = NIOLockedValueBox((fd, max(0, size), []))
     }
 
-    package func append(_ bytes: some Collection<UInt8>) {
+    /// Appends `bytes`; `output` marks the handler's own output (kept in the tail).
+    package func append(_ bytes: some Collection<UInt8>, output: Bool = false) {
         state.withLockedValue { s in
             if s.written + bytes.count > maxBytes, s.fd >= 0 {
                 Glibc.close(s.fd)
@@ -37,8 +38,10 @@ package final class FunctionLog: Sendable {
                 array.withUnsafeBytes { p in _ = Glibc.write(s.fd, p.baseAddress, p.count) }
                 s.written += array.count
             }
-            s.tail += bytes
-            if s.tail.count > Self.tailBytes { s.tail.removeFirst(s.tail.count - Self.tailBytes) }
+            if output {
+                s.tail += bytes
+                if s.tail.count > Self.tailBytes { s.tail.removeFirst(s.tail.count - Self.tailBytes) }
+            }
         }
     }
 
@@ -46,7 +49,7 @@ package final class FunctionLog: Sendable {
         append(Array((text + "\n").utf8))
     }
 
-    /// The last `lines` lines of the in-memory tail (the last 4 KiB written), as text.
+    /// The last `lines` lines of the handler's own output (of the last 4 KiB it wrote), as text.
     package func tail(lines: Int = 10) -> String {
         let bytes = state.withLockedValue { $0.tail }
         let text = String(decoding: bytes, as: UTF8.self)
@@ -67,7 +70,7 @@ package final class FunctionLog: Sendable {
                 let n = buffer.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
                 if n < 0 && errno == EINTR { continue }
                 if n <= 0 { break }
-                append(buffer[0..<n])
+                append(buffer[0..<n], output: true)
             }
             Glibc.close(fd)
             done()

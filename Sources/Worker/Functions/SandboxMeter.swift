@@ -12,6 +12,10 @@ import Glibc
 /// the handler, not the worker), and with exact counters (`memory.max_usage_in_bytes`,
 /// `cpuacct.usage`, `oom_kill`). Elsewhere (v2, read-only cgroupfs in containers) it reads the
 /// handler's `/proc` entries: VmHWM and utime+stime of the handler and the children it waited for.
+///
+/// The handler gets the whole size, as a Lambda function does: while a sandbox runs, the
+/// worker's own group is allowed the size plus the worker's own memory and a margin (the worker
+/// stands for Lambda's service, outside the function's memory), and is set back after.
 package final class SandboxMeter: Sendable {
     package enum Source: String, Sendable {
         case cgroup, proc
@@ -20,12 +24,18 @@ package final class SandboxMeter: Sendable {
     package let source: Source
     private let memoryDir: String?
     private let cpuacctDir: String?
+    /// The worker's own memory group and its limit (the size), when the sandbox has a group.
+    private let parentMemoryDir: String?
+    private let parentLimit: Int64?
+    static let workerMargin: Int64 = 64 << 20
     private let lastProc = NIOLockedValueBox<(peak: Int64, cpuNs: UInt64)>((0, 0))
 
     /// A child cgroup named `name` of the worker's own, when it can be made; else `/proc` readings.
     package init(reader: CgroupReader = CgroupReader(), name: String) {
         var memoryDir: String?
         var cpuacctDir: String?
+        var parentMemoryDir: String?
+        var parentLimit: Int64?
         // Only under a group of the worker's own (as the local launcher makes): a child of a
         // hierarchy's root would outlive a killed worker with nobody to remove it.
         if case .v1(let paths) = reader.membership(), paths["memory"].map({ $0 != "/" }) == true,
@@ -35,6 +45,8 @@ package final class SandboxMeter: Sendable {
                 // The parent's limit again, so the child's OOM killer acts first and picks the handler.
                 if let limit = reader.read(parent + "/memory.limit_in_bytes"), let bytes = Int64(limit), bytes < Int64(1) << 60 {
                     Self.write(child + "/memory.limit_in_bytes", String(bytes))
+                    parentMemoryDir = parent
+                    parentLimit = bytes
                 }
                 memoryDir = child
                 if paths["cpuacct"].map({ $0 != "/" }) == true, let cpuParent = reader.v1Directory("cpuacct", paths),
@@ -46,6 +58,8 @@ package final class SandboxMeter: Sendable {
         }
         self.memoryDir = memoryDir
         self.cpuacctDir = cpuacctDir
+        self.parentMemoryDir = parentMemoryDir
+        self.parentLimit = parentLimit
         source = memoryDir == nil ? .proc : .cgroup
     }
 
@@ -63,6 +77,20 @@ package final class SandboxMeter: Sendable {
 
     private static func read(_ path: String) -> String? {
         (try? String(contentsOfFile: path, encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+
+    /// A sandbox is about to start: the worker's group may hold the size for the handler plus
+    /// what the worker itself uses now and a margin.
+    package func grantHeadroom() {
+        guard let parentMemoryDir, let parentLimit else { return }
+        let own = Self.read(parentMemoryDir + "/memory.usage_in_bytes").flatMap(Int64.init) ?? 0
+        Self.write(parentMemoryDir + "/memory.limit_in_bytes", String(parentLimit + own + Self.workerMargin))
+    }
+
+    /// The sandbox is gone: the worker's group is back to the size (its built-in strategies run under it).
+    package func revokeHeadroom() {
+        guard let parentMemoryDir, let parentLimit else { return }
+        Self.write(parentMemoryDir + "/memory.limit_in_bytes", String(parentLimit))
     }
 
     /// A new sandbox starts: its peak counts from now.
@@ -110,6 +138,7 @@ package final class SandboxMeter: Sendable {
     /// Removes the child groups (once their processes are gone).
     package func remove() {
         killAll()
+        revokeHeadroom()
         for dir in [memoryDir, cpuacctDir].compactMap({ $0 }) {
             for _ in 0..<50 where rmdir(dir) != 0 && errno == EBUSY {
                 usleep(10_000)
