@@ -127,7 +127,9 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .testTarget(name: "BaseTests", dependencies: ["FanbenchBase"], swiftSettings: swiftSettings),
-        .testTarget(name: "WorkerTests", dependencies: ["FanbenchBase", "FanbenchProtocol", "FanbenchWorker"],
+        .testTarget(name: "WorkerTests", dependencies: ["FanbenchBase", "FanbenchProtocol", "FanbenchWorker", nioCore,
+                                                      .product(name: "NIOHTTP1", package: "swift-nio"),
+                                                      .product(name: "AsyncHTTPClient", package: "async-http-client")],
                     swiftSettings: swiftSettings),
         .testTarget(name: "ReportTests", dependencies: ["FanbenchBase", "FanbenchProtocol", "FanbenchReport"],
                     swiftSettings: swiftSettings),

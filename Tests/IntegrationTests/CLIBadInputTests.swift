@@ -42,6 +42,20 @@ struct CLIBadInputTests {
 
     var fakeCredentials: [String: String] { ["AWS_ACCESS_KEY_ID": "AKIDEXAMPLE", "AWS_SECRET_ACCESS_KEY": Self.secret] }
 
+    @Test func functionMistakesAreOneLineEach() throws {
+        let unknown = try run(["run", "--endpoint", "http://127.0.0.1:1", "--bucket", "b", "--strategies", "serial,function:nope"],
+                              environment: fakeCredentials)
+        expectOneClearLine(unknown, mentions: ["unknown function 'nope'", "--function nope=COMMAND"])
+        #expect(unknown.status == 2)
+        let syntax = try run(["run", "--endpoint", "http://127.0.0.1:1", "--bucket", "b", "--function", "no-command"], environment: fakeCredentials)
+        expectOneClearLine(syntax, mentions: ["--function 'no-command' must be NAME=COMMAND"])
+        let plan = FileManager.default.temporaryDirectory.appendingPathComponent("fb-plan-\(getpid()).yaml").path
+        try "functions:\n  f: {command: [python3], code: no/such/dir}\nstrategies: [\"function:f\"]\n".write(toFile: plan, atomically: true, encoding: .utf8)
+        defer { unlink(plan) }
+        let missing = try run(["run", plan, "--endpoint", "http://127.0.0.1:1", "--bucket", "b"], environment: fakeCredentials)
+        expectOneClearLine(missing, mentions: ["code folder 'no/such/dir' does not exist", "fix functions.f.code"])
+    }
+
     @Test func unreachableEndpoint() throws {
         let port = try closedPort()
         let o = try run(["probe", "--endpoint", "http://127.0.0.1:\(port)", "--bucket", "b"], environment: fakeCredentials)

@@ -190,3 +190,54 @@ enum SampleReport {
         #expect(SVGLineChart.niceTicks(lo: 0, hi: 2.2) == [0, 0.5, 1, 1.5, 2, 2.5])
     }
 }
+
+@Suite struct FunctionReportTests {
+    /// A function configuration: two invocations, one of them failed as Lambda names it; no call figures.
+    static func report() -> RunReport {
+        var r = SampleReport.make([(128, .serial, [50])])
+        let size = try! LambdaSize(memoryMB: 128)
+        var a = ConfigAggregate(config: ConfigSpec(index: 1, size: size, strategy: .function("boto3-serial")))
+        let limits = WorkerLimits(cpu: size.cpu, memoryBytes: size.memoryBytes, cgroup: "v1")
+        for (i, error) in [nil, FunctionError(type: "Sandbox.Timedout", message: "Task timed out after 3.00 seconds")].enumerated() {
+            a.add(InvocationResult(invocationId: "f\(i)", durationMs: 900, initMs: i == 0 ? 400 : nil, calls: 0, errors: [:], retries: 0,
+                                   histogram: HistogramSnapshot(counts: []), maxMemoryBytes: 70 << 20, cpuMs: 80, throttledMs: 5,
+                                   callsMeasured: false, functionError: error), limits: limits)
+        }
+        r.configs.append(RunReport.config(from: a))
+        r.derive()
+        return r
+    }
+
+    @Test func aFunctionIsAColumnWithCallFiguresNotApplicable() throws {
+        let r = Self.report()
+        let f = r.configs[1]
+        #expect(f.strategy == "function" && f.function == "boto3-serial" && f.strategyLabel == "boto3-serial")
+        #expect(f.calls == nil)
+        #expect(f.invocations.errors == 1 && f.invocations.errorTypes == ["Sandbox.Timedout": 1])
+        #expect(f.start == "warm", "only the first invocation was a cold start")
+        #expect(f.initMs == 400)
+        #expect(f.maxMemoryUsedMb == 70)
+        let json = try JSONSerialization.jsonObject(with: r.jsonData()) as! [String: Any]
+        let config = (json["configs"] as! [[String: Any]])[1]
+        #expect(config["strategy"] as? String == "function")
+        #expect(config["function"] as? String == "boto3-serial")
+        #expect(config["calls"] == nil || config["calls"] is NSNull)
+        #expect(config["init_ms"] as? Double == 400)
+        #expect(config["max_memory_used_mb"] as? Double == 70)
+        let text = ReportTables.text(r)
+        #expect(text.contains("boto3-serial"))
+        #expect(text.contains("Sandbox.Timedout×1"))
+        #expect(text.contains("n/a"))
+        #expect(text.contains("FUNCTION ERRORS: 128 MB boto3-serial: 1 of 2 invocation(s) failed; first: Sandbox.Timedout: Task timed out after 3.00 seconds"))
+        let csv = ReportCSV.render(r).split(separator: "\r\n")
+        let header = csv[0].split(separator: ",", omittingEmptySubsequences: false)
+        let row = csv[2].split(separator: ",", omittingEmptySubsequences: false)
+        let calls = try #require(header.firstIndex(of: "calls"))
+        #expect(row[calls] == "", "n/a is empty in CSV, not 0")
+        #expect(row[try #require(header.firstIndex(of: "function"))] == "boto3-serial")
+        #expect(row[try #require(header.firstIndex(of: "invocation_error_types"))] == "Sandbox.Timedout=1")
+        // A configuration with a function error is not recommended.
+        #expect(!(r.recommendations ?? []).contains { $0.strategy == "boto3-serial" })
+        #expect(HTMLReport.render(r).contains("boto3-serial"))
+    }
+}

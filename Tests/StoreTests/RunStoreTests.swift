@@ -23,7 +23,7 @@ import Testing
     func sampleRun(id: String) throws -> (RunReport, SamplePlan, [(SamplePlan.Invocation, InvocationResult, WorkerLimits)]) {
         var configs: [ConfigSpec] = []
         for mb in [128, 1024] {
-            for strategy in [Strategy.serial, .async(8)] { configs.append(ConfigSpec(index: configs.count, size: try LambdaSize(memoryMB: mb), strategy: strategy)) }
+            for strategy in [Strategy.serial, .async(8), .function("py")] { configs.append(ConfigSpec(index: configs.count, size: try LambdaSize(memoryMB: mb), strategy: strategy)) }
         }
         // 3 repetitions × 2 shards of 5 keys each, as `run --invocations 3 --shard-size 5` over 10 keys plans it.
         let plan = SamplePlan(configs: configs, invocations: configs.flatMap { c in
@@ -34,17 +34,24 @@ import Testing
             host: .init(cores: 2, cgroup: "v1"),
             target: .init(endpoint: "https://127.0.0.1:1", bucket: "b", prefix: "p/", op: "get-object-acl",
                           emulation: .init(profile: "lambda-same-region", rttMs: 16, jitter: "lognormal:0.2", tls: true)),
-            plan: .init(sizes: [128, 1024], strategies: ["serial", "async:8"], invocations: 3, shardSize: 5, listing: "coordinator",
+            plan: .init(sizes: [128, 1024], strategies: ["serial", "async:8", "function:py"], invocations: 3, shardSize: 5, listing: "coordinator",
                         keys: 10, workers: "local (v1)", cold: false, oversubscribedSizes: []),
             configs: [])
         var results: [(SamplePlan.Invocation, InvocationResult, WorkerLimits)] = []
         for (n, spec) in plan.invocations.enumerated() {
             let limits = WorkerLimits(cpu: spec.config.size.cpu, memoryBytes: spec.config.size.memoryBytes, cgroup: "v1")
             let counts: [[UInt64]] = [[UInt64(16_000 + n * 37), 3], [UInt64(40_000 + n), 2]]
-            let result = InvocationResult(invocationId: spec.id, durationMs: 80.123 + Double(n) * 1.7, calls: 5,
+            var result = InvocationResult(invocationId: spec.id, durationMs: 80.123 + Double(n) * 1.7, calls: 5,
                                           errors: n % 5 == 0 ? ["SlowDown": 1] : [:], retries: n % 3,
                                           histogram: HistogramSnapshot(counts: counts), maxMemoryBytes: Int64(40 + n) << 20,
                                           cpuMs: 3.3 * Double(n), throttledMs: 0.5)
+            if spec.config.strategy.functionName != nil {
+                // A function's own calls are unknown; some invocations fail as Lambda names it.
+                result = InvocationResult(invocationId: spec.id, durationMs: 300 + Double(n), initMs: n % 6 == 0 ? 420 : nil, calls: 0, errors: [:],
+                                          retries: 0, histogram: HistogramSnapshot(counts: []), maxMemoryBytes: 70 << 20, cpuMs: 40,
+                                          throttledMs: 2, callsMeasured: false,
+                                          functionError: n % 4 == 0 ? FunctionError(type: "Runtime.ExitError", message: "signal: killed") : nil)
+            }
             results.append((spec, result, limits))
         }
         return (header, plan, results)
@@ -78,7 +85,7 @@ import Testing
         #expect(try rebuilt.jsonData() == expected.jsonData())
         let runs = try reopened.runs()
         #expect(runs.map(\.id) == ["run-a"])
-        #expect(runs[0].status == "complete" && runs[0].invocations == 24 && runs[0].plannedInvocations == 24 && runs[0].configs == 4)
+        #expect(runs[0].status == "complete" && runs[0].invocations == 36 && runs[0].plannedInvocations == 36 && runs[0].configs == 6)
     }
 
     @Test func theFileIsWALWithMigrationsAndMergedHistograms() throws {
@@ -94,7 +101,8 @@ import Testing
         let db = try DatabaseQueue(path: path)
         try db.read { db in
             #expect(try String.fetchOne(db, sql: "PRAGMA journal_mode") == "wal")
-            #expect(try String.fetchAll(db, sql: "SELECT identifier FROM grdb_migrations") == ["v1: runs, configurations, invocations, errors", "v2: abandoned invocations and why"])
+            #expect(try String.fetchAll(db, sql: "SELECT identifier FROM grdb_migrations") == ["v1: runs, configurations, invocations, errors", "v2: abandoned invocations and why",
+                                                                                                 "v3: functions (Lambda handlers) and their failures"])
             let merged = try String.fetchOne(db, sql: "SELECT latency_histogram_json FROM config WHERE run_id = 'run-b' AND idx = 0")
             let decoder = JSONDecoder()
             decoder.keyDecodingStrategy = .convertFromSnakeCase
