@@ -109,7 +109,7 @@ let package = Package(
         .executableTarget(
             name: "FanbenchCLI",
             dependencies: ["FanbenchBase", "FanbenchCoordinator", "FanbenchS3", "FanbenchReport", "FanbenchStore",
-                           "FanbenchLocalTarget", "FanbenchProxy", "FanbenchProtocol", "FanbenchCommandSupport", logging, lifecycle, argumentParser],
+                           "FanbenchLocalTarget", "FanbenchProxy", "FanbenchProtocol", "FanbenchWorker", "FanbenchCommandSupport", logging, lifecycle, argumentParser],
             path: "Sources/fanbench",
             swiftSettings: swiftSettings
         ),

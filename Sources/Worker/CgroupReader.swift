@@ -1,3 +1,4 @@
+import FanbenchBase
 import FanbenchProtocol
 import Foundation
 
@@ -93,6 +94,27 @@ package struct CgroupReader: Sendable {
             return limits.cpu == nil && limits.memoryBytes == nil ? WorkerLimits(cores: limits.cores, cgroup: "none") : limits
         case .none:
             return .none
+        }
+    }
+
+    /// Where `throttledMs` reads from: the cpu.stat file, its key and the unit per ms; found once.
+    package struct ThrottleSource: Sendable {
+        var path: String
+        var key: String
+        var perMs: Double
+
+        /// Total CPU throttled time so far, ms, or 0 when unknown.
+        package func throttledMs() -> Double {
+            guard let stat = SmallFile.read(path) else { return 0 }
+            return CgroupReader.statValue(stat, key).map { $0 / perMs } ?? 0
+        }
+    }
+
+    package func throttleSource() -> ThrottleSource? {
+        switch membership() {
+        case .v2(let path): return ThrottleSource(path: v2Directory(path) + "/cpu.stat", key: "throttled_usec", perMs: 1000)
+        case .v1(let paths): return v1Directory("cpu", paths).map { ThrottleSource(path: $0 + "/cpu.stat", key: "throttled_time", perMs: 1_000_000) }
+        case .none: return nil
         }
     }
 

@@ -45,11 +45,17 @@ package actor FunctionExecutor: InvocationExecutor {
     private var sandbox: Sandbox?
     private var generation = 0
     private var logs: [String: FunctionLog] = [:]
+    private let throttle: CgroupReader.ThrottleSource?
+    private let encoder = JSONCoding.encoder()
+    private let decoder = JSONCoding.decoder()
 
     package init(options: Options, cgroup: CgroupReader = CgroupReader()) {
         self.options = options
         self.cgroup = cgroup
+        throttle = cgroup.throttleSource()
     }
+
+    private func throttledMs() -> Double { throttle?.throttledMs() ?? 0 }
 
     /// The log file of function `name` on this worker.
     package func logPath(_ name: String) -> String { log(name).path }
@@ -74,7 +80,7 @@ package actor FunctionExecutor: InvocationExecutor {
         let meter = self.meter ?? SandboxMeter(reader: cgroup, name: "fanbench-sandbox-\(getpid())")
         self.meter = meter
         let log = self.log(definition.name)
-        let throttled0 = cgroup.throttledMs()
+        let throttled0 = throttledMs()
 
         // A cold start when there is no live sandbox for this function.
         var initMs: Double?
@@ -92,7 +98,7 @@ package actor FunctionExecutor: InvocationExecutor {
                 log.line("INIT_REPORT Init Duration: \(Self.ms(elapsed)) ms\tPhase: init\tStatus: error\tError Type: \(error.type)")
                 writeReport(log, id: id, durationMs: 0, initMs: elapsed, peak: peak, error: error)
                 return result(assign, durationMs: 0, initMs: elapsed, peak: peak, cpuNs: 0,
-                              throttledMs: max(0, cgroup.throttledMs() - throttled0), error: error)
+                              throttledMs: max(0, throttledMs() - throttled0), error: error)
             }
         }
         guard let current = sandbox else {
@@ -103,7 +109,7 @@ package actor FunctionExecutor: InvocationExecutor {
         let timeout = Duration.milliseconds(Int64(definition.timeoutS * 1000))
         let offered = ContinuousClock.now
         let event = RuntimeEvent(
-            id: id, body: Array((try? JSONCoding.encoder().encode(FunctionEvent(assign))) ?? Data("{}".utf8)),
+            id: id, body: Array((try? encoder.encode(FunctionEvent(assign))) ?? Data("{}".utf8)),
             deadlineMs: Int64(Date().timeIntervalSince1970 * 1000) + Int64(definition.timeoutS * 1000),
             functionArn: "arn:aws:lambda:\(assign.target.region):000000000000:function:\(definition.name)",
             traceId: Self.traceID())
@@ -118,21 +124,21 @@ package actor FunctionExecutor: InvocationExecutor {
         while outcome == nil {
             guard let signal = await server.signals.receive(until: offered + timeout) else {
                 endedAt = monotonicNanoseconds()
+                handedOut = server.handedOutAt(id) ?? handedOut
                 outcome = .failure(FunctionError(type: "Sandbox.Timedout", message: "Task timed out after \(String(format: "%.2f", definition.timeoutS)) seconds"))
                 await stopSandbox()
                 break
             }
             switch signal {
-            case .handedOut(let i, let at) where i == id:
-                handedOut = at
-            case .response(let i, let body, let at) where i == id:
-                endedAt = at
+            case .response(let i, let body, let out, let at) where i == id:
+                (handedOut, endedAt) = (out, at)
                 outcome = .success(body)
-            case .error(let i, let type, let body, let at) where i == id:
-                endedAt = at
+            case .error(let i, let type, let body, let out, let at) where i == id:
+                (handedOut, endedAt) = (out, at)
                 outcome = .failure(FunctionError(type: type, message: Self.errorMessage(in: body) ?? type))
             case .exited(let g, let status, let signal, let at) where g == current.generation:
                 endedAt = at
+                handedOut = server.handedOutAt(id) ?? handedOut
                 sandbox?.exited = true
                 let oom = (meter.oomKills() ?? 0) > oom0
                 outcome = .failure(Self.exitError(status: status, signal: signal, oom: oom, sizeMB: options.sizeMB, tail: log.tail(lines: 3)))
@@ -142,17 +148,18 @@ package actor FunctionExecutor: InvocationExecutor {
             }
         }
         server.finish(id)
-        let durationMs = Double(endedAt &- handedOut) / 1e6
+        let durationMs = endedAt > handedOut ? Double(endedAt - handedOut) / 1e6 : 0
         let peak = meter.peakBytes(pid: current.pid)
         let cpuNs = meter.cpuNanoseconds(pid: current.pid) &- cpu0
-        let throttledMs = max(0, cgroup.throttledMs() - throttled0)
+        let throttled = max(0, throttledMs() - throttled0)
         guard let outcome else { fatalError("unreachable: the loop ends with an outcome") }
         switch outcome {
         case .success(let body):
             writeReport(log, id: id, durationMs: durationMs, initMs: initMs, peak: peak, error: nil)
-            var r = result(assign, durationMs: durationMs, initMs: initMs, peak: peak, cpuNs: cpuNs, throttledMs: throttledMs, error: nil)
+            var r = result(assign, durationMs: durationMs, initMs: initMs, peak: peak, cpuNs: cpuNs, throttledMs: throttled, error: nil)
             // fanbench's own bootstrap answers with its call-level figures: keep them.
-            if case .result(var inner) = r, let reported = try? JSONCoding.decoder().decode(InvocationResult.self, from: Data(body)) {
+            if case .result(var inner) = r, SmallFile.number(after: "\"calls\":", in: body[...]) != nil,
+               let reported = try? decoder.decode(InvocationResult.self, from: Data(body)) {
                 inner.calls = reported.calls
                 inner.errors = reported.errors
                 inner.retries = reported.retries
@@ -165,7 +172,7 @@ package actor FunctionExecutor: InvocationExecutor {
             return r
         case .failure(let error):
             writeReport(log, id: id, durationMs: durationMs, initMs: initMs, peak: peak, error: error)
-            return result(assign, durationMs: durationMs, initMs: initMs, peak: peak, cpuNs: cpuNs, throttledMs: throttledMs, error: error)
+            return result(assign, durationMs: durationMs, initMs: initMs, peak: peak, cpuNs: cpuNs, throttledMs: throttled, error: error)
         }
     }
 

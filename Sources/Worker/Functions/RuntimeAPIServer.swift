@@ -9,11 +9,11 @@ import NIOPosix
 package enum RuntimeSignal: Sendable {
     /// The runtime asked for its first event: init is over.
     case ready(at: UInt64)
-    /// An event left on a `/next` answer.
-    case handedOut(id: String, at: UInt64)
-    case response(id: String, body: [UInt8], at: UInt64)
+    /// The invocation's answer, with when its event left on a `/next` answer (`handedOut`)
+    /// and when the answer came (`at`).
+    case response(id: String, body: [UInt8], handedOut: UInt64, at: UInt64)
     /// `/invocation/{id}/error`, or a response Lambda refuses (too large).
-    case error(id: String, type: String, body: [UInt8], at: UInt64)
+    case error(id: String, type: String, body: [UInt8], handedOut: UInt64, at: UInt64)
     case initError(type: String, body: [UInt8], at: UInt64)
     /// The runtime's process exited (from its waiter), with its wait status decoded as a shell does.
     case exited(generation: Int, status: Int32, signal: Int32?, at: UInt64)
@@ -101,6 +101,11 @@ package final class RuntimeAPIServer: Sendable {
         }
     }
 
+    /// When the event `id` was written out, while it is in flight.
+    package func handedOutAt(_ id: String) -> UInt64? {
+        state.withLockedValue { $0.inFlight == id ? $0.handedOutAt : nil }
+    }
+
     package func close() async {
         reset()
         try? await channel.close()
@@ -116,6 +121,8 @@ struct RuntimeAPIState {
     var queued: RuntimeEvent?
     var parked: [Parked] = []
     var inFlight: String?
+    /// When the event in flight was written out (monotonic ns).
+    var handedOutAt: UInt64 = 0
     var sawNext = false
     var nextToken = 0
     /// Recently finished request ids, oldest first (bounded), for "already answered".
@@ -222,7 +229,6 @@ final class RuntimeAPIHandler: ChannelInboundHandler, RemovableChannelHandler {
         promise.futureResult.assumeIsolated().whenComplete { [self] result in
             parkedToken = nil
             guard case .success(let event) = result else { return }
-            state.withLockedValue { $0.inFlight = event.id }
             var headers = HTTPHeaders()
             headers.add(name: "Content-Type", value: "application/json")
             headers.add(name: "Content-Length", value: String(event.body.count))
@@ -232,42 +238,50 @@ final class RuntimeAPIHandler: ChannelInboundHandler, RemovableChannelHandler {
             headers.add(name: "Lambda-Runtime-Trace-Id", value: event.traceId)
             var buffer = context.channel.allocator.buffer(capacity: event.body.count)
             buffer.writeBytes(event.body)
+            // "Event out" is the moment before the write: the runtime's answer (on another
+            // connection, maybe another thread) can never be stamped earlier.
+            let at = monotonicNanoseconds()
+            state.withLockedValue {
+                $0.inFlight = event.id
+                $0.handedOutAt = at
+            }
             write(context, version: head.version, keepAlive: keepAlive, status: .ok, headers: headers, body: buffer)
-            signals.post(.handedOut(id: event.id, at: monotonicNanoseconds()))
         }
     }
 
     private func post(context: ChannelHandlerContext, head: HTTPRequestHead, id: String, isError: Bool) {
         let now = monotonicNanoseconds()
-        enum Verdict { case unknown, answered, ok }
+        enum Verdict { case unknown, answered, ok(handedOut: UInt64) }
         let verdict = state.withLockedValue { s -> Verdict in
             if s.inFlight == id {
                 s.inFlight = nil
                 s.markFinished(id)
-                return .ok
+                return .ok(handedOut: s.handedOutAt)
             }
             return s.finished.contains(id) ? .answered : .unknown
         }
+        let handedOut: UInt64
         switch verdict {
         case .unknown:
             return reply(context, head, .badRequest, error: "InvalidRequestID", "Invalid request ID: \(id.prefix(200)) is not the invocation in flight")
         case .answered:
             return reply(context, head, .forbidden, error: "InvalidStateTransition",
                          "Invalid state transition: invocation \(id.prefix(200)) was already answered")
-        case .ok:
-            break
+        case .ok(let at):
+            handedOut = at
         }
         if bodyBytes > RuntimeAPIServer.maxPayloadBytes {
             let message = "Response payload size (\(bodyBytes) bytes) exceeded maximum allowed payload size (\(RuntimeAPIServer.maxPayloadBytes) bytes)."
-            signals.post(.error(id: id, type: "Function.ResponseSizeTooLarge", body: Array("{\"errorMessage\":\"\(message)\",\"errorType\":\"Function.ResponseSizeTooLarge\"}".utf8), at: now))
+            signals.post(.error(id: id, type: "Function.ResponseSizeTooLarge", body: Array("{\"errorMessage\":\"\(message)\",\"errorType\":\"Function.ResponseSizeTooLarge\"}".utf8),
+                                handedOut: handedOut, at: now))
             return reply(context, head, .payloadTooLarge, error: "RequestEntityTooLarge", message)
         }
         if isError {
             let type = head.headers.first(name: "Lambda-Runtime-Function-Error-Type").flatMap { $0.isEmpty ? nil : $0 }
                 ?? Self.errorType(in: body) ?? "Unhandled"
-            signals.post(.error(id: id, type: String(type.prefix(200)), body: body, at: now))
+            signals.post(.error(id: id, type: String(type.prefix(200)), body: body, handedOut: handedOut, at: now))
         } else {
-            signals.post(.response(id: id, body: body, at: now))
+            signals.post(.response(id: id, body: body, handedOut: handedOut, at: now))
         }
         reply(context, head, .accepted, json: #"{"status":"OK"}"#)
     }

@@ -76,7 +76,7 @@ package final class SandboxMeter: Sendable {
     }
 
     private static func read(_ path: String) -> String? {
-        (try? String(contentsOfFile: path, encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines)
+        SmallFile.read(path)?.trimmingCharacters(in: .whitespacesAndNewlines)
     }
 
     /// A sandbox is about to start: the worker's group may hold the size for the handler plus
@@ -111,14 +111,14 @@ package final class SandboxMeter: Sendable {
 
     /// Peak memory of the sandbox so far, bytes.
     package func peakBytes(pid: pid_t) -> Int64 {
-        if let memoryDir, let v = Self.read(memoryDir + "/memory.max_usage_in_bytes").flatMap(Int64.init) { return v }
-        return procReading(pid).peak
+        if let memoryDir, let v = SmallFile.integer(memoryDir + "/memory.max_usage_in_bytes") { return v }
+        return procReading(pid, memory: true).peak
     }
 
     /// CPU time the sandbox has used, ns.
     package func cpuNanoseconds(pid: pid_t) -> UInt64 {
-        if let cpuacctDir, let v = Self.read(cpuacctDir + "/cpuacct.usage").flatMap(UInt64.init) { return v }
-        return procReading(pid).cpuNs
+        if let cpuacctDir, let v = SmallFile.integer(cpuacctDir + "/cpuacct.usage") { return UInt64(v) }
+        return procReading(pid, memory: false).cpuNs
     }
 
     /// OOM kills in the sandbox group so far (nil when it cannot be known).
@@ -147,21 +147,23 @@ package final class SandboxMeter: Sendable {
     }
 
     /// The handler's own VmHWM and CPU (with its waited-for children's), kept when it is gone.
-    private func procReading(_ pid: pid_t) -> (peak: Int64, cpuNs: UInt64) {
-        var peak: Int64?
-        if let status = Self.read("/proc/\(pid)/status") {
-            for line in status.split(separator: "\n") where line.hasPrefix("VmHWM:") {
-                peak = line.split(separator: " ").dropFirst().first.flatMap { Int64($0) }.map { $0 * 1024 }
-            }
-        }
+    private func procReading(_ pid: pid_t, memory: Bool) -> (peak: Int64, cpuNs: UInt64) {
+        let peak = !memory ? nil : SmallFile.bytes("/proc/\(pid)/status").flatMap { SmallFile.number(after: "VmHWM:", in: $0) }.map { $0 * 1024 }
         var cpu: UInt64?
-        if let stat = Self.read("/proc/\(pid)/stat"), let close = stat.lastIndex(of: ")") {
-            let fields = stat[stat.index(after: close)...].split(separator: " ")
-            // After ")": state(0) ppid … utime is field 14 overall, i.e. index 11 here; stime, cutime, cstime follow.
-            if fields.count > 14 {
-                let ticks = fields[11...14].compactMap { UInt64($0) }.reduce(0, +)
-                cpu = ticks * UInt64(1_000_000_000 / max(1, sysconf(Int32(_SC_CLK_TCK))))
+        if !memory, let stat = SmallFile.bytes("/proc/\(pid)/stat"), let close = stat.lastIndex(of: UInt8(ascii: ")")) {
+            // After ")": state, ppid, … — utime is field 14 overall (the 12th after the name),
+            // then stime, cutime, cstime.
+            var field = 0
+            var ticks: Int64 = 0
+            var i = close + 1
+            while i < stat.endIndex, field < 16 {
+                if stat[i] == 0x20 {
+                    field += 1
+                    if (12...15).contains(field) { ticks += SmallFile.leadingNumber(stat[(i + 1)...]) ?? 0 }
+                }
+                i += 1
             }
+            if field >= 15 { cpu = UInt64(ticks) * UInt64(1_000_000_000 / max(1, sysconf(Int32(_SC_CLK_TCK)))) }
         }
         return lastProc.withLockedValue { last in
             if let peak { last.peak = max(last.peak, peak) }

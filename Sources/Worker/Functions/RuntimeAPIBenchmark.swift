@@ -1,0 +1,56 @@
+import FanbenchBase
+import FanbenchProtocol
+import Foundation
+import NIOConcurrencyHelpers
+
+/// The Runtime API's own cost per invocation: a handler that answers at once is sent `n`
+/// warm events by a `FunctionExecutor` in this process; each Duration is event out (the `/next`
+/// answer written) → response in, and this process's CPU — the worker's side, not the
+/// handler's — is divided by `n`.
+package enum RuntimeAPIBenchmark {
+    package struct Figures: Codable, Sendable {
+        package var invocations: Int
+        package var errors: Int
+        package var p50Ms: Double
+        package var p99Ms: Double
+        package var meanMs: Double
+        package var maxMs: Double
+        package var initMs: Double?
+        package var workerCpuUsPerInvocation: Double
+    }
+
+    package static func run(_ definition: FunctionDefinition, invocations n: Int, sizeMB: Int, warmup: Int = 20,
+                            logDirectory: String) async -> Figures {
+        let executor = FunctionExecutor(options: .init(sizeMB: sizeMB, logDirectory: logDirectory))
+        func assign(_ i: Int) -> Assign {
+            Assign(invocationId: "bench-\(i)", op: "head-object", strategy: "function", concurrency: 1, keys: [], list: nil,
+                   target: TargetSpec(endpoint: "http://127.0.0.1:9", bucket: "bench", region: "us-east-1", pathStyle: true),
+                   function: definition)
+        }
+        var initMs: Double?
+        var errors = 0
+        for i in 0..<warmup {
+            if case .result(let r) = await executor.run(assign(i), progress: NIOLockedValueBox(0)) {
+                initMs = initMs ?? r.initMs
+                if r.functionError != nil { errors += 1 }
+            }
+        }
+        var durations: [Double] = []
+        durations.reserveCapacity(n)
+        let cpu0 = processCPUMicroseconds()
+        for i in 0..<n {
+            guard case .result(let r) = await executor.run(assign(warmup + i), progress: NIOLockedValueBox(0)) else {
+                errors += 1
+                continue
+            }
+            if r.functionError != nil { errors += 1 }
+            durations.append(r.durationMs)
+        }
+        let cpu1 = processCPUMicroseconds()
+        await executor.shutdown()
+        let cpuUs = Double(cpu1.user + cpu1.system - cpu0.user - cpu0.system)
+        return Figures(invocations: durations.count, errors: errors, p50Ms: Stats.percentile(durations, 50), p99Ms: Stats.percentile(durations, 99),
+                       meanMs: Stats.mean(durations), maxMs: durations.max() ?? 0, initMs: initMs,
+                       workerCpuUsPerInvocation: n > 0 ? cpuUs / Double(n) : 0)
+    }
+}
