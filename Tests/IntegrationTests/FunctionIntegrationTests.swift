@@ -68,6 +68,15 @@ struct FunctionIntegrationTests {
         #expect((cc.initMs ?? 0) > 0)
     }
 
+    @Test func aRuntimeThatExitsBetweenInvocationsIsReplacedCold() async throws {
+        let oneShot = FunctionDefinition(name: "one-shot", command: ["./bootstrap"], code: Self.fixtures + "/bash-one-shot", timeoutS: 10)
+        let report = try await run("fn-one-shot", bucket: "fb-it-fn", strategies: [], functions: [oneShot], invocations: 3)
+        let c = try config(report, "one-shot")
+        #expect(c.invocations.count == 3)
+        #expect(c.invocations.errors == 0, "an exit between invocations fails none: \(c.invocations.firstError ?? "")")
+        #expect(c.start == "cold", "each invocation found its runtime gone and started a new one")
+    }
+
     @Test(.enabled(if: pythonPath != nil, pythonReason))
     func awslambdaricRunsAndEveryFailureKeepsLambdasName() async throws {
         let functions = [

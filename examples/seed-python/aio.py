@@ -1,15 +1,17 @@
 # Parallelized aioboto3 with asyncio function code, as the seed blog printed it — with one
-# change: aioboto3 removed the module-level `aioboto3.client` (version 9, 2021); a Session's
-# client is what the blog's `aioboto3.client('s3')` was, and what seed_peers.py uses.
+# change: the blog's `aioboto3.client('s3')` used aioboto3's default session, made once per
+# process; aioboto3 removed that function (version 9, 2021), so the module makes the session
+# once itself and the handler opens its client from it, as the blog's did.
 import asyncio
 import os
 
 import aioboto3
 
 BUCKET_NAME = os.getenv('BUCKET_NAME')
+session = aioboto3.Session()
 
 async def main():
-    async with aioboto3.Session().client('s3') as s3:
+    async with session.client('s3') as s3:
         bucket_contents = await s3.list_objects_v2(Bucket=BUCKET_NAME)
         objects = await asyncio.gather(
             *[

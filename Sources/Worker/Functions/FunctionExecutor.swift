@@ -82,6 +82,13 @@ package actor FunctionExecutor: InvocationExecutor {
         let log = self.log(definition.name)
         let throttled0 = throttledMs()
 
+        // A runtime that exited since the last invocation (as a runtime may between events) is
+        // replaced by a new, cold one: Lambda does not fail the next invocation for it.
+        if let s = sandbox, !s.exited {
+            while let signal = await server.signals.receive(until: .now) {
+                if case .exited(let g, _, _, _) = signal, g == s.generation { sandbox?.exited = true }
+            }
+        }
         // A cold start when there is no live sandbox for this function.
         var initMs: Double?
         if sandbox?.definition != definition || sandbox?.exited != false {
@@ -207,7 +214,8 @@ package actor FunctionExecutor: InvocationExecutor {
         }
         guard let executable = Self.which(command, path: options.environment["PATH"], codeFolder: definition.code) else {
             return .failure(FunctionError(type: "Runtime.InvalidEntrypoint",
-                                          message: "command '\(command)' not found on PATH or not executable: install it or give its full path in the function's command"))
+                                          message: "command '\(command)' not found on PATH or not executable: install it or give its full path in the function's command"
+                                              + (command.contains(".fanbench/python") ? " (this one comes from scripts/install-deps --functions)" : "")))
         }
         var isDirectory: ObjCBool = false
         guard FileManager.default.fileExists(atPath: definition.code, isDirectory: &isDirectory), isDirectory.boolValue else {
