@@ -91,12 +91,13 @@ package actor FunctionExecutor: InvocationExecutor {
         }
         // A cold start when there is no live sandbox for this function.
         var initMs: Double?
-        if sandbox?.definition != definition || sandbox?.exited != false {
+        /// Starts a sandbox: its Init Duration, or on an init failure the invocation's result (Lambda's init error).
+        func coldStart() async -> (initMs: Double?, failed: Message?) {
             await stopSandbox()
             let started = monotonicNanoseconds()
             switch await startSandbox(definition, assign: assign, server: server, meter: meter, log: log) {
             case .success(let readyAt):
-                initMs = Double(readyAt &- started) / 1e6
+                return (Double(readyAt &- started) / 1e6, nil)
             case .failure(let error):
                 let elapsed = Double(monotonicNanoseconds() &- started) / 1e6
                 let peak = sandbox.map { meter.peakBytes(pid: $0.pid) } ?? 0
@@ -104,23 +105,28 @@ package actor FunctionExecutor: InvocationExecutor {
                 let id = UUID().uuidString.lowercased()
                 log.line("INIT_REPORT Init Duration: \(Self.ms(elapsed)) ms\tPhase: init\tStatus: error\tError Type: \(error.type)")
                 writeReport(log, id: id, durationMs: 0, initMs: elapsed, peak: peak, error: error)
-                return result(assign, durationMs: 0, initMs: elapsed, peak: peak, cpuNs: 0,
-                              throttledMs: max(0, throttledMs() - throttled0), error: error)
+                return (nil, result(assign, durationMs: 0, initMs: elapsed, peak: peak, cpuNs: 0,
+                                    throttledMs: max(0, throttledMs() - throttled0), error: error))
             }
         }
-        guard let current = sandbox else {
+        if sandbox?.definition != definition || sandbox?.exited != false {
+            let started = await coldStart()
+            if let failed = started.failed { return failed }
+            initMs = started.initMs
+        }
+        guard var current = sandbox else {
             return .failed(Failed(invocationId: assign.invocationId, reason: "the sandbox vanished"))
         }
 
         let id = UUID().uuidString.lowercased()
         let timeout = Duration.milliseconds(Int64(definition.timeoutS * 1000))
-        let offered = ContinuousClock.now
+        var offered = ContinuousClock.now
         let event = RuntimeEvent(
             id: id, body: Array((try? encoder.encode(FunctionEvent(assign))) ?? Data("{}".utf8)),
             deadlineMs: Int64(Date().timeIntervalSince1970 * 1000) + Int64(definition.timeoutS * 1000),
             functionArn: "arn:aws:lambda:\(assign.target.region):000000000000:function:\(definition.name)",
             traceId: Self.traceID())
-        let cpu0 = meter.cpuNanoseconds(pid: current.pid)
+        var cpu0 = meter.cpuNanoseconds(pid: current.pid)
         let oom0 = meter.oomKills() ?? 0
         log.line("START RequestId: \(id) Version: $LATEST")
         var handedOut = monotonicNanoseconds()
@@ -143,6 +149,20 @@ package actor FunctionExecutor: InvocationExecutor {
             case .error(let i, let type, let body, let out, let at) where i == id:
                 (handedOut, endedAt) = (out, at)
                 outcome = .failure(FunctionError(type: type, message: Self.errorMessage(in: body) ?? type))
+            case .exited(let g, _, _, _) where g == current.generation && server.handedOutAt(id) == nil:
+                // The runtime went before it took the event (it exited after its last answer):
+                // the event was never delivered, so a new runtime gets it, cold, as on Lambda.
+                sandbox?.exited = true
+                let started = await coldStart()
+                if let failed = started.failed { return failed }
+                initMs = started.initMs
+                guard let restarted = sandbox else {
+                    return .failed(Failed(invocationId: assign.invocationId, reason: "the sandbox vanished"))
+                }
+                current = restarted
+                cpu0 = meter.cpuNanoseconds(pid: current.pid)
+                offered = .now
+                server.offer(event)
             case .exited(let g, let status, let signal, let at) where g == current.generation:
                 endedAt = at
                 handedOut = server.handedOutAt(id) ?? handedOut
@@ -181,6 +201,11 @@ package actor FunctionExecutor: InvocationExecutor {
             writeReport(log, id: id, durationMs: durationMs, initMs: initMs, peak: peak, error: error)
             return result(assign, durationMs: durationMs, initMs: initMs, peak: peak, cpuNs: cpuNs, throttledMs: throttled, error: error)
         }
+    }
+
+    /// Stops the sandbox, if one runs (the next function invocation starts cold).
+    package func suspend() async {
+        await stopSandbox()
     }
 
     package func shutdown() async {
@@ -413,17 +438,21 @@ package actor FunctionExecutor: InvocationExecutor {
 
 /// Sends each assignment to the executor for its kind: `function` to the Runtime API, the
 /// built-in strategies to the S3 executor.
+/// A live sandbox is stopped before a built-in strategy runs: the strategy gets the size to
+/// itself, as it would on its own Lambda.
 package struct RoutingExecutor: InvocationExecutor {
     package let s3: any InvocationExecutor
-    package let functions: any InvocationExecutor
+    package let functions: FunctionExecutor
 
-    package init(s3: any InvocationExecutor, functions: any InvocationExecutor) {
+    package init(s3: any InvocationExecutor, functions: FunctionExecutor) {
         self.s3 = s3
         self.functions = functions
     }
 
     package func run(_ assign: Assign, progress: NIOLockedValueBox<Int>) async -> Message {
-        assign.strategy == "function" ? await functions.run(assign, progress: progress) : await s3.run(assign, progress: progress)
+        if assign.strategy == "function" { return await functions.run(assign, progress: progress) }
+        await functions.suspend()
+        return await s3.run(assign, progress: progress)
     }
 
     package func shutdown() async {
