@@ -100,8 +100,5 @@ package struct LambdaBootstrap: Sendable {
         }
     }
 
-    static func errorBody(_ message: String, type: String) -> String {
-        let object = ["errorMessage": message, "errorType": type]
-        return (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])).map { String(decoding: $0, as: UTF8.self) } ?? "{}"
-    }
+    static func errorBody(_ message: String, type: String) -> String { RuntimeAPIServer.errorJSON(message, type: type) }
 }

@@ -69,6 +69,12 @@ package final class RuntimeAPIServer: Sendable {
 
     package var address: String { "127.0.0.1:\(port)" }
 
+    /// Lambda's error body: `{"errorMessage": …, "errorType": …}`.
+    package static func errorJSON(_ message: String, type: String) -> String {
+        let object = ["errorMessage": message, "errorType": type]
+        return (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])).map { String(decoding: $0, as: UTF8.self) } ?? "{}"
+    }
+
     /// A new sandbox is starting: forget the previous one's invocation and waiting `/next`s.
     package func reset() {
         let parked = state.withLockedValue { s -> [EventLoopPromise<RuntimeEvent>] in
@@ -309,9 +315,7 @@ final class RuntimeAPIHandler: ChannelInboundHandler, RemovableChannelHandler {
     }
 
     private func reply(_ context: ChannelHandlerContext, _ head: HTTPRequestHead, _ status: HTTPResponseStatus, error type: String, _ message: String) {
-        let object = ["errorMessage": message, "errorType": type]
-        let json = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])).map { String(decoding: $0, as: UTF8.self) } ?? "{}"
-        reply(context, head, status, json: json)
+        reply(context, head, status, json: RuntimeAPIServer.errorJSON(message, type: type))
     }
 
     private func reply(_ context: ChannelHandlerContext, _ head: HTTPRequestHead, _ status: HTTPResponseStatus, json: String) {
