@@ -69,7 +69,7 @@ package final class SandboxMeter: Sendable {
 
     @discardableResult
     private static func write(_ path: String, _ value: String) -> Bool {
-        let fd = open(path, O_WRONLY)
+        let fd = open(path, O_WRONLY | O_TRUNC)  // as `echo v > file` does; cgroupfs ignores the truncation
         guard fd >= 0 else { return false }
         defer { close(fd) }
         return value.withCString { Glibc.write(fd, $0, strlen($0)) } >= 0
