@@ -37,7 +37,7 @@ let package = Package(
     targets: [
         .systemLibrary(name: "CCurl", pkgConfig: "libcurl", providers: [.apt(["libcurl4-openssl-dev"])]),
         .systemLibrary(name: "CLibXML2", providers: [.apt(["libxml2-dev"])]),
-        /// posix_spawn's chdir action, which glibc declares only under _GNU_SOURCE.
+        /// Spawning a function's runtime into its cgroup before exec (fork, join, exec in C).
         .systemLibrary(name: "CSpawn"),
 
         /// The S3 client: SigV4, operations, XML, libcurl and AsyncHTTPClient transports (public product).

@@ -10,44 +10,20 @@ package enum ProcessLauncher {
     /// glibc's POSIX_SPAWN_SETSID (not exported to Swift).
     private static let spawnSetsid: Int16 = 0x80
 
-    /// Where a child's standard output and error go.
-    package enum Output {
-        /// Appended to a log file; standard error to a file of its own when given (else it joins the log).
-        case file(String, errorPath: String? = nil)
-        /// Both onto this descriptor (a pipe's write end), which the child does not otherwise keep.
-        case descriptor(Int32)
-    }
-
     /// Spawns `executable` with `arguments`, its output appended to `logPath`; returns the pid.
     /// `errorPath` sends standard error to a file of its own (else it joins the log).
     package static func spawn(executable: String, arguments: [String], logPath: String, errorPath: String? = nil,
                              environment: [String: String]? = nil, newSession: Bool = true) throws -> pid_t {
-        try spawn(executable: executable, arguments: arguments, output: .file(logPath, errorPath: errorPath),
-                  environment: environment, newSession: newSession)
-    }
-
-    /// Spawns `executable` (a path) with `arguments` and exactly `environment` (else ours), in
-    /// `workingDirectory` when given; returns the pid. Throws with strerror when it cannot start.
-    package static func spawn(executable: String, arguments: [String], output: Output, environment: [String: String]? = nil,
-                             newSession: Bool = true, workingDirectory: String? = nil) throws(FanbenchError) -> pid_t {
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }
         posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
-        switch output {
-        case .file(let logPath, let errorPath):
-            posix_spawn_file_actions_addopen(&actions, 1, logPath, O_WRONLY | O_CREAT | O_APPEND, 0o600)
-            if let errorPath {
-                posix_spawn_file_actions_addopen(&actions, 2, errorPath, O_WRONLY | O_CREAT | O_APPEND, 0o600)
-            } else {
-                posix_spawn_file_actions_adddup2(&actions, 1, 2)
-            }
-        case .descriptor(let fd):
-            posix_spawn_file_actions_adddup2(&actions, fd, 1)
-            posix_spawn_file_actions_adddup2(&actions, fd, 2)
-            if fd > 2 { posix_spawn_file_actions_addclose(&actions, fd) }
+        posix_spawn_file_actions_addopen(&actions, 1, logPath, O_WRONLY | O_CREAT | O_APPEND, 0o600)
+        if let errorPath {
+            posix_spawn_file_actions_addopen(&actions, 2, errorPath, O_WRONLY | O_CREAT | O_APPEND, 0o600)
+        } else {
+            posix_spawn_file_actions_adddup2(&actions, 1, 2)
         }
-        if let workingDirectory { fb_spawn_addchdir(&actions, workingDirectory) }
 
         var attr = posix_spawnattr_t()
         posix_spawnattr_init(&attr)
@@ -67,9 +43,10 @@ package enum ProcessLauncher {
         return pid
     }
 
-    /// Spawns `executable` as `spawn` does (own session, output onto `outputDescriptor`, in
-    /// `workingDirectory`), having it join the cgroups of `cgroupProcs` (their cgroup.procs
-    /// files) before exec, so all its memory is charged there.
+    /// Spawns `executable` (a path) with exactly `environment`, in its own session, in
+    /// `workingDirectory`, stdin from /dev/null and its output onto `outputDescriptor` (a pipe's
+    /// write end), having it join the cgroups of `cgroupProcs` (their cgroup.procs files) before
+    /// exec, so all its memory is charged there.
     package static func spawnJoined(executable: String, arguments: [String], environment: [String: String], workingDirectory: String,
                                    outputDescriptor: Int32, cgroupProcs: [String]) throws(FanbenchError) -> pid_t {
         let argv = ([executable] + arguments).map { strdup($0) } + [nil]
@@ -124,10 +101,14 @@ package enum ProcessLauncher {
         }
     }
 
-    /// Finds an executable by name on PATH.
-    package static func which(_ name: String) -> String? {
-        if name.contains("/") { return FileManager.default.isExecutableFile(atPath: name) ? name : nil }
-        for dir in (ProcessInfo.processInfo.environment["PATH"] ?? "").split(separator: ":") {
+    /// Finds an executable: a bare name on `path` (default: our PATH), a path as it is — a
+    /// relative one against `folder` when given.
+    package static func which(_ name: String, path: String? = nil, relativeTo folder: String? = nil) -> String? {
+        if name.contains("/") {
+            let full = name.hasPrefix("/") || folder == nil ? name : folder! + "/" + name
+            return FileManager.default.isExecutableFile(atPath: full) ? full : nil
+        }
+        for dir in (path ?? ProcessInfo.processInfo.environment["PATH"] ?? "").split(separator: ":") {
             let path = "\(dir)/\(name)"
             if FileManager.default.isExecutableFile(atPath: path) { return path }
         }

@@ -61,18 +61,8 @@ package enum SmallFile {
         return digits > 0 ? value : nil
     }
 
-    /// The file's first line as a whole number.
+    /// The whole number the file starts with (a cgroup counter).
     package static func integer(_ path: String) -> Int64? {
-        guard let text = read(path) else { return nil }
-        return Int64(text.prefix { $0 != "\n" }.trimmingCharacters(in: " "))
-    }
-}
-
-private extension Substring {
-    func trimmingCharacters(in set: Character) -> Substring {
-        var s = self
-        while s.first == set { s.removeFirst() }
-        while s.last == set { s.removeLast() }
-        return s
+        bytes(path).flatMap(leadingNumber)
     }
 }

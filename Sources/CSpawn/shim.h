@@ -1,7 +1,6 @@
 #ifndef FANBENCH_CSPAWN_SHIM_H
 #define FANBENCH_CSPAWN_SHIM_H
 
-#include <spawn.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -9,15 +8,6 @@
 #include <unistd.h>
 #include <sys/types.h>
 #include <sys/wait.h>
-
-// glibc 2.29+ has posix_spawn_file_actions_addchdir_np, but declares it only under
-// _GNU_SOURCE, which Swift's Glibc module is not built with: declare it here.
-extern int posix_spawn_file_actions_addchdir_np(posix_spawn_file_actions_t *__restrict actions,
-                                                const char *__restrict path);
-
-static inline int fb_spawn_addchdir(posix_spawn_file_actions_t *actions, const char *path) {
-    return posix_spawn_file_actions_addchdir_np(actions, path);
-}
 
 // Starts `path` with `argv` and `envp` as a new session, in `cwd`, stdin from /dev/null and
 // stdout+stderr onto `out_fd`, after joining the cgroups whose cgroup.procs files are listed

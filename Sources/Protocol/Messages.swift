@@ -1,5 +1,4 @@
 import FanbenchBase
-import Foundation
 
 /// Protocol v2 between coordinator and workers: line-delimited JSON over TCP, one object per
 /// `\n`-terminated UTF-8 line, every object with a `"type"`. Field names are snake_case.
@@ -143,14 +142,6 @@ package struct FunctionDefinition: Codable, Sendable, Equatable, Hashable {
         self.env = env
         self.timeoutS = timeoutS
         self.initTimeoutS = initTimeoutS
-    }
-
-    /// A relative command path (`./bootstrap`, `.venv/bin/python3`) made absolute: against the
-    /// current folder when it is there, else left for the worker to find in the code folder.
-    package static func resolveCommand(_ command: String, codeFolder: String) -> String {
-        guard command.contains("/"), !command.hasPrefix("/") else { return command }
-        let here = FileManager.default.currentDirectoryPath + "/" + command
-        return FileManager.default.isExecutableFile(atPath: here) ? URL(fileURLWithPath: here).standardizedFileURL.path : command
     }
 
     /// `_HANDLER` as the runtime sees it.

@@ -120,16 +120,7 @@ package struct CgroupReader: Sendable {
 
     /// Total CPU throttled time so far, ms (cpu.stat), or 0 when unknown.
     package func throttledMs() -> Double {
-        switch membership() {
-        case .v2(let path):
-            let stat = read(v2Directory(path) + "/cpu.stat") ?? ""
-            return Self.statValue(stat, "throttled_usec").map { $0 / 1000 } ?? 0
-        case .v1(let paths):
-            guard let dir = v1Directory("cpu", paths), let stat = read(dir + "/cpu.stat") else { return 0 }
-            return Self.statValue(stat, "throttled_time").map { $0 / 1_000_000 } ?? 0
-        case .none:
-            return 0
-        }
+        throttleSource()?.throttledMs() ?? 0
     }
 
     static func statValue(_ stat: String, _ key: String) -> Double? {

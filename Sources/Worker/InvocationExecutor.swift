@@ -17,14 +17,15 @@ package protocol InvocationExecutor: Sendable {
 package final class S3InvocationExecutor: InvocationExecutor {
     private let environment: [String: String]
     private let runners = NIOLockedValueBox<[String: CallRunner]>([:])
-    private let cgroup: CgroupReader
+    /// Where the throttled time is read, found once (not per invocation).
+    private let throttle: CgroupReader.ThrottleSource?
     /// Monotonic ns at which this process was spawned, for a cold start's init duration
     /// (spawn to clients ready, as Lambda's Init Duration); nil for warm workers.
     private let pendingSpawn: NIOLockedValueBox<UInt64?>
 
     package init(environment: [String: String] = ProcessInfo.processInfo.environment, cgroup: CgroupReader = CgroupReader(), coldSpawnNanoseconds: UInt64? = nil) {
         self.environment = environment
-        self.cgroup = cgroup
+        throttle = cgroup.throttleSource()
         pendingSpawn = NIOLockedValueBox(coldSpawnNanoseconds)
     }
 
@@ -45,7 +46,7 @@ package final class S3InvocationExecutor: InvocationExecutor {
         }
         let spawn = pendingSpawn.withLockedValue { v -> UInt64? in defer { v = nil }; return v }
         let cpu0 = processCPUMicroseconds()
-        let throttled0 = cgroup.throttledMs()
+        let throttled0 = throttle?.throttledMs() ?? 0
         let t0 = monotonicNanoseconds()
         let initMs = spawn.map { Double(t0 &- $0) / 1e6 }
         var listMs: Double?
@@ -67,7 +68,7 @@ package final class S3InvocationExecutor: InvocationExecutor {
             invocationId: assign.invocationId, durationMs: durationMs, initMs: initMs, listMs: listMs,
             calls: recorder.calls, errors: recorder.errors, retries: recorder.retries, histogram: recorder.snapshot(),
             maxMemoryBytes: maxResidentBytes(), cpuMs: Double(cpu1.user + cpu1.system - cpu0.user - cpu0.system) / 1000,
-            throttledMs: max(0, cgroup.throttledMs() - throttled0)))
+            throttledMs: max(0, (throttle?.throttledMs() ?? 0) - throttled0)))
     }
 
     package func shutdown() async {

@@ -54,8 +54,7 @@ struct WorkerCommand: AsyncParsableCommand {
             let s3 = S3InvocationExecutor(coldSpawnNanoseconds: once ? environment["FANBENCH_SPAWN_NS"].flatMap(UInt64.init) : nil)
             let logDirectory = logDir ?? environment["FANBENCH_LOG_DIR"].flatMap { $0.isEmpty ? nil : $0 }
                 ?? FileManager.default.temporaryDirectory.appendingPathComponent("fanbench-functions-\(options.workerID)").path
-            let functions = FunctionExecutor(options: .init(sizeMB: size.memoryMB, logDirectory: logDirectory, environment: environment,
-                                                            workerID: options.workerID))
+            let functions = FunctionExecutor(options: .init(sizeMB: size.memoryMB, logDirectory: logDirectory, environment: environment))
             let service = WorkerService(options: options, executor: RoutingExecutor(s3: s3, functions: functions),
                                         limits: CgroupReader().limits(), logger: logger)
             try await ServiceGroup.runUntilSignalled(service, logger: logger)

@@ -31,14 +31,16 @@ struct RuntimeBenchCommand: AsyncParsableCommand {
                                                 env: variables, timeoutS: 30, initTimeoutS: 10)
             let logs = FileManager.default.temporaryDirectory.appendingPathComponent("fanbench-runtime-bench-\(getpid())").path
             let f = await RuntimeAPIBenchmark.run(definition, invocations: invocations, sizeMB: size.memoryMB, logDirectory: logs)
-            try? FileManager.default.removeItem(atPath: logs)
+            if f.errors == 0 { try? FileManager.default.removeItem(atPath: logs) }
             if json {
                 print(String(decoding: try JSONCoding.encoder().encode(f), as: UTF8.self))
             } else {
                 print(String(format: "%d invocations, %d errors: event out → response in p50 %.3f ms, p99 %.3f ms, mean %.3f ms, max %.3f ms; worker CPU %.1f µs per invocation; init %.1f ms",
                              f.invocations, f.errors, f.p50Ms, f.p99Ms, f.meanMs, f.maxMs, f.workerCpuUsPerInvocation, f.initMs ?? 0))
             }
-            if f.errors > 0 { throw FanbenchError("\(f.errors) invocation(s) failed: see the handler", exitCode: 1) }
+            if f.errors > 0 {
+                throw FanbenchError("\(f.errors) invocation(s) failed, first: \(f.firstError ?? "unknown"); the handler's output is in \(logs)/bench.log: fix the handler (it must answer each event at once)", exitCode: 1)
+            }
         }
     }
 }

@@ -87,6 +87,8 @@ struct FunctionIntegrationTests {
             python("exits", "handlers.exits"),
             python("broken", "broken_init.handler"),
             FunctionDefinition(name: "init-error", command: ["./bootstrap"], code: Self.fixtures + "/bash-init-error"),
+            // After the OOM kill above, on the same worker: an exit at init is not called out of memory.
+            FunctionDefinition(name: "exit-at-init", command: ["./bootstrap"], code: Self.fixtures + "/bash-exit-at-init"),
             FunctionDefinition(name: "no-next", command: ["./bootstrap"], code: Self.fixtures + "/bash-no-next", initTimeoutS: 1),
             FunctionDefinition(name: "missing", command: ["no-such-runtime-\(getpid())"], code: Self.fixtures),
         ]
@@ -109,13 +111,15 @@ struct FunctionIntegrationTests {
         try expectFailure("exits", "Runtime.ExitError", "exit status 3")
         try expectFailure("broken", "RuntimeError", "the database is unreachable")
         try expectFailure("init-error", "Runtime.ConfigError", "missing setting DB_URL")
+        try expectFailure("exit-at-init", "Runtime.ExitError", "exit status 2; last output: no config, giving up")
+        #expect(try config(report, "exit-at-init").invocations.firstError?.contains("out of memory") == false)
         try expectFailure("no-next", "Runtime.InitTimeout", "never called /next; last output: initialising forever")
         try expectFailure("missing", "Runtime.InvalidEntrypoint", "not found on PATH")
         // The memory the OOM-killed handler reached, near the cap: measured from its cgroup.
         #expect(try config(report, "allocates").maxMemoryUsedMb > 100)
         // And the built-in strategy beside them completed.
         #expect(try config(report, "serial").calls?.count == 20)
-        #expect(report.functionErrorSummaries.count == 8)
+        #expect(report.functionErrorSummaries.count == 9)
     }
 
     @Test(.enabled(if: pythonPath != nil, pythonReason))

@@ -188,7 +188,12 @@ package struct PlanFile: Sendable, Equatable {
             }
             guard !command.isEmpty else { throw fail(spec, "function '\(name)' needs a command, e.g. command: [python3, -m, awslambdaric, app.handler]") }
             let folder = try resolveCode(code ?? ".", planPath: path, node: spec, name: name)
-            command[0] = FunctionDefinition.resolveCommand(command[0], codeFolder: folder)
+            // A relative command path (`.fanbench/python/bin/python3`) that is there from here is
+            // made absolute; else it stays for the worker to find in the code folder (`./bootstrap`).
+            if command[0].contains("/"), !command[0].hasPrefix("/"),
+               FileManager.default.isExecutableFile(atPath: FileManager.default.currentDirectoryPath + "/" + command[0]) {
+                command[0] = URL(fileURLWithPath: FileManager.default.currentDirectoryPath + "/" + command[0]).standardizedFileURL.path
+            }
             let definition = FunctionDefinition(name: name, command: command, code: folder, handler: handler, env: env,
                                                 timeoutS: timeout, initTimeoutS: initTimeout)
             guard AssignmentFraming.functionBound(definition) <= AssignmentFraming.maximumFunctionBytes else {

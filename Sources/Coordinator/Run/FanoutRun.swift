@@ -63,6 +63,14 @@ package enum FanoutRun {
     /// aioboto3 ran at most ~16–100 concurrent calls for 100 keys on 1–2 vCPUs).
     package static let defaultStrategies: [Strategy] = [.serial, .threads(16), .async(16)]
 
+    /// Every `function:NAME` strategy must name a defined function.
+    package static func checkFunctions(_ strategies: [Strategy], defined functions: [String: FunctionDefinition]) throws(FanbenchError) {
+        for name in strategies.compactMap(\.functionName) where functions[name] == nil {
+            let known = functions.isEmpty ? "" : " (defined: \(functions.keys.sorted().joined(separator: ", ")))"
+            throw FanbenchError.badInput("unknown function '\(name)' in the strategies\(known): define it under the plan's functions: or pass --function \(name)=COMMAND")
+        }
+    }
+
     /// What the run is called while it happens and after.
     package struct Hooks: Sendable {
         package var listening: @Sendable (String) -> Void = { _ in }
@@ -104,9 +112,7 @@ package enum FanoutRun {
                 throw RunError.noKeys(bucket: options.bucket, prefix: options.prefix)
             }
         }
-        for name in options.strategies.compactMap(\.functionName) where options.functions[name] == nil {
-            throw FanbenchError.badInput("strategy function:\(name) names no function: define it under the plan's functions: or with --function \(name)=COMMAND")
-        }
+        try checkFunctions(options.strategies, defined: options.functions)
         let plan = try RunPlan.make(sizes: options.sizes, strategies: options.strategies, invocations: options.invocations,
                                     keys: keys, shardSize: options.shardSize)
         let functions = options.functions

@@ -79,10 +79,8 @@ package struct RunSession {
             functions[f.name] = f
             if !strategies.contains(.function(f.name)) { strategies.append(.function(f.name)) }
         }
-        for name in strategies.compactMap(\.functionName) where functions[name] == nil {
-            let known = functions.isEmpty ? "" : " (defined: \(functions.keys.sorted().joined(separator: ", ")))"
-            throw FanbenchError.badInput("unknown function '\(name)' in the strategies\(known): define it under the plan's functions: or pass --function \(name)=COMMAND")
-        }
+        // Checked before the target starts: a misnamed function costs nothing.
+        try FanoutRun.checkFunctions(strategies, defined: functions)
         let prefix = r.prefix ?? file?.prefix
         let cold = r.cold || (file?.cold ?? false)
 
@@ -196,8 +194,8 @@ package struct RunSession {
             try ReportOutput.write(String(decoding: try report.jsonData(), as: UTF8.self), to: json)
             output("report: \(json)")
         }
-        for line in report.functionErrorSummaries {
-            notice("function errors: \(line) (the function's log: \(logDirectory)/functions/)")
+        if !report.functionErrorSummaries.isEmpty {
+            notice("\(report.functionErrorSummaries.count) function configuration(s) had failed invocations (FUNCTION ERRORS above): the handlers' output and REPORT lines are in \(logDirectory)/functions/WORKER/NAME.log")
         }
         if let html = r.htmlPath {
             try ReportOutput.write(HTMLReport.render(report), to: html)

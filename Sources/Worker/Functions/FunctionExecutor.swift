@@ -20,14 +20,11 @@ package actor FunctionExecutor: InvocationExecutor {
         package var logDirectory: String
         /// The worker's environment: S3 credentials and PATH are passed on from it, nothing else.
         package var environment: [String: String]
-        package var workerID: String
 
-        package init(sizeMB: Int, logDirectory: String, environment: [String: String] = ProcessInfo.processInfo.environment,
-                     workerID: String = "\(getpid())") {
+        package init(sizeMB: Int, logDirectory: String, environment: [String: String] = ProcessInfo.processInfo.environment) {
             self.sizeMB = sizeMB
             self.logDirectory = logDirectory
             self.environment = environment
-            self.workerID = workerID
         }
     }
 
@@ -57,9 +54,6 @@ package actor FunctionExecutor: InvocationExecutor {
 
     private func throttledMs() -> Double { throttle?.throttledMs() ?? 0 }
 
-    /// The log file of function `name` on this worker.
-    package func logPath(_ name: String) -> String { log(name).path }
-
     private func log(_ name: String) -> FunctionLog {
         if let l = logs[name] { return l }
         let l = FunctionLog(path: options.logDirectory + "/" + name + ".log")
@@ -82,13 +76,6 @@ package actor FunctionExecutor: InvocationExecutor {
         let log = self.log(definition.name)
         let throttled0 = throttledMs()
 
-        // A runtime that exited since the last invocation (as a runtime may between events) is
-        // replaced by a new, cold one: Lambda does not fail the next invocation for it.
-        if let s = sandbox, !s.exited {
-            while let signal = await server.signals.receive(until: .now) {
-                if case .exited(let g, _, _, _) = signal, g == s.generation { sandbox?.exited = true }
-            }
-        }
         // A cold start when there is no live sandbox for this function.
         var initMs: Double?
         /// Starts a sandbox: its Init Duration, or on an init failure the invocation's result (Lambda's init error).
@@ -150,8 +137,9 @@ package actor FunctionExecutor: InvocationExecutor {
                 (handedOut, endedAt) = (out, at)
                 outcome = .failure(FunctionError(type: type, message: Self.errorMessage(in: body) ?? type))
             case .exited(let g, _, _, _) where g == current.generation && server.handedOutAt(id) == nil:
-                // The runtime went before it took the event (it exited after its last answer):
-                // the event was never delivered, so a new runtime gets it, cold, as on Lambda.
+                // The runtime went before it took the event (it exited after its last answer, as
+                // a runtime may between events): the event was never delivered, so a new runtime
+                // gets it, cold, as on Lambda — the invocation does not fail for it.
                 sandbox?.exited = true
                 let started = await coldStart()
                 if let failed = started.failed { return failed }
@@ -185,8 +173,7 @@ package actor FunctionExecutor: InvocationExecutor {
             writeReport(log, id: id, durationMs: durationMs, initMs: initMs, peak: peak, error: nil)
             var r = result(assign, durationMs: durationMs, initMs: initMs, peak: peak, cpuNs: cpuNs, throttledMs: throttled, error: nil)
             // fanbench's own bootstrap answers with its call-level figures: keep them.
-            if case .result(var inner) = r, SmallFile.number(after: "\"calls\":", in: body[...]) != nil,
-               let reported = try? decoder.decode(InvocationResult.self, from: Data(body)) {
+            if case .result(var inner) = r, let reported = try? decoder.decode(InvocationResult.self, from: Data(body)) {
                 inner.calls = reported.calls
                 inner.errors = reported.errors
                 inner.retries = reported.retries
@@ -232,12 +219,15 @@ package actor FunctionExecutor: InvocationExecutor {
         meter.reset()
         meter.grantHeadroom()
         log.clearTail()
+        let oom0 = meter.oomKills() ?? 0
         generation += 1
         let generation = self.generation
         guard let command = definition.command.first, !command.isEmpty else {
             return .failure(FunctionError(type: "Runtime.InvalidEntrypoint", message: "function \(definition.name) has an empty command"))
         }
-        guard let executable = Self.which(command, path: options.environment["PATH"], codeFolder: definition.code) else {
+        // A relative path is the code folder's (Lambda runs `./bootstrap` from /var/task); a bare name is on PATH.
+        guard let executable = ProcessLauncher.which(command, path: options.environment["PATH"] ?? "/usr/local/bin:/usr/bin:/bin",
+                                                     relativeTo: definition.code) else {
             return .failure(FunctionError(type: "Runtime.InvalidEntrypoint",
                                           message: "command '\(command)' not found on PATH or not executable: install it or give its full path in the function's command"
                                               + (command.contains(".fanbench/python") ? " (this one comes from scripts/install-deps --functions)" : "")))
@@ -286,7 +276,7 @@ package actor FunctionExecutor: InvocationExecutor {
                 return .failure(FunctionError(type: type, message: Self.errorMessage(in: body) ?? "the runtime posted /init/error\(Self.tailNote(log))"))
             case .exited(let g, let status, let sig, _) where g == generation:
                 sandbox?.exited = true
-                return .failure(Self.exitError(status: status, signal: sig, oom: (meter.oomKills() ?? 0) > 0, sizeMB: options.sizeMB, tail: log.tail(lines: 3)))
+                return .failure(Self.exitError(status: status, signal: sig, oom: (meter.oomKills() ?? 0) > oom0, sizeMB: options.sizeMB, tail: log.tail(lines: 3)))
             default:
                 continue
             }
@@ -405,20 +395,6 @@ package actor FunctionExecutor: InvocationExecutor {
             return String(m.prefix(1000))
         }
         return String(decoding: body.prefix(400), as: UTF8.self)
-    }
-
-    /// The command's executable: a relative path is the code folder's (as Lambda runs
-    /// `./bootstrap` from /var/task), a bare name is looked up on PATH.
-    static func which(_ name: String, path: String?, codeFolder: String) -> String? {
-        if name.contains("/") {
-            let full = name.hasPrefix("/") ? name : codeFolder + "/" + name
-            return FileManager.default.isExecutableFile(atPath: full) ? full : nil
-        }
-        for dir in (path ?? "/usr/local/bin:/usr/bin:/bin").split(separator: ":") {
-            let candidate = "\(dir)/\(name)"
-            if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
-        }
-        return nil
     }
 
     static func traceID() -> String {

@@ -46,7 +46,7 @@ package final class FunctionLog: Sendable {
     }
 
     package func line(_ text: String) {
-        append(Array((text + "\n").utf8))
+        append((text + "\n").utf8)
     }
 
     /// The last `lines` lines of the handler's own output (of the last 4 KiB it wrote), as text.
@@ -62,8 +62,8 @@ package final class FunctionLog: Sendable {
     }
 
     /// Copies everything readable from `fd` (a pipe's read end) into the log on a thread of its
-    /// own until the pipe closes, then closes `fd` and calls `done`.
-    package func drain(_ fd: Int32, done: @escaping @Sendable () -> Void = {}) {
+    /// own until the pipe closes, then closes `fd`.
+    package func drain(_ fd: Int32) {
         let thread = Thread { [self] in
             var buffer = [UInt8](repeating: 0, count: 16384)
             while true {
@@ -73,7 +73,6 @@ package final class FunctionLog: Sendable {
                 append(buffer[0..<n], output: true)
             }
             Glibc.close(fd)
-            done()
         }
         thread.name = "function-log"
         thread.start()

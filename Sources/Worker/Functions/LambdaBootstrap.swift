@@ -70,7 +70,7 @@ package struct LambdaBootstrap: Sendable {
                 event = try decoder.decode(FunctionEvent.self, from: Data(body.readableBytesView))
             } catch {
                 try await post(client, "/invocation/\(id)/error", type: "InvalidEvent",
-                               json: Self.errorBody("the event is not a fanbench.event/v1 (\(error))", type: "InvalidEvent"))
+                               json: RuntimeAPIServer.errorJSON("the event is not a fanbench.event/v1 (\(error))", type: "InvalidEvent"))
                 continue
             }
             let outcome = await executor.run(event.assign(defaultStrategy: strategy), progress: NIOLockedValueBox(0))
@@ -79,10 +79,10 @@ package struct LambdaBootstrap: Sendable {
                 try await post(client, "/invocation/\(id)/response", type: nil, json: String(decoding: try encoder.encode(result), as: UTF8.self))
             case .failed(let failed):
                 try await post(client, "/invocation/\(id)/error", type: "Fanbench.InvocationFailed",
-                               json: Self.errorBody(failed.reason, type: "Fanbench.InvocationFailed"))
+                               json: RuntimeAPIServer.errorJSON(failed.reason, type: "Fanbench.InvocationFailed"))
             default:
                 try await post(client, "/invocation/\(id)/error", type: "Fanbench.InvocationFailed",
-                               json: Self.errorBody("unexpected outcome \(outcome.type)", type: "Fanbench.InvocationFailed"))
+                               json: RuntimeAPIServer.errorJSON("unexpected outcome \(outcome.type)", type: "Fanbench.InvocationFailed"))
             }
         }
     }
@@ -100,5 +100,4 @@ package struct LambdaBootstrap: Sendable {
         }
     }
 
-    static func errorBody(_ message: String, type: String) -> String { RuntimeAPIServer.errorJSON(message, type: type) }
 }

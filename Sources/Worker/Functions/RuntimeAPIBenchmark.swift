@@ -17,6 +17,8 @@ package enum RuntimeAPIBenchmark {
         package var maxMs: Double
         package var initMs: Double?
         package var workerCpuUsPerInvocation: Double
+        /// The first failure, type and message, when any.
+        package var firstError: String?
     }
 
     package static func run(_ definition: FunctionDefinition, invocations n: Int, sizeMB: Int, warmup: Int = 20,
@@ -29,28 +31,36 @@ package enum RuntimeAPIBenchmark {
         }
         var initMs: Double?
         var errors = 0
-        for i in 0..<warmup {
-            if case .result(let r) = await executor.run(assign(i), progress: NIOLockedValueBox(0)) {
-                initMs = initMs ?? r.initMs
-                if r.functionError != nil { errors += 1 }
+        var firstError: String?
+        /// One invocation; its result when it did not fail.
+        func invoke(_ i: Int) async -> InvocationResult? {
+            switch await executor.run(assign(i), progress: NIOLockedValueBox(0)) {
+            case .result(let r) where r.functionError == nil:
+                return r
+            case .result(let r):
+                firstError = firstError ?? "\(r.functionError!.type): \(r.functionError!.message)"
+            case .failed(let f):
+                firstError = firstError ?? f.reason
+            default:
+                break
             }
+            errors += 1
+            return nil
+        }
+        for i in 0..<warmup {
+            if let r = await invoke(i) { initMs = initMs ?? r.initMs }
         }
         var durations: [Double] = []
         durations.reserveCapacity(n)
         let cpu0 = processCPUMicroseconds()
         for i in 0..<n {
-            guard case .result(let r) = await executor.run(assign(warmup + i), progress: NIOLockedValueBox(0)) else {
-                errors += 1
-                continue
-            }
-            if r.functionError != nil { errors += 1 }
-            durations.append(r.durationMs)
+            if let r = await invoke(warmup + i) { durations.append(r.durationMs) }
         }
         let cpu1 = processCPUMicroseconds()
         await executor.shutdown()
         let cpuUs = Double(cpu1.user + cpu1.system - cpu0.user - cpu0.system)
         return Figures(invocations: durations.count, errors: errors, p50Ms: Stats.percentile(durations, 50), p99Ms: Stats.percentile(durations, 99),
                        meanMs: Stats.mean(durations), maxMs: durations.max() ?? 0, initMs: initMs,
-                       workerCpuUsPerInvocation: n > 0 ? cpuUs / Double(n) : 0)
+                       workerCpuUsPerInvocation: n > 0 ? cpuUs / Double(n) : 0, firstError: firstError)
     }
 }
