@@ -6,7 +6,7 @@ let swiftSettings: [SwiftSetting] = [
 ]
 
 // Module graph (README "Layout"): Base ← Protocol ← Worker (the lean worker: Protocol, S3, NIO)
-//                                           ↖ Report ← Store ← Coordinator → Proxy, LocalTarget
+//                                           ↖ Report ← Store ← Coordinator → Proxy, LocalTarget, Lambda (S3's signer)
 let nioCore = Target.Dependency.product(name: "NIOCore", package: "swift-nio")
 let nioPosix = Target.Dependency.product(name: "NIOPosix", package: "swift-nio")
 let nioLocks = Target.Dependency.product(name: "NIOConcurrencyHelpers", package: "swift-nio")
@@ -85,6 +85,16 @@ let package = Package(
             path: "Sources/Store",
             swiftSettings: swiftSettings
         ),
+        /// The Lambda API: SigV4 client for the control plane and Invoke, REPORT lines, deploy, the zip.
+        .target(
+            name: "FanbenchLambda",
+            dependencies: ["FanbenchBase", "FanbenchS3", nioCore, .product(name: "NIOHTTP1", package: "swift-nio"),
+                           .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                           .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                           .product(name: "Crypto", package: "swift-crypto")],
+            path: "Sources/Lambda",
+            swiftSettings: swiftSettings
+        ),
         /// The latency and fault proxy, and network profiles.
         .target(name: "FanbenchProxy", dependencies: ["FanbenchBase", nioCore, nioPosix, nioLocks, logging, lifecycle],
                 path: "Sources/Proxy", swiftSettings: swiftSettings),
@@ -96,7 +106,8 @@ let package = Package(
             name: "FanbenchCoordinator",
             dependencies: [
                 "FanbenchBase", "FanbenchProtocol", "FanbenchS3", "FanbenchWorker", "FanbenchReport", "FanbenchStore",
-                "FanbenchLocalTarget", "FanbenchProxy", nioCore, nioPosix, nioLocks, logging, lifecycle,
+                "FanbenchLocalTarget", "FanbenchProxy", "FanbenchLambda", nioCore, nioPosix, nioLocks, logging, lifecycle,
+                .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
                 .product(name: "Yams", package: "Yams"),
             ],
@@ -109,7 +120,8 @@ let package = Package(
         .executableTarget(
             name: "FanbenchCLI",
             dependencies: ["FanbenchBase", "FanbenchCoordinator", "FanbenchS3", "FanbenchReport", "FanbenchStore",
-                           "FanbenchLocalTarget", "FanbenchProxy", "FanbenchProtocol", "FanbenchWorker", "FanbenchCommandSupport", logging, lifecycle, argumentParser],
+                           "FanbenchLocalTarget", "FanbenchProxy", "FanbenchProtocol", "FanbenchWorker", "FanbenchLambda", "FanbenchCommandSupport",
+                           logging, lifecycle, argumentParser],
             path: "Sources/fanbench",
             swiftSettings: swiftSettings
         ),
@@ -121,6 +133,7 @@ let package = Package(
         ),
 
         .testTarget(name: "FanbenchS3Tests", dependencies: ["FanbenchS3"], swiftSettings: swiftSettings),
+        .testTarget(name: "LambdaTests", dependencies: ["FanbenchBase", "FanbenchS3", "FanbenchLambda"], swiftSettings: swiftSettings),
         .testTarget(
             name: "ProtocolTests",
             dependencies: ["FanbenchBase", "FanbenchProtocol", nioCore, .product(name: "NIOEmbedded", package: "swift-nio")],

@@ -72,15 +72,18 @@ public struct S3ClientConfiguration: Sendable {
             for n in names { if let v = env[n], !v.isEmpty { return v } }
             return nil
         }
-        let region = overrides.region ?? value("AWS_REGION", "AWS_DEFAULT_REGION") ?? "us-east-1"
+        let region = overrides.region ?? CredentialChain.region(env) ?? "us-east-1"
         let endpointText = overrides.endpoint ?? value("AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL")
         let endpoint = try endpointText.map { text throws(S3ConfigurationError) in try S3Endpoint(parsing: text) } ?? .aws(region: region)
-        guard let accessKey = overrides.accessKeyID ?? value("AWS_ACCESS_KEY_ID") else {
-            throw S3ConfigurationError("no S3 access key: set AWS_ACCESS_KEY_ID (for the local target: eval \"$(fanbench target env)\")")
+        // Flags first, then the environment's keys, then the profile's.
+        let chain = (overrides.accessKeyID == nil || overrides.secretAccessKey == nil) ? try CredentialChain.resolve(env)?.credentials : nil
+        guard let accessKey = overrides.accessKeyID ?? value("AWS_ACCESS_KEY_ID") ?? chain?.accessKeyID else {
+            throw S3ConfigurationError("no S3 access key: set AWS_ACCESS_KEY_ID or AWS_PROFILE (for the local target: eval \"$(fanbench target env)\")")
         }
-        guard let secret = overrides.secretAccessKey ?? value("AWS_SECRET_ACCESS_KEY") else {
-            throw S3ConfigurationError("no S3 secret key: set AWS_SECRET_ACCESS_KEY (for the local target: eval \"$(fanbench target env)\")")
+        guard let secret = overrides.secretAccessKey ?? value("AWS_SECRET_ACCESS_KEY") ?? chain?.secretAccessKey else {
+            throw S3ConfigurationError("no S3 secret key: set AWS_SECRET_ACCESS_KEY or AWS_PROFILE (for the local target: eval \"$(fanbench target env)\")")
         }
+        let sessionToken = value("AWS_ACCESS_KEY_ID") != nil ? value("AWS_SESSION_TOKEN") : (chain?.sessionToken ?? value("AWS_SESSION_TOKEN"))
         let ca = overrides.caBundlePath ?? value("AWS_CA_BUNDLE")
         if let ca, !FileManager.default.isReadableFile(atPath: ca) {
             throw S3ConfigurationError("CA bundle '\(ca)' cannot be read: check AWS_CA_BUNDLE or --ca-bundle")
@@ -88,7 +91,7 @@ public struct S3ClientConfiguration: Sendable {
         let addressing = overrides.addressing ?? (endpointText == nil ? .virtualHosted : .path)
         return S3ClientConfiguration(
             endpoint: endpoint, region: region,
-            credentials: S3Credentials(accessKeyID: accessKey, secretAccessKey: secret, sessionToken: value("AWS_SESSION_TOKEN")),
+            credentials: S3Credentials(accessKeyID: accessKey, secretAccessKey: secret, sessionToken: sessionToken),
             addressing: addressing, caBundlePath: ca)
     }
 }

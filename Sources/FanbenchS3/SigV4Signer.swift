@@ -58,7 +58,21 @@ public struct SigV4Signer: Sendable {
         all.append(("x-amz-content-sha256", payloadHash))
         all.append(("x-amz-date", date.dateTime))
         if let token = credentials.sessionToken { all.append(("x-amz-security-token", token)) }
+        return signExactly(method: method, canonicalURI: canonicalURI, query: query, headers: all, payloadHash: payloadHash, date: date)
+    }
 
+    /// Signs exactly `headers` (nothing added): what the services other than S3 sign (they do
+    /// not send `x-amz-content-sha256`), and how a received request's signature is recomputed
+    /// from the headers it says it signed. The returned headers are `headers` plus `authorization`.
+    public func signExactly(
+        method: String,
+        canonicalURI: String,
+        query: [(name: String, value: String)],
+        headers: [(name: String, value: String)],
+        payloadHash: String,
+        date: AmzDate
+    ) -> Signature {
+        var all = headers
         // Canonical headers: lower-case names, trimmed values with inner runs of spaces folded,
         // sorted by name; repeated names joined with commas.
         var canonical: [(String, String)] = all.map { (lowercaseASCII($0.name), foldSpaces($0.value)) }
@@ -175,6 +189,28 @@ private func foldSpaces(_ s: String) -> String {
 public struct AmzDate: Sendable, Equatable {
     public let dateTime: String
     public var date: String { String(dateTime.prefix(8)) }
+
+    /// A received `x-amz-date` (`yyyyMMdd'T'HHmmss'Z'`); nil when it is not one.
+    public init?(parsing text: String) {
+        let bytes = Array(text.utf8)
+        guard bytes.count == 16, bytes[8] == UInt8(ascii: "T"), bytes[15] == UInt8(ascii: "Z"),
+              bytes.enumerated().allSatisfy({ $0.offset == 8 || $0.offset == 15 || (48...57).contains($0.element) }) else { return nil }
+        dateTime = text
+    }
+
+    /// Seconds since 1970 of this timestamp (UTC).
+    public var secondsSince1970: Int {
+        let d = Array(dateTime.utf8).map { Int($0) - 48 }
+        func n(_ from: Int, _ width: Int) -> Int { (from..<from + width).reduce(0) { $0 * 10 + d[$1] } }
+        var tm = tm()
+        tm.tm_year = Int32(n(0, 4) - 1900)
+        tm.tm_mon = Int32(n(4, 2) - 1)
+        tm.tm_mday = Int32(n(6, 2))
+        tm.tm_hour = Int32(n(9, 2))
+        tm.tm_min = Int32(n(11, 2))
+        tm.tm_sec = Int32(n(13, 2))
+        return Int(timegm(&tm))
+    }
 
     /// From seconds since 1970 (UTC).
     public init(secondsSince1970: Int) {

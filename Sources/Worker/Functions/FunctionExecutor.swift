@@ -21,11 +21,31 @@ package actor FunctionExecutor: InvocationExecutor {
         /// The worker's environment: S3 credentials and PATH are passed on from it, nothing else.
         package var environment: [String: String]
 
-        package init(sizeMB: Int, logDirectory: String, environment: [String: String] = ProcessInfo.processInfo.environment) {
+        /// A cgroup of its own for the sandbox (`fanbench lambda serve`), instead of a child of the worker's.
+        package var sandboxGroup: SandboxMeter.Group?
+
+        package init(sizeMB: Int, logDirectory: String, environment: [String: String] = ProcessInfo.processInfo.environment,
+                     sandboxGroup: SandboxMeter.Group? = nil) {
             self.sizeMB = sizeMB
             self.logDirectory = logDirectory
             self.environment = environment
+            self.sandboxGroup = sandboxGroup
         }
+    }
+
+    /// One invocation as Lambda's service sees it: the handler's answer (or Lambda's error) and
+    /// what the REPORT line says.
+    package struct Invocation: Sendable {
+        package var requestId: String
+        package var response: Result<[UInt8], FunctionError>
+        package var durationMs: Double
+        package var initMs: Double?
+        package var billedMs: Double
+        package var peakBytes: Int64
+        package var cpuNs: UInt64
+        package var throttledMs: Double
+        /// The invocation's log as CloudWatch would hold it (its last 4 KiB): handler output, END, REPORT.
+        package var log: String
     }
 
     private struct Sandbox {
@@ -65,24 +85,62 @@ package actor FunctionExecutor: InvocationExecutor {
         guard let definition = assign.function else {
             return .failed(Failed(invocationId: assign.invocationId, reason: "a function invocation came without its function's definition"))
         }
+        let payload = Array((try? encoder.encode(FunctionEvent(assign))) ?? Data("{}".utf8))
+        let invocation: Invocation
+        switch await invoke(definition, payload: payload, target: assign.target) {
+        case .failure(let failed):
+            return .failed(Failed(invocationId: assign.invocationId, reason: failed.reason))
+        case .success(let i):
+            invocation = i
+        }
+        var r = InvocationResult(
+            invocationId: assign.invocationId, durationMs: invocation.durationMs, initMs: invocation.initMs, calls: 0, errors: [:],
+            retries: 0, histogram: HistogramSnapshot(counts: []), maxMemoryBytes: invocation.peakBytes,
+            cpuMs: Double(invocation.cpuNs) / 1e6, throttledMs: invocation.throttledMs, callsMeasured: false, functionError: nil)
+        switch invocation.response {
+        case .failure(let error):
+            r.functionError = error
+        case .success(let body):
+            // fanbench's own bootstrap answers with its call-level figures: keep them.
+            if let reported = try? decoder.decode(InvocationResult.self, from: Data(body)) {
+                r.calls = reported.calls
+                r.errors = reported.errors
+                r.retries = reported.retries
+                r.histogram = reported.histogram
+                r.listMs = reported.listMs
+                r.callsMeasured = reported.callsMeasured ?? true
+                progress.withLockedValue { $0 = reported.calls }
+            }
+        }
+        return .result(r)
+    }
+
+    package struct InvokeFailure: Error, Sendable {
+        package var reason: String
+    }
+
+    /// Invokes `definition` with `payload` as its event, in its warm sandbox or a cold one;
+    /// fails only when there was no way to run it (not when the function failed).
+    package func invoke(_ definition: FunctionDefinition, payload: [UInt8], target: TargetSpec) async -> Result<Invocation, InvokeFailure> {
         let server: RuntimeAPIServer
         do {
             server = try await apiServer()
         } catch {
-            return .failed(Failed(invocationId: assign.invocationId, reason: "cannot serve the Runtime API on loopback: \(error)"))
+            return .failure(InvokeFailure(reason: "cannot serve the Runtime API on loopback: \(error)"))
         }
-        let meter = self.meter ?? SandboxMeter(reader: cgroup, name: "fanbench-sandbox-\(getpid())")
+        let meter = self.meter ?? (options.sandboxGroup.map(SandboxMeter.init(group:)) ?? SandboxMeter(reader: cgroup, name: "fanbench-sandbox-\(getpid())"))
         self.meter = meter
         let log = self.log(definition.name)
         let throttled0 = throttledMs()
+        log.beginCapture()
 
         // A cold start when there is no live sandbox for this function.
         var initMs: Double?
-        /// Starts a sandbox: its Init Duration, or on an init failure the invocation's result (Lambda's init error).
-        func coldStart() async -> (initMs: Double?, failed: Message?) {
+        /// Starts a sandbox: its Init Duration, or on an init failure the invocation (Lambda's init error).
+        func coldStart() async -> (initMs: Double?, failed: Invocation?) {
             await stopSandbox()
             let started = monotonicNanoseconds()
-            switch await startSandbox(definition, assign: assign, server: server, meter: meter, log: log) {
+            switch await startSandbox(definition, target: target, server: server, meter: meter, log: log) {
             case .success(let readyAt):
                 return (Double(readyAt &- started) / 1e6, nil)
             case .failure(let error):
@@ -91,27 +149,25 @@ package actor FunctionExecutor: InvocationExecutor {
                 await stopSandbox()
                 let id = UUID().uuidString.lowercased()
                 log.line("INIT_REPORT Init Duration: \(Self.ms(elapsed)) ms\tPhase: init\tStatus: error\tError Type: \(error.type)")
-                writeReport(log, id: id, durationMs: 0, initMs: elapsed, peak: peak, error: error)
-                return (nil, result(assign, durationMs: 0, initMs: elapsed, peak: peak, cpuNs: 0,
-                                    throttledMs: max(0, throttledMs() - throttled0), error: error))
+                let billed = writeReport(log, id: id, durationMs: 0, initMs: elapsed, peak: peak, error: error)
+                return (nil, Invocation(requestId: id, response: .failure(error), durationMs: 0, initMs: elapsed, billedMs: billed,
+                                        peakBytes: peak, cpuNs: 0, throttledMs: max(0, throttledMs() - throttled0), log: log.captured()))
             }
         }
         if sandbox?.definition != definition || sandbox?.exited != false {
             let started = await coldStart()
-            if let failed = started.failed { return failed }
+            if let failed = started.failed { return .success(failed) }
             initMs = started.initMs
         }
-        guard var current = sandbox else {
-            return .failed(Failed(invocationId: assign.invocationId, reason: "the sandbox vanished"))
-        }
+        guard var current = sandbox else { return .failure(InvokeFailure(reason: "the sandbox vanished")) }
 
         let id = UUID().uuidString.lowercased()
         let timeout = Duration.milliseconds(Int64(definition.timeoutS * 1000))
         var offered = ContinuousClock.now
         let event = RuntimeEvent(
-            id: id, body: Array((try? encoder.encode(FunctionEvent(assign))) ?? Data("{}".utf8)),
+            id: id, body: payload,
             deadlineMs: Int64(Date().timeIntervalSince1970 * 1000) + Int64(definition.timeoutS * 1000),
-            functionArn: "arn:aws:lambda:\(assign.target.region):000000000000:function:\(definition.name)",
+            functionArn: "arn:aws:lambda:\(target.region):000000000000:function:\(definition.name)",
             traceId: Self.traceID())
         var cpu0 = meter.cpuNanoseconds(pid: current.pid)
         let oom0 = meter.oomKills() ?? 0
@@ -142,11 +198,9 @@ package actor FunctionExecutor: InvocationExecutor {
                 // gets it, cold, as on Lambda — the invocation does not fail for it.
                 sandbox?.exited = true
                 let started = await coldStart()
-                if let failed = started.failed { return failed }
+                if let failed = started.failed { return .success(failed) }
                 initMs = started.initMs
-                guard let restarted = sandbox else {
-                    return .failed(Failed(invocationId: assign.invocationId, reason: "the sandbox vanished"))
-                }
+                guard let restarted = sandbox else { return .failure(InvokeFailure(reason: "the sandbox vanished")) }
                 current = restarted
                 cpu0 = meter.cpuNanoseconds(pid: current.pid)
                 offered = .now
@@ -168,26 +222,10 @@ package actor FunctionExecutor: InvocationExecutor {
         let cpuNs = meter.cpuNanoseconds(pid: current.pid) &- cpu0
         let throttled = max(0, throttledMs() - throttled0)
         guard let outcome else { fatalError("unreachable: the loop ends with an outcome") }
-        switch outcome {
-        case .success(let body):
-            writeReport(log, id: id, durationMs: durationMs, initMs: initMs, peak: peak, error: nil)
-            var r = result(assign, durationMs: durationMs, initMs: initMs, peak: peak, cpuNs: cpuNs, throttledMs: throttled, error: nil)
-            // fanbench's own bootstrap answers with its call-level figures: keep them.
-            if case .result(var inner) = r, let reported = try? decoder.decode(InvocationResult.self, from: Data(body)) {
-                inner.calls = reported.calls
-                inner.errors = reported.errors
-                inner.retries = reported.retries
-                inner.histogram = reported.histogram
-                inner.listMs = reported.listMs
-                inner.callsMeasured = reported.callsMeasured ?? true
-                progress.withLockedValue { $0 = reported.calls }
-                r = .result(inner)
-            }
-            return r
-        case .failure(let error):
-            writeReport(log, id: id, durationMs: durationMs, initMs: initMs, peak: peak, error: error)
-            return result(assign, durationMs: durationMs, initMs: initMs, peak: peak, cpuNs: cpuNs, throttledMs: throttled, error: error)
-        }
+        let error: FunctionError? = if case .failure(let e) = outcome { e } else { nil }
+        let billed = writeReport(log, id: id, durationMs: durationMs, initMs: initMs, peak: peak, error: error)
+        return .success(Invocation(requestId: id, response: outcome, durationMs: durationMs, initMs: initMs, billedMs: billed,
+                                   peakBytes: peak, cpuNs: cpuNs, throttledMs: throttled, log: log.captured()))
     }
 
     /// Stops the sandbox, if one runs (the next function invocation starts cold).
@@ -213,7 +251,7 @@ package actor FunctionExecutor: InvocationExecutor {
     }
 
     /// Spawns the runtime and waits for its first `/next`; the time it came, or the init error.
-    private func startSandbox(_ definition: FunctionDefinition, assign: Assign, server: RuntimeAPIServer, meter: SandboxMeter,
+    private func startSandbox(_ definition: FunctionDefinition, target: TargetSpec, server: RuntimeAPIServer, meter: SandboxMeter,
                               log: FunctionLog) async -> Result<UInt64, FunctionError> {
         server.reset()
         meter.reset()
@@ -243,7 +281,7 @@ package actor FunctionExecutor: InvocationExecutor {
         let pid: pid_t
         do {
             pid = try ProcessLauncher.spawnJoined(executable: executable, arguments: Array(definition.command.dropFirst()),
-                                                  environment: environment(definition, assign: assign, server: server),
+                                                  environment: environment(definition, target: target, server: server),
                                                   workingDirectory: definition.code, outputDescriptor: fds[1], cgroupProcs: meter.procsFiles)
         } catch {
             close(fds[0])
@@ -302,7 +340,7 @@ package actor FunctionExecutor: InvocationExecutor {
     }
 
     /// Lambda's environment for a runtime, the S3 target's, then the function's own.
-    private func environment(_ definition: FunctionDefinition, assign: Assign, server: RuntimeAPIServer) -> [String: String] {
+    private func environment(_ definition: FunctionDefinition, target: TargetSpec, server: RuntimeAPIServer) -> [String: String] {
         let worker = options.environment
         var env: [String: String] = [
             "PATH": worker["PATH"] ?? "/usr/local/bin:/usr/bin:/bin",
@@ -318,17 +356,17 @@ package actor FunctionExecutor: InvocationExecutor {
             "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": String(options.sizeMB),
             "AWS_LAMBDA_LOG_GROUP_NAME": "/aws/lambda/\(definition.name)",
             "AWS_LAMBDA_LOG_STREAM_NAME": Self.logStreamName(),
-            "AWS_REGION": assign.target.region,
-            "AWS_DEFAULT_REGION": assign.target.region,
+            "AWS_REGION": target.region,
+            "AWS_DEFAULT_REGION": target.region,
             "AWS_EXECUTION_ENV": "AWS_Lambda_fanbench",
             "AWS_LAMBDA_INITIALIZATION_TYPE": "on-demand",
-            "AWS_ENDPOINT_URL": assign.target.endpoint,
+            "AWS_ENDPOINT_URL": target.endpoint,
         ]
         for name in ["AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "LD_LIBRARY_PATH"] {
             if let v = worker[name], !v.isEmpty { env[name] = v }
         }
-        if let ca = assign.target.caBundle { env["AWS_CA_BUNDLE"] = ca }
-        if assign.target.pathStyle, let config = pathStyleConfig() {
+        if let ca = target.caBundle { env["AWS_CA_BUNDLE"] = ca }
+        if target.pathStyle, let config = pathStyleConfig() {
             // SDKs read the addressing style from their config file, not from a variable.
             env["AWS_CONFIG_FILE"] = config
         }
@@ -349,23 +387,19 @@ package actor FunctionExecutor: InvocationExecutor {
 
     // MARK: results and the log
 
-    private func result(_ assign: Assign, durationMs: Double, initMs: Double?, peak: Int64, cpuNs: UInt64, throttledMs: Double,
-                        error: FunctionError?) -> Message {
-        .result(InvocationResult(
-            invocationId: assign.invocationId, durationMs: durationMs, initMs: initMs, calls: 0, errors: [:], retries: 0,
-            histogram: HistogramSnapshot(counts: []), maxMemoryBytes: peak, cpuMs: Double(cpuNs) / 1e6, throttledMs: throttledMs,
-            callsMeasured: false, functionError: error))
-    }
-
     /// Lambda's REPORT line (and, before it, END), in Lambda's field order.
-    private func writeReport(_ log: FunctionLog, id: String, durationMs: Double, initMs: Double?, peak: Int64, error: FunctionError?) {
+    /// Returns the billed duration it wrote: duration plus init, rounded up to 1 ms.
+    @discardableResult
+    private func writeReport(_ log: FunctionLog, id: String, durationMs: Double, initMs: Double?, peak: Int64, error: FunctionError?) -> Double {
         if let error { log.line("\(id)\t\(error.type)\t\(error.message)") }
         log.line("END RequestId: \(id)")
-        var line = "REPORT RequestId: \(id)\tDuration: \(Self.ms(durationMs)) ms\tBilled Duration: \(Int((durationMs + (initMs ?? 0)).rounded(.up))) ms"
+        let billed = (durationMs + (initMs ?? 0)).rounded(.up)
+        var line = "REPORT RequestId: \(id)\tDuration: \(Self.ms(durationMs)) ms\tBilled Duration: \(Int(billed)) ms"
             + "\tMemory Size: \(options.sizeMB) MB\tMax Memory Used: \(Int((Double(peak) / 1_048_576).rounded(.up))) MB"
         if let initMs { line += "\tInit Duration: \(Self.ms(initMs)) ms" }
         if let error { line += "\tStatus: \(error.type == "Sandbox.Timedout" ? "timeout" : "error")\tError Type: \(error.type)" }
         log.line(line)
+        return billed
     }
 
     static func ms(_ v: Double) -> String { String(format: "%.2f", v) }

@@ -11,7 +11,7 @@ import Glibc
 package final class FunctionLog: Sendable {
     package let path: String
     private let maxBytes: Int
-    private let state: NIOLockedValueBox<(fd: Int32, written: Int, tail: [UInt8])>
+    private let state: NIOLockedValueBox<(fd: Int32, written: Int, tail: [UInt8], capture: [UInt8])>
     static let tailBytes = 4096
 
     package init(path: String, maxBytes: Int = 8 << 20) {
@@ -21,7 +21,7 @@ package final class FunctionLog: Sendable {
         let fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o600)
         var size = 0
         if fd >= 0 { size = Int(lseek(fd, 0, SEEK_END)) }
-        state = NIOLockedValueBox((fd, max(0, size), []))
+        state = NIOLockedValueBox((fd, max(0, size), [], []))
     }
 
     /// Appends `bytes`; `output` marks the handler's own output (kept in the tail).
@@ -38,6 +38,9 @@ package final class FunctionLog: Sendable {
                 array.withUnsafeBytes { p in _ = Glibc.write(s.fd, p.baseAddress, p.count) }
                 s.written += array.count
             }
+            // Everything since `beginCapture`, the last 4 KiB of it: the invocation's log as an Invoke's tail gives it.
+            s.capture += bytes
+            if s.capture.count > Self.tailBytes { s.capture.removeFirst(s.capture.count - Self.tailBytes) }
             if output {
                 s.tail += bytes
                 if s.tail.count > Self.tailBytes { s.tail.removeFirst(s.tail.count - Self.tailBytes) }
@@ -54,6 +57,16 @@ package final class FunctionLog: Sendable {
         let bytes = state.withLockedValue { $0.tail }
         let text = String(decoding: bytes, as: UTF8.self)
         return text.split(separator: "\n", omittingEmptySubsequences: true).suffix(lines).joined(separator: "\n")
+    }
+
+    /// Starts collecting one invocation's log (`captured`) afresh.
+    package func beginCapture() {
+        state.withLockedValue { $0.capture.removeAll(keepingCapacity: true) }
+    }
+
+    /// The log since `beginCapture`: its last 4 KiB, as Lambda's `X-Amz-Log-Result` holds it.
+    package func captured() -> String {
+        String(decoding: state.withLockedValue { $0.capture }, as: UTF8.self)
     }
 
     /// Forgets the in-memory tail (a new sandbox starts).

@@ -30,6 +30,34 @@ package final class SandboxMeter: Sendable {
     static let workerMargin: Int64 = 64 << 20
     private let lastProc = NIOLockedValueBox<(peak: Int64, cpuNs: UInt64)>((0, 0))
 
+    /// A cgroup made for the sandbox by its caller (`fanbench lambda serve` makes one per
+    /// execution environment, with the size's caps): the handler joins it before exec.
+    package struct Group: Sendable {
+        package var procsFiles: [String]
+        /// v1's memory and cpuacct directories; nil on v2 (the handler's /proc entries are read).
+        package var memoryDir: String?
+        package var cpuacctDir: String?
+        package init(procsFiles: [String], memoryDir: String?, cpuacctDir: String?) {
+            self.procsFiles = procsFiles
+            self.memoryDir = memoryDir
+            self.cpuacctDir = cpuacctDir
+        }
+    }
+
+    /// Whose group this is: a child made here (removed with the meter) or the caller's.
+    private let ownsGroup: Bool
+    private let givenProcs: [String]?
+
+    package init(group: Group) {
+        memoryDir = group.memoryDir
+        cpuacctDir = group.cpuacctDir
+        parentMemoryDir = nil
+        parentLimit = nil
+        ownsGroup = false
+        givenProcs = group.procsFiles
+        source = group.memoryDir == nil ? .proc : .cgroup
+    }
+
     /// A child cgroup named `name` of the worker's own, when it can be made; else `/proc` readings.
     package init(reader: CgroupReader = CgroupReader(), name: String) {
         var memoryDir: String?
@@ -61,6 +89,8 @@ package final class SandboxMeter: Sendable {
         self.parentMemoryDir = parentMemoryDir
         self.parentLimit = parentLimit
         source = memoryDir == nil ? .proc : .cgroup
+        ownsGroup = true
+        givenProcs = nil
     }
 
     private static func makeDirectory(_ path: String) -> Bool {
@@ -101,7 +131,7 @@ package final class SandboxMeter: Sendable {
 
     /// The cgroup.procs files the handler joins before it execs (none without a sandbox group).
     package var procsFiles: [String] {
-        [memoryDir, cpuacctDir].compactMap { $0.map { $0 + "/cgroup.procs" } }
+        givenProcs ?? [memoryDir, cpuacctDir].compactMap { $0.map { $0 + "/cgroup.procs" } }
     }
 
     /// Makes the handler's process the OOM killer's first choice (over the worker).
@@ -139,6 +169,7 @@ package final class SandboxMeter: Sendable {
     package func remove() {
         killAll()
         revokeHeadroom()
+        guard ownsGroup else { return }
         for dir in [memoryDir, cpuacctDir].compactMap({ $0 }) {
             for _ in 0..<50 where rmdir(dir) != 0 && errno == EBUSY {
                 usleep(10_000)
