@@ -4,7 +4,6 @@ import FanbenchS3
 import Foundation
 import NIOCore
 import NIOHTTP1
-import NIOSSL
 
 /// What a Lambda API call answered with when it was not a success: the HTTP status, Lambda's
 /// error type (`ResourceNotFoundException`, `TooManyRequestsException` …) and its message.
@@ -65,31 +64,23 @@ package final class LambdaClient: Sendable {
     private let client: HTTPClient
     package static let apiVersion = "2015-03-31"
 
+    /// How long one call may take: an Invoke runs up to the function's timeout (at most 900 s).
+    private let callTimeout: Duration
+
     /// - Parameter endpoint: e.g. `https://lambda.us-east-1.amazonaws.com`, or a local endpoint.
-    package init(endpoint: URL, region: String, credentials: S3Credentials, caBundle: String? = nil,
-                 invokeTimeout: Duration = .seconds(960)) throws {
+    /// The process-wide HTTP client carries the calls (pooled connections, the system's trust
+    /// store): nothing to shut down, whatever path a command leaves by.
+    package init(endpoint: URL, region: String, credentials: S3Credentials, callTimeout: Duration = .seconds(960)) {
         self.endpoint = endpoint
         self.region = region
+        self.callTimeout = callTimeout
         signer = SigV4Signer(credentials: credentials, region: region, service: "lambda")
-        var configuration = HTTPClient.Configuration()
-        configuration.timeout = .init(connect: .seconds(10), read: .init(invokeTimeout))
-        configuration.decompression = .disabled
-        configuration.connectionPool = .init(idleTimeout: .seconds(60), concurrentHTTP1ConnectionsPerHostSoftLimit: 64)
-        if let caBundle {
-            var tls = TLSConfiguration.makeClientConfiguration()
-            tls.trustRoots = .certificates(try NIOSSLCertificate.fromPEMFile(caBundle))
-            configuration.tlsConfiguration = tls
-        }
-        client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
+        client = HTTPClient.shared
     }
 
     /// AWS's endpoint for `region`.
     package static func awsEndpoint(region: String) -> URL {
         URL(string: "https://lambda.\(region).amazonaws.com")!
-    }
-
-    package func shutdown() async {
-        try? await client.shutdown()
     }
 
     // MARK: control plane
@@ -239,7 +230,7 @@ package final class LambdaClient: Sendable {
         }
         let response: HTTPClientResponse
         do {
-            response = try await client.execute(request, deadline: .distantFuture)
+            response = try await client.execute(request, timeout: .init(callTimeout))
         } catch {
             throw LambdaAPIError(status: 0, type: "ConnectionError", message: "cannot reach \(endpoint.absoluteString): \(error)",
                                  operation: operation)

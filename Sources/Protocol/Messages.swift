@@ -247,10 +247,14 @@ package struct InvocationResult: Codable, Sendable, Equatable {
     package var callsMeasured: Bool?
     /// Set when a function's invocation failed as Lambda would report it.
     package var functionError: FunctionError?
+    /// What Lambda billed, from its REPORT line (the Lambda backend); absent: duration (+ init) rounded up to 1 ms.
+    package var billedMs: Double?
 
     package init(invocationId: String, durationMs: Double, initMs: Double? = nil, listMs: Double? = nil, calls: Int,
                 errors: [String: Int], retries: Int, histogram: HistogramSnapshot, maxMemoryBytes: Int64,
-                cpuMs: Double, throttledMs: Double, callsMeasured: Bool? = nil, functionError: FunctionError? = nil) {
+                cpuMs: Double, throttledMs: Double, callsMeasured: Bool? = nil, functionError: FunctionError? = nil,
+                billedMs: Double? = nil) {
+        self.billedMs = billedMs
         self.invocationId = invocationId
         self.durationMs = durationMs
         self.initMs = initMs

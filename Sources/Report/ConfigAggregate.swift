@@ -8,6 +8,8 @@ package struct ConfigAggregate: Sendable {
     package var durationsMs: [Double] = []
     /// Each invocation's billed duration: its duration (plus init when cold) rounded up to 1 ms, as Lambda bills.
     package var billedMs: [Double] = []
+    /// Invocations whose billed duration Lambda reported (a REPORT line), not estimated.
+    package var billedReported = 0
     package var initMs: [Double] = []
     package var listMs: [Double] = []
     package var calls = CallRecorder()
@@ -31,7 +33,12 @@ package struct ConfigAggregate: Sendable {
     /// Counts one result from a worker that reported `limits`.
     package mutating func add(_ result: InvocationResult, limits: WorkerLimits) {
         durationsMs.append(result.durationMs)
-        billedMs.append((result.durationMs + (result.initMs ?? 0)).rounded(.up))
+        if let billed = result.billedMs {
+            billedMs.append(billed)
+            billedReported += 1
+        } else {
+            billedMs.append((result.durationMs + (result.initMs ?? 0)).rounded(.up))
+        }
         if let i = result.initMs { initMs.append(i) }
         if let l = result.listMs { listMs.append(l) }
         // Straight into the merged histogram: a histogram of its own per result would allocate

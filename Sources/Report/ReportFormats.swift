@@ -24,7 +24,7 @@ package enum ReportCSV {
         "function", "invocation_errors", "invocation_error_types", "calls", "errors", "error_codes", "retries", "call_p50_ms", "call_p90_ms", "call_p99_ms", "call_max_ms", "calls_per_s",
         "cpu_ms_per_call", "max_memory_used_mb", "throttled_ms", "cpu_limit", "memory_limit_mb", "enforced", "reassigned",
         "billed_ms", "gb_s", "x86_usd_per_invocation", "x86_usd_per_million", "arm64_usd_per_invocation", "arm64_usd_per_million",
-        "ideal_ms", "measured_over_ideal", "recommended",
+        "ideal_ms", "measured_over_ideal", "recommended", "backend", "billed_from_report",
     ]
 
     package static func render(_ r: RunReport) -> String {
@@ -48,6 +48,7 @@ package enum ReportCSV {
                 opt(c.cost?.arm64.usdPerInvocation), opt(c.cost?.arm64.usdPerMillion),
                 opt(c.networkLimit?.idealMs), opt(c.networkLimit?.measuredOverIdeal),
                 recs.map { "\($0.start) \($0.goal)" }.joined(separator: ";"),
+                r.plan.backend?.short(emulation: r.target.emulation) ?? "", c.invocations.billedFromReport.map(String.init) ?? "",
             ]
             lines.append(cells.map(quote).joined(separator: ","))
         }

@@ -18,6 +18,7 @@ package enum ReportTables {
                      + ", \(report.plan.keys.map { "\($0) keys" } ?? "listed per invocation"), workers \(report.plan.workers)"]
         lines.append("started \(iso(report.startedAt))" + (report.finishedAt.map { ", finished \(iso($0))" } ?? "")
                      + ", fanbench \(report.fanbenchVersion), host \(report.host.cores) cores, cgroup \(report.host.cgroup)")
+        if let b = report.plan.backend { lines.append(b.describe(emulation: report.target.emulation, workers: report.plan.workers)) }
         if let e = report.target.emulation {
             lines.append("EMULATED network (\(e.profile): \(formatNumber(e.rttMs)) ms RTT, \(e.jitter) jitter, TLS \(e.tls ? "on" : "off")) against a local SeaweedFS: not AWS figures")
         }
@@ -102,7 +103,7 @@ package enum ReportTables {
                          String(format: "%.2f", cost.arm64.usdPerMillion)])
         }
         let p = report.pricing ?? Pricing()
-        let note = "prices: x86 \(decimal(p.x86UsdPerGbSecond)) USD/GB-s, arm64 \(decimal(p.arm64UsdPerGbSecond)) USD/GB-s, \(decimal(p.usdPerMillionRequests)) USD per 1M requests; billed = duration (+ init when cold) rounded up to 1 ms"
+        let note = "prices: x86 \(decimal(p.x86UsdPerGbSecond)) USD/GB-s, arm64 \(decimal(p.arm64UsdPerGbSecond)) USD/GB-s, \(decimal(p.usdPerMillionRequests)) USD per 1M requests; billed = " + (report.configs.contains { ($0.invocations.billedFromReport ?? 0) > 0 } ? "Lambda's Billed Duration from its REPORT lines, else " : "") + "duration (+ init when cold) rounded up to 1 ms"
         return Section(title: "cost per invocation (mean billed duration)", rows: rows, note: note)
     }
 

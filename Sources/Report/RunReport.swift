@@ -86,6 +86,8 @@ package struct RunReport: Codable, Sendable {
         package var oversubscribedSizes: [Int]
         /// The functions the run's `function:NAME` strategies ran (their environment's names, not values).
         package var functions: [Function]?
+        /// Where the invocations ran: emulated (local or external workers) or a Lambda API (real AWS, or not).
+        package var backend: Backend?
 
         package init(sizes: [Int], strategies: [String], invocations: Int, shardSize: Int? = nil, listing: String, keys: Int? = nil, workers: String, cold: Bool, oversubscribedSizes: [Int]) {
             self.sizes = sizes
@@ -97,6 +99,52 @@ package struct RunReport: Codable, Sendable {
             self.workers = workers
             self.cold = cold
             self.oversubscribedSizes = oversubscribedSizes
+        }
+    }
+
+    /// Where a run's invocations ran.
+    package struct Backend: Codable, Sendable, Equatable {
+        /// `local`, `external` or `lambda`.
+        package var kind: String
+        /// For `lambda`: whether the endpoint is AWS's own (else a Lambda API such as `fanbench lambda serve`).
+        package var realLambda: Bool?
+        package var lambdaEndpoint: String?
+        package var region: String?
+        package var functionPrefix: String?
+        /// Invokes retried after 429 TooManyRequests, and after a 5xx or a dropped connection.
+        package var invokeThrottled: Int?
+        package var invokeServerErrors: Int?
+
+        package init(kind: String, realLambda: Bool? = nil, lambdaEndpoint: String? = nil, region: String? = nil, functionPrefix: String? = nil) {
+            self.kind = kind
+            self.realLambda = realLambda
+            self.lambdaEndpoint = lambdaEndpoint
+            self.region = region
+            self.functionPrefix = functionPrefix
+        }
+
+        /// One line for every format: real AWS Lambda, another Lambda API, or the emulation and its network profile.
+        package func describe(emulation: Emulation?, workers: String) -> String {
+            switch kind {
+            case "lambda":
+                let functions = functionPrefix.map { ", functions \($0)-<MB>" } ?? ""
+                let retried = (invokeThrottled ?? 0) + (invokeServerErrors ?? 0) > 0
+                    ? "; Invoke retried \(invokeThrottled ?? 0)× after 429 and \(invokeServerErrors ?? 0)× after a 5xx or dropped connection" : ""
+                if realLambda == true {
+                    return "backend: REAL AWS Lambda (\(region ?? "?"), \(lambdaEndpoint ?? "")\(functions)); durations, init, memory and billing from Lambda's REPORT lines\(retried)"
+                }
+                return "backend: a Lambda API at \(lambdaEndpoint ?? "?") (not AWS: e.g. fanbench lambda serve's capped sandboxes\(emulation.map { ", network \($0.profile)" } ?? ""))\(functions)\(retried)"
+            default:
+                return "backend: EMULATED Lambda (\(workers) workers in Lambda-sized caps\(emulation.map { ", network profile \($0.profile)" } ?? ""))"
+            }
+        }
+
+        /// The CSV's short form.
+        package func short(emulation: Emulation?) -> String {
+            switch kind {
+            case "lambda": return realLambda == true ? "aws-lambda:\(region ?? "")" : "lambda-api:\(lambdaEndpoint ?? "")"
+            default: return "emulated:\(kind)" + (emulation.map { ":\($0.profile)" } ?? "")
+            }
         }
     }
 
@@ -136,8 +184,11 @@ package struct RunReport: Codable, Sendable {
         package var maxMs: Double
         /// Sample standard deviation of the invocation durations (0 for fewer than 2).
         package var stddevMs: Double
-        /// Mean billed duration: each invocation's duration (plus init when cold) rounded up to 1 ms.
+        /// Mean billed duration: Lambda's Billed Duration where a REPORT line gave it, else the
+        /// duration (plus init when cold) rounded up to 1 ms.
         package var billedMs: Double
+        /// How many invocations' billed durations came from REPORT lines (absent: none).
+        package var billedFromReport: Int?
         /// Invocations that failed as Lambda reports it (functions: a function error, a timeout,
         /// the runtime exiting, an init error), by Lambda's error type; counted above, not lost.
         package var errors: Int = 0
@@ -235,6 +286,7 @@ package struct RunReport: Codable, Sendable {
                                      p50Ms: a.durationPercentile(50), p90Ms: a.durationPercentile(90), p99Ms: a.durationPercentile(99),
                                      minMs: a.durationsMs.min() ?? 0, maxMs: a.durationsMs.max() ?? 0,
                                      stddevMs: Stats.stddev(a.durationsMs), billedMs: a.billedMeanMs,
+                                     billedFromReport: a.billedReported > 0 ? a.billedReported : nil,
                                      errors: a.functionErrorCount, errorTypes: a.functionErrors.isEmpty ? nil : a.functionErrors,
                                      firstError: a.firstFunctionError),
             calls: !a.callsKnown ? nil : Calls(count: a.calls.calls, errors: a.calls.errorCount, errorCodes: a.calls.errors, retries: a.calls.retries,

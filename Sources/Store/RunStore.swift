@@ -147,6 +147,9 @@ package final class RunStore: Sendable {
                 ALTER TABLE invocation ADD COLUMN function_error_message TEXT;
                 """)
         }
+        m.registerMigration("v4: what Lambda billed (the Lambda backend's REPORT lines)") { db in
+            try db.execute(sql: "ALTER TABLE invocation ADD COLUMN billed_ms REAL;  -- NULL: estimated from the duration\n")
+        }
         return m
     }
 
@@ -181,12 +184,12 @@ package final class RunStore: Sendable {
             try db.execute(sql: """
                 INSERT INTO invocation (run_id, seq, invocation_id, config_idx, worker_id, received_at, duration_ms, init_ms, list_ms,
                                         calls, errors, retries, cpu_ms, max_memory_bytes, throttled_ms, limits_json, latency_histogram_json,
-                                        calls_measured, function_error_type, function_error_message)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                                        calls_measured, function_error_type, function_error_message, billed_ms)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                 """, arguments: [runID, seq, result.invocationId, configIndex, workerID, Date().timeIntervalSince1970,
                                  result.durationMs, result.initMs, result.listMs, result.calls, result.errors.values.reduce(0, +),
                                  result.retries, result.cpuMs, result.maxMemoryBytes, result.throttledMs, limitsJSON, histogram,
-                                 result.callsMeasured, result.functionError?.type, result.functionError?.message])
+                                 result.callsMeasured, result.functionError?.type, result.functionError?.message, result.billedMs])
             for (code, count) in result.errors.sorted(by: { $0.key < $1.key }) {
                 try db.execute(sql: "INSERT INTO invocation_error (run_id, seq, code, count) VALUES (?, ?, ?, ?)",
                                arguments: [runID, seq, code, count])
@@ -288,7 +291,8 @@ package final class RunStore: Sendable {
                     histogram: try Self.decoder.decode(HistogramSnapshot.self, from: Data((row["latency_histogram_json"] as String).utf8)),
                     maxMemoryBytes: row["max_memory_bytes"], cpuMs: row["cpu_ms"], throttledMs: row["throttled_ms"],
                     callsMeasured: row["calls_measured"],
-                    functionError: (row["function_error_type"] as String?).map { FunctionError(type: $0, message: row["function_error_message"] ?? "") })
+                    functionError: (row["function_error_type"] as String?).map { FunctionError(type: $0, message: row["function_error_message"] ?? "") },
+                    billedMs: row["billed_ms"])
                 let limits = try Self.decoder.decode(WorkerLimits.self, from: Data((row["limits_json"] as String).utf8))
                 guard let i = position[row["config_idx"]] else { continue }
                 aggregates[i].add(result, limits: limits)

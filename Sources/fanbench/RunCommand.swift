@@ -26,7 +26,10 @@ struct RunCommand: AsyncParsableCommand {
     @Option(help: "Keys per invocation (default: the whole listing, as in the seed).") var shardSize: Int?
     @Option(help: "Who lists: coordinator (once; default) or invocation (each invocation lists, as the seed's handler).") var listing: ListingMode?
     @Flag(help: "Cold starts: a fresh worker per invocation, its init duration recorded (local workers).") var cold = false
-    @Option(help: "local (spawn capped workers here) or external (workers dial in).") var workers: RunSession.WorkerMode = .local
+    @Option(help: "local (spawn capped workers here), external (workers dial in) or lambda (Invoke functions PREFIX-<MB>).") var workers: RunSession.WorkerMode = .local
+    @Option(help: "With --workers lambda: invoke PREFIX-<MB> for each size (fanbench lambda deploy --name-prefix PREFIX makes them).") var functionPrefix: String?
+    @Option(help: "With --workers lambda: Invokes in flight at once, over all sizes.") var maxConcurrency: Int = 10
+    @Option(help: ArgumentHelp("With --workers lambda: a Lambda API other than AWS's, e.g. fanbench lambda serve's (env AWS_ENDPOINT_URL_LAMBDA).", valueName: "url")) var lambdaEndpoint: String?
     @Option(help: "Listen address for workers (external default 0.0.0.0:7100; local uses a free loopback port).") var listen: HostPort?
     @Option(help: "External workers to wait for.") var expect: Int?
     @Option(help: "Seconds to wait for external workers.") var waitTimeout: Int = 300
@@ -77,6 +80,9 @@ struct RunCommand: AsyncParsableCommand {
             r.databasePath = database.path(stateDirectory: global.stateDirectory)
             (r.pricing, r.balanceWeight) = try pricing.validated()
             r.verbose = verbose
+            r.functionPrefix = functionPrefix
+            r.maxConcurrency = maxConcurrency
+            r.lambdaEndpoint = lambdaEndpoint
             try await RunSession(r).run()
         }
     }

@@ -20,6 +20,8 @@ package enum FanoutRun {
         case local(cgroups: CgroupManager?, cpuBudget: Double, perSize: Int, workerBinary: String)
         /// Wait for `expect` workers to dial in (compose, Kubernetes).
         case external(expect: Int, waitTimeout: Duration)
+        /// Invoke Lambda functions `PREFIX-<MB>` (real AWS Lambda, or a Lambda API such as `fanbench lambda serve`).
+        case lambda(LambdaFleet.Options)
     }
 
     package struct Options: Sendable {
@@ -130,9 +132,19 @@ package enum FanoutRun {
         }
 
         let workersText: String
+        var backend: RunReport.Backend
         switch options.workers {
-        case .local(let cgroups, _, _, _): workersText = "local (\(cgroups?.version.rawValue ?? "uncapped"))"
-        case .external(let expect, _): workersText = "external (\(expect))"
+        case .local(let cgroups, _, _, _):
+            workersText = "local (\(cgroups?.version.rawValue ?? "uncapped"))"
+            backend = .init(kind: "local")
+        case .external(let expect, _):
+            workersText = "external (\(expect))"
+            backend = .init(kind: "external")
+        case .lambda(let lambda):
+            workersText = "lambda (\(lambda.functionPrefix)-<MB>, \(lambda.maxConcurrency) in flight)"
+            backend = .init(kind: "lambda", realLambda: lambda.realLambda, lambdaEndpoint: lambda.client.endpoint.absoluteString,
+                            region: lambda.client.region, functionPrefix: lambda.functionPrefix)
+            try checkPayloads(plan, assign: { coordinator.assignment(for: $0) })
         }
         var report = RunReport(
             runId: options.runID, fanbenchVersion: fanbenchVersion, status: "running", startedAt: startedAt, finishedAt: nil,
@@ -142,6 +154,7 @@ package enum FanoutRun {
                         invocations: options.invocations, shardSize: options.shardSize, listing: options.listing.rawValue,
                         keys: keys?.count, workers: workersText, cold: options.cold, oversubscribedSizes: []),
             configs: [])
+        report.plan.backend = backend
         let used = Set(options.strategies.compactMap(\.functionName))
         if !used.isEmpty {
             report.plan.functions = functions.values.filter { used.contains($0.name) }.sorted { $0.name < $1.name }.map {
@@ -190,6 +203,10 @@ package enum FanoutRun {
         report.status = interrupted ? "incomplete" : "complete"
         report.finishedAt = Date()
         report.plan.oversubscribedSizes = oversubscribed
+        if let fleet = driver.state.fleet {
+            report.plan.backend?.invokeThrottled = fleet.throttled
+            report.plan.backend?.invokeServerErrors = fleet.serverErrors
+        }
         report.configs = await coordinator.aggregates.map(RunReport.config(from:))
         let specs = Dictionary(plan.invocations.map { ($0.id, $0.config) }, uniquingKeysWith: { a, _ in a })
         // A local worker's last log line says why it died (its process is reaped after its connection closed).
@@ -203,6 +220,15 @@ package enum FanoutRun {
         report.abandoned = abandoned.isEmpty ? nil : abandoned.map(\.abandoned)
         hooks.abandoned(abandoned)
         return interrupted ? .interrupted(report) : .finished(report)
+    }
+
+    /// Lambda takes at most 6 MB in a synchronous Invoke: a shard whose event is larger stops the run before it starts.
+    static func checkPayloads(_ plan: RunPlan, assign: (InvocationSpec) -> Assign) throws(FanbenchError) {
+        guard let largest = plan.invocations.max(by: { ($0.keys?.reduce(0) { $0 + $1.utf8.count + 3 } ?? 0) < ($1.keys?.reduce(0) { $0 + $1.utf8.count + 3 } ?? 0) }) else { return }
+        let bytes = (try? JSONCoding.encoder().encode(FunctionEvent(assign(largest))).count) ?? 0
+        if bytes > LambdaServe.maxPayloadBytes {
+            throw FanbenchError.badInput("an invocation's event is \(bytes) bytes, over Lambda's 6 MB (\(LambdaServe.maxPayloadBytes) bytes) Invoke payload limit: lower --shard-size (it has \(largest.keys?.count ?? 0) keys)")
+        }
     }
 
     /// What a local worker needs to reach S3 as the coordinator does: credentials in its environment.
@@ -223,7 +249,9 @@ struct RunDriver: Service {
     struct Interrupted: Error {}
 
     final class State: Sendable {
-        private let box = Mutex((interrupted: false, oversubscribed: [Int](), lastWords: [String: String]()))
+        private let box = Mutex((interrupted: false, oversubscribed: [Int](), lastWords: [String: String](), fleet: LambdaFleet?.none))
+        var fleet: LambdaFleet? { box.withLock { $0.fleet } }
+        func setFleet(_ fleet: LambdaFleet) { box.withLock { $0.fleet = fleet } }
         var interrupted: Bool { box.withLock { $0.interrupted } }
         var oversubscribed: [Int] { box.withLock { $0.oversubscribed } }
         var lastWords: [String: String] { box.withLock { $0.lastWords } }
@@ -340,6 +368,26 @@ struct RunDriver: Service {
                     wait.cancelAll()
                 }
                 await coordinator.releaseDispatch()
+            case .lambda(let lambda):
+                let fleet = LambdaFleet(options: lambda, coordinator: coordinator, logger: logger)
+                state.setFleet(fleet)
+                await fleet.start(sizes: Array(Set(plan.configs.map(\.size))).sorted())
+                // What retrying cannot mend stops the run (the results so far are kept).
+                let done = try await withThrowingTaskGroup(of: String?.self) { wait in
+                    wait.addTask {
+                        try await coordinator.waitUntil { $0.isDone }
+                        return nil
+                    }
+                    wait.addTask {
+                        for await message in fleet.fatalErrors { return message }
+                        return nil
+                    }
+                    let first = try await wait.next() ?? nil
+                    wait.cancelAll()
+                    return first
+                }
+                await fleet.shutdown()
+                if let done { throw FanbenchError(done) }
             }
             try await coordinator.waitUntil { $0.isDone }
             tasks.cancelAll()

@@ -1,4 +1,5 @@
 import FanbenchBase
+import FanbenchLambda
 import FanbenchLocalTarget
 import FanbenchProtocol
 import FanbenchReport
@@ -45,11 +46,15 @@ package struct RunSession {
         package var balanceWeight = 0.5
         package var grace: Duration = .seconds(30)
         package var verbose = false
+        /// `--workers lambda`: the functions `PREFIX-<MB>`, Invokes in flight, and a Lambda API other than AWS's.
+        package var functionPrefix: String?
+        package var maxConcurrency = 10
+        package var lambdaEndpoint: String?
         package init() {}
     }
 
     package enum WorkerMode: String, Sendable, CaseIterable {
-        case local, external
+        case local, external, lambda
     }
 
     package let request: Request
@@ -127,13 +132,14 @@ package struct RunSession {
             throw FanbenchError.badInput("--worker-silence \(r.workerSilenceSeconds) is too short: workers send a heartbeat every second; use 3 or more")
         }
         let config = try s3.clientConfiguration(stateDirectory: r.stateDirectory)
+        let workers = try workers(s3: config)
         let store = try RunStore(path: r.databasePath ?? r.stateDirectory + "/fanbench.db")
         let runID = Self.makeRunID()
         let logDirectory = r.stateDirectory + "/runs/" + runID
         try FileManager.default.createDirectory(atPath: logDirectory, withIntermediateDirectories: true)
         let token = try TokenStore.load(file: r.tokenFile, stateDirectory: r.stateDirectory)
 
-        var options = FanoutRun.Options(runID: runID, bucket: bucket, workers: try workers(), token: token, logDirectory: logDirectory)
+        var options = FanoutRun.Options(runID: runID, bucket: bucket, workers: workers, token: token, logDirectory: logDirectory)
         options.prefix = prefix
         options.operation = operation
         options.sizes = Array(Set(sizes)).sorted()
@@ -148,12 +154,15 @@ package struct RunSession {
         options.heartbeatSilence = .seconds(r.workerSilenceSeconds)
         options.handleSignals = true
         options.grace = r.grace
-        if cold, case .external = options.workers {
-            throw FanbenchError.badInput("--cold needs --workers local: external workers are started by their platform")
+        if cold, r.workers != .local {
+            throw FanbenchError.badInput("--cold needs --workers local: external workers and Lambda's are started by their platform (Lambda's REPORT lines give their Init Duration when they start cold)")
         }
 
         let progress = ProgressLine()
         let recorder = RunRecorder(store: store, runID: runID)
+        if case .lambda(let lambda) = workers {
+            notice("invoking \(lambda.functionPrefix)-<MB> at \(lambda.client.endpoint.absoluteString)\(lambda.realLambda ? " (real AWS Lambda: this is billed)" : ""), up to \(lambda.maxConcurrency) in flight")
+        }
         var hooks = FanoutRun.Hooks()
         let external = r.workers == .external
         let notice = self.notice
@@ -207,18 +216,21 @@ package struct RunSession {
         }
     }
 
-    private func workers() throws -> FanoutRun.Workers {
+    private func workers(s3: S3ClientConfiguration) throws -> FanoutRun.Workers {
         let r = request
         switch r.workers {
-        case .local:
-            var manager: CgroupManager?
-            if let version = CgroupManager.detect(), access("/sys/fs/cgroup", W_OK) == 0 || version == .v1 {
-                manager = CgroupManager(version: version)
-                if !r.allowUncapped { try Self.checkWritable(manager!) }
-                else if (try? Self.checkWritable(manager!)) == nil { manager = nil }
-            } else if !r.allowUncapped {
-                throw FanbenchError.badInput("no writable cgroup v1 or v2 hierarchy at /sys/fs/cgroup, so workers cannot be capped: run as root on a Linux host, or pass --allow-uncapped (results marked enforced: false)")
+        case .lambda:
+            guard let prefix = r.functionPrefix else {
+                throw FanbenchError.badInput("--workers lambda needs --function-prefix P: the functions P-<MB> to invoke (fanbench lambda deploy --name-prefix P makes them)")
             }
+            try LambdaDeployer.checkPrefix(prefix)
+            guard (1...1000).contains(r.maxConcurrency) else { throw FanbenchError.badInput("--max-concurrency must be 1 to 1000") }
+            let lambda = try LambdaSettings(endpoint: r.lambdaEndpoint, region: r.s3.region).client(fallback: s3.credentials)
+            var options = LambdaFleet.Options(client: lambda.client, functionPrefix: prefix, realLambda: lambda.real)
+            options.maxConcurrency = r.maxConcurrency
+            return .lambda(options)
+        case .local:
+            let manager = try Self.cgroupManager(allowUncapped: r.allowUncapped)
             let cores = Double(ProcessInfo.processInfo.activeProcessorCount)
             return .local(cgroups: manager, cpuBudget: r.cpuBudget ?? max(0.5, cores - 0.5), perSize: max(1, r.workersPerSize),
                           workerBinary: try r.workerBinary ?? Self.siblingWorkerBinary())
@@ -230,6 +242,19 @@ package struct RunSession {
         }
     }
 
+    /// The host's cgroups, checked writable; nil (uncapped) only when allowed.
+    package static func cgroupManager(allowUncapped: Bool) throws -> CgroupManager? {
+        var manager: CgroupManager?
+        if let version = CgroupManager.detect(), access("/sys/fs/cgroup", W_OK) == 0 || version == .v1 {
+            manager = CgroupManager(version: version)
+            if !allowUncapped { try checkWritable(manager!) }
+            else if (try? checkWritable(manager!)) == nil { manager = nil }
+        } else if !allowUncapped {
+            throw FanbenchError.badInput("no writable cgroup v1 or v2 hierarchy at /sys/fs/cgroup, so workers cannot be capped: run as root on a Linux host, or pass --allow-uncapped (results marked enforced: false)")
+        }
+        return manager
+    }
+
     static func makeRunID() -> String {
         let f = DateFormatter()
         f.dateFormat = "yyyyMMdd-HHmmss"
@@ -237,7 +262,7 @@ package struct RunSession {
         return f.string(from: Date()) + "-" + Hex.random(byteCount: 2)
     }
 
-    static func siblingWorkerBinary() throws -> String {
+    package static func siblingWorkerBinary() throws -> String {
         let exe = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
         let path = URL(fileURLWithPath: exe).deletingLastPathComponent().appendingPathComponent("fanbench-worker").path
         guard FileManager.default.isExecutableFile(atPath: path) else {

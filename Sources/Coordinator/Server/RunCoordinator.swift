@@ -69,6 +69,8 @@ package actor RunCoordinator {
     }
 
     package var isDone: Bool { scheduler.isDone }
+    /// The assignment an invocation is sent as.
+    package nonisolated func assignment(for spec: InvocationSpec) -> Assign { assignTemplate(spec) }
     package var running: Int { scheduler.running }
     package func remaining(sizeMB: Int) -> Int { scheduler.remaining(sizeMB: sizeMB) }
     package var plannedSizes: Set<Int> { Set(plan.configs.map(\.size.memoryMB)) }
