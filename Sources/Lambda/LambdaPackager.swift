@@ -56,14 +56,24 @@ package enum LambdaPackager {
         try? fm.removeItem(atPath: stage)
         defer { try? fm.removeItem(atPath: stage) }
         var glibc: (Int, Int)?
+        var bootstrapBytes = 0
         do {
             try fm.createDirectory(atPath: stage + "/lib", withIntermediateDirectories: true)
             try fm.copyItem(atPath: worker, toPath: stage + "/bootstrap")
-            for lib in bundled { try fm.copyItem(atPath: lib.path!, toPath: stage + "/lib/" + lib.name) }
+            // Debug info is most of a release build's size and Lambda never reads it (50 MB zipped is the direct-upload limit).
+            if let strip = ProcessLauncher.which("strip") {
+                let (status, text) = run(strip, ["--strip-debug", stage + "/bootstrap"], in: nil, environment: [:])
+                if status != 0 { throw FanbenchError("strip --strip-debug failed on the bootstrap: \(text.prefix(200))") }
+            }
+            // The file itself under its soname (ldd names symlinks such as libcurl.so.4 → libcurl.so.4.8.0).
+            for lib in bundled {
+                try fm.copyItem(atPath: URL(fileURLWithPath: lib.path!).resolvingSymlinksInPath().path, toPath: stage + "/lib/" + lib.name)
+            }
             let fixed = Date(timeIntervalSince1970: 315_532_800 + 86_400)  // 1980-01-02: zip's epoch, whatever the time zone
             for file in ["bootstrap"] + bundled.map({ "lib/" + $0.name }) + ["lib"] {
                 try fm.setAttributes([.posixPermissions: file.hasPrefix("lib/") ? 0o644 : 0o755, .modificationDate: fixed],
                                      ofItemAtPath: stage + "/" + file)
+                if file == "bootstrap" { bootstrapBytes = (try? fm.attributesOfItem(atPath: stage + "/bootstrap")[.size] as? Int) ?? 0 }
                 if file != "lib", let v = glibcVersion(in: stage + "/" + file), glibc.map({ v > $0 }) ?? true { glibc = v }
             }
         } catch {
@@ -78,7 +88,6 @@ package enum LambdaPackager {
         let (status, text) = run(zip, ["-X", "-D", "-q", "-9", absoluteOutput] + entries, in: stage, environment: ["TZ": "UTC"])
         guard status == 0 else { throw FanbenchError("zip failed (\(status)): \(text.prefix(300))") }
         guard let data = fm.contents(atPath: absoluteOutput) else { throw FanbenchError("cannot read the package back from \(absoluteOutput)") }
-        let bootstrapBytes = (try? fm.attributesOfItem(atPath: worker)[.size] as? Int) ?? 0
         return Package(path: absoluteOutput, bytes: data.count, bootstrapBytes: bootstrapBytes, libraries: bundled.map(\.name),
                        glibcNeeded: glibc.map { "\($0.0).\($0.1)" }, codeSha256: Data(SHA256.hash(data: data)).base64EncodedString())
     }
