@@ -50,7 +50,8 @@ import Testing
                 result = InvocationResult(invocationId: spec.id, durationMs: 300 + Double(n), initMs: n % 6 == 0 ? 420 : nil, calls: 0, errors: [:],
                                           retries: 0, histogram: HistogramSnapshot(counts: []), maxMemoryBytes: 70 << 20, cpuMs: 40,
                                           throttledMs: 2, callsMeasured: false,
-                                          functionError: n % 4 == 0 ? FunctionError(type: "Runtime.ExitError", message: "signal: killed") : nil)
+                                          functionError: n % 4 == 0 ? FunctionError(type: "Runtime.ExitError", message: "signal: killed") : nil,
+                                          billedMs: n % 2 == 0 ? 777 + Double(n) : nil)  // half as a REPORT line billed them
             }
             results.append((spec, result, limits))
         }
@@ -74,6 +75,9 @@ import Testing
         expected.status = "complete"
         expected.configs = aggregates.map(RunReport.config(from:))
         expected.plan.oversubscribedSizes = [1024]
+        expected.plan.backend = .init(kind: "lambda", realLambda: false, lambdaEndpoint: "http://127.0.0.1:9001", region: "us-east-1",
+                                      functionPrefix: "fb")
+        expected.plan.backend?.invokeThrottled = 2
         try store.finish(runID: "run-a", status: "complete", plan: expected.plan)
 
         // A new connection, as `fanbench report` would open it.
@@ -83,6 +87,8 @@ import Testing
         expected.derive()
         rebuilt.derive()
         #expect(try rebuilt.jsonData() == expected.jsonData())
+        #expect(rebuilt.configs[2].invocations.billedFromReport == 3)
+        #expect(rebuilt.plan.backend?.invokeThrottled == 2)
         let runs = try reopened.runs()
         #expect(runs.map(\.id) == ["run-a"])
         #expect(runs[0].status == "complete" && runs[0].invocations == 36 && runs[0].plannedInvocations == 36 && runs[0].configs == 6)
@@ -102,7 +108,8 @@ import Testing
         try db.read { db in
             #expect(try String.fetchOne(db, sql: "PRAGMA journal_mode") == "wal")
             #expect(try String.fetchAll(db, sql: "SELECT identifier FROM grdb_migrations") == ["v1: runs, configurations, invocations, errors", "v2: abandoned invocations and why",
-                                                                                                 "v3: functions (Lambda handlers) and their failures"])
+                                                                                                 "v3: functions (Lambda handlers) and their failures",
+                                                                                                 "v4: what Lambda billed (the Lambda backend's REPORT lines)"])
             let merged = try String.fetchOne(db, sql: "SELECT latency_histogram_json FROM config WHERE run_id = 'run-b' AND idx = 0")
             let decoder = JSONDecoder()
             decoder.keyDecodingStrategy = .convertFromSnakeCase
