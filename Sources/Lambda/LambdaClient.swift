@@ -95,7 +95,15 @@ package final class LambdaClient: Sendable {
     }
 
     package struct CreateFunction: Encodable, Sendable {
-        package struct Code: Encodable, Sendable { package var ZipFile: String }
+        /// The zip itself (base64, up to 50 MB zipped) or where it was put in S3.
+        package struct Code: Encodable, Sendable {
+            package var ZipFile: String?
+            package var S3Bucket: String?
+            package var S3Key: String?
+            package var Architectures: [String]?
+            package static func zip(_ bytes: [UInt8]) -> Code { Code(ZipFile: Data(bytes).base64EncodedString()) }
+            package static func s3(bucket: String, key: String) -> Code { Code(S3Bucket: bucket, S3Key: key) }
+        }
         package var FunctionName: String
         package var Runtime = "provided.al2023"
         package var Role: String
@@ -113,15 +121,10 @@ package final class LambdaClient: Sendable {
         try await call("CreateFunction", .POST, "/functions", body: request, as: LambdaFunctionConfiguration.self)
     }
 
-    private struct UpdateCode: Encodable {
-        var ZipFile: String
-        var Architectures: [String]
-    }
-
-    package func updateFunctionCode(_ name: String, zip: [UInt8], architecture: String) async throws -> LambdaFunctionConfiguration {
-        try await call("UpdateFunctionCode", .PUT, "/functions/\(name)/code",
-                       body: UpdateCode(ZipFile: Data(zip).base64EncodedString(), Architectures: [architecture]),
-                       as: LambdaFunctionConfiguration.self)
+    package func updateFunctionCode(_ name: String, code: CreateFunction.Code, architecture: String) async throws -> LambdaFunctionConfiguration {
+        var body = code
+        body.Architectures = [architecture]
+        return try await call("UpdateFunctionCode", .PUT, "/functions/\(name)/code", body: body, as: LambdaFunctionConfiguration.self)
     }
 
     package struct UpdateConfiguration: Encodable, Sendable {

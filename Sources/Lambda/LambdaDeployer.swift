@@ -17,6 +17,8 @@ package struct LambdaDeployer: Sendable {
         package var timeoutS: Int
         /// Where the functions reach S3 and which bucket (never a secret: Lambda gives the role's keys).
         package var environment: [String: String]
+        /// Where the zip was put in S3, for packages over the 50 MB of a direct upload (nil: sent inline).
+        package var s3Code: (bucket: String, key: String)?
 
         package init(namePrefix: String, sizes: [LambdaSize], role: String, architecture: String, zip: [UInt8], timeoutS: Int,
                      environment: [String: String]) {
@@ -27,6 +29,10 @@ package struct LambdaDeployer: Sendable {
             self.zip = zip
             self.timeoutS = timeoutS
             self.environment = environment
+        }
+
+        var code: LambdaClient.CreateFunction.Code {
+            s3Code.map { .s3(bucket: $0.bucket, key: $0.key) } ?? .zip(zip)
         }
 
         /// Lambda's `CodeSha256`: base64 of the zip's SHA-256.
@@ -67,6 +73,14 @@ package struct LambdaDeployer: Sendable {
         }
     }
 
+    /// Lambda's limit on a zip sent inline (CreateFunction's ZipFile): larger ones go through S3.
+    package static let maxInlineZipBytes = 50 << 20
+
+    /// The S3 key a package goes under: named by its content, so a second upload of the same zip is the same object.
+    package static func codeKey(for zip: [UInt8]) -> String {
+        "fanbench/lambda/" + SHA256.hash(data: zip).map { String(format: "%02x", $0) }.joined() + ".zip"
+    }
+
     /// Creates or updates `PREFIX-<MB>` for every size; returns what changed, by function name.
     package func deploy(_ spec: Spec) async throws -> [(name: String, change: Change)] {
         var out: [(String, Change)] = []
@@ -76,7 +90,7 @@ package struct LambdaDeployer: Sendable {
             guard let current = try await retrying({ try await client.getFunctionConfiguration(name) }) else {
                 _ = try await retrying {
                     try await client.createFunction(.init(
-                        FunctionName: name, Role: spec.role, Code: .init(ZipFile: Data(spec.zip).base64EncodedString()),
+                        FunctionName: name, Role: spec.role, Code: spec.code,
                         Description: "fanbench worker (\(fanbenchVersion)) at \(size.memoryMB) MB", MemorySize: size.memoryMB,
                         Timeout: spec.timeoutS, Environment: environment, Architectures: [spec.architecture]))
                 }
@@ -88,7 +102,7 @@ package struct LambdaDeployer: Sendable {
             var changed: [String] = []
             if current.CodeSha256 != spec.codeSha256 || (current.Architectures ?? ["x86_64"]) != [spec.architecture] {
                 try await waitUntilReady(name)
-                _ = try await retrying { try await client.updateFunctionCode(name, zip: spec.zip, architecture: spec.architecture) }
+                _ = try await retrying { try await client.updateFunctionCode(name, code: spec.code, architecture: spec.architecture) }
                 changed.append(current.CodeSha256 != spec.codeSha256 ? "code" : "architecture")
                 try await waitUntilReady(name)
             }

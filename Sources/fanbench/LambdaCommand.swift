@@ -4,6 +4,7 @@ import FanbenchCommandSupport
 import FanbenchCoordinator
 import FanbenchLambda
 import FanbenchProtocol
+import FanbenchS3
 import Foundation
 import Logging
 import ServiceLifecycle
@@ -66,6 +67,7 @@ struct LambdaCommand: AsyncParsableCommand {
         @Option(help: "Function timeout, seconds (1 to 900).") var timeout: Int = 300
         @Option(help: "Bucket the functions will call (set as FANBENCH_BUCKET; informational).") var bucket: String?
         @Option(help: ArgumentHelp("S3 endpoint the functions reach, when not AWS's (FANBENCH_S3_ENDPOINT).", valueName: "url")) var s3Endpoint: String?
+        @Option(help: ArgumentHelp("Upload the package to this bucket (in the functions' region) and deploy it from there: needed over 50 MB zipped. S3 is reached as the AWS_* variables say.", valueName: "bucket")) var codeBucket: String?
         @OptionGroup var endpoint: Endpoint
 
         func run() async throws {
@@ -78,8 +80,8 @@ struct LambdaCommand: AsyncParsableCommand {
                 guard let data = FileManager.default.contents(atPath: path) else {
                     throw FanbenchError.badInput("cannot read the package \(path): make it with fanbench lambda package (or scripts/package-lambda), or pass --zip")
                 }
-                guard data.count <= 50 << 20 else {
-                    throw FanbenchError.badInput("the package is \(data.count >> 20) MB; Lambda takes at most 50 MB zipped in a direct upload")
+                if data.count > LambdaDeployer.maxInlineZipBytes && codeBucket == nil {
+                    throw FanbenchError.badInput(String(format: "the package is %.1f MB; Lambda takes at most 50 MB zipped inline: pass --code-bucket BUCKET (in the functions' region) to deploy it through S3", Double(data.count) / 1_048_576))
                 }
                 var environment: [String: String] = [:]
                 if let bucket { environment["FANBENCH_BUCKET"] = bucket }
@@ -87,8 +89,23 @@ struct LambdaCommand: AsyncParsableCommand {
                 let (client, _) = try endpoint.client()
                 var deployer = LambdaDeployer(client: client)
                 deployer.say = { print($0) }
-                let spec = LambdaDeployer.Spec(namePrefix: namePrefix, sizes: sizes?.sizes ?? LambdaSize.seedSizes, role: role,
+                var spec = LambdaDeployer.Spec(namePrefix: namePrefix, sizes: sizes?.sizes ?? LambdaSize.seedSizes, role: role,
                                                architecture: arch, zip: Array(data), timeoutS: timeout, environment: environment)
+                if let codeBucket {
+                    let key = LambdaDeployer.codeKey(for: spec.zip)
+                    var s3 = try S3ClientConfiguration.fromEnvironment(overrides: .init(region: client.region))
+                    s3.requestTimeout = .seconds(900)
+                    let zip = spec.zip
+                    do {
+                        _ = try await S3Client.withClient(configuration: s3, transport: .async, maxConnections: 1) {
+                            try await $0.perform(.putObject(bucket: codeBucket, key: key, body: zip, contentType: "application/zip"))
+                        }
+                    } catch {
+                        throw FanbenchError("cannot upload the package to s3://\(codeBucket)/\(key): \(FanbenchError.from(error).message)")
+                    }
+                    print(String(format: "uploaded the package (%.1f MB) to s3://%@/%@", Double(zip.count) / 1_048_576, codeBucket, key))
+                    spec.s3Code = (codeBucket, key)
+                }
                 let changes = try await deployer.deploy(spec)
                 let created = changes.filter { $0.change == .created }.count
                 let unchanged = changes.filter { $0.change == .unchanged }.count

@@ -12,6 +12,7 @@
 Usage: lambda_backend_test.py FANBENCH_BIN TARGET_STATE_DIR (a local target that is up).
 """
 import base64
+import hashlib
 import io
 import json
 import os
@@ -152,6 +153,35 @@ class MotoControlPlane(unittest.TestCase):
         self.assertEqual(r.returncode, 0, r.stderr)
         self.assertIn("removed 3 function(s)", r.stdout)
         self.assertEqual(self.functions(), {})
+
+    def test_a_package_over_50_mb_goes_through_s3(self):
+        big = os.path.join(self.dir, "big.zip")
+        with zipfile.ZipFile(big, "w", compression=zipfile.ZIP_STORED) as z:
+            z.writestr("bootstrap", "#!/bin/sh\nexit 1\n")
+            z.writestr("lib/filler", os.urandom(51 << 20))
+        r = fanbench("lambda", "deploy", "--name-prefix", "fbbig", "--sizes", "1024", "--role", ROLE, "--zip", big,
+                     "--lambda-endpoint", self.endpoint, env=self.env)
+        self.assertEqual(r.returncode, 2, r.stderr)
+        self.assertIn("--code-bucket", r.stderr)
+        session = dict(endpoint_url=self.endpoint, region_name="us-east-1", aws_access_key_id="testing", aws_secret_access_key="testing")
+        s3 = boto3.client("s3", **session)
+        s3.create_bucket(Bucket="fanbench-code")
+        env = dict(self.env, AWS_ENDPOINT_URL_S3=self.endpoint)
+        r = fanbench("lambda", "deploy", "--name-prefix", "fbbig", "--sizes", "1024", "--role", ROLE, "--zip", big,
+                     "--code-bucket", "fanbench-code", "--lambda-endpoint", self.endpoint, env=env)
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertIn("uploaded the package", r.stdout)
+        with open(big, "rb") as f:
+            data = f.read()
+        key = "fanbench/lambda/" + hashlib.sha256(data).hexdigest() + ".zip"
+        self.assertEqual(s3.head_object(Bucket="fanbench-code", Key=key)["ContentLength"], len(data))
+        f = self.lam.get_function_configuration(FunctionName="fbbig-1024")
+        self.assertEqual(f["CodeSha256"], base64.b64encode(hashlib.sha256(data).digest()).decode())
+        # Deployed again from S3: the code is the same, so nothing changes.
+        r = fanbench("lambda", "deploy", "--name-prefix", "fbbig", "--sizes", "1024", "--role", ROLE, "--zip", big,
+                     "--code-bucket", "fanbench-code", "--lambda-endpoint", self.endpoint, env=env)
+        self.assertIn("fbbig-1024 is up to date", r.stdout)
+        fanbench("lambda", "remove", "--name-prefix", "fbbig", "--lambda-endpoint", self.endpoint, env=self.env)
 
     def test_bad_input_is_one_line(self):
         r = fanbench("lambda", "deploy", "--name-prefix", "fbt", "--role", "not-an-arn", "--zip", self.zip,
