@@ -29,6 +29,9 @@ package struct RunComparison: Codable, Sendable {
     package var runB: String
     /// How configurations were paired: `memory and strategy`, or `strategy` when each run has one other size.
     package var pairedBy: String
+    /// Where each run's invocations ran (the emulation against real Lambda is what a calibration compares).
+    package var backendA: String?
+    package var backendB: String?
     package var rows: [Row]
 
     package static func compare(_ a: RunReport, _ b: RunReport) -> RunComparison {
@@ -51,7 +54,9 @@ package struct RunComparison: Codable, Sendable {
             rows.append(Row(label: key(cb), meanMsB: cb.invocations.meanMs, verdict: .onlyInB))
         }
         return RunComparison(runA: a.runId, runB: b.runId,
-                             pairedBy: byStrategy ? "strategy (each run has one memory size)" : "memory and strategy", rows: rows)
+                             pairedBy: byStrategy ? "strategy (each run has one memory size)" : "memory and strategy",
+                             backendA: a.plan.backend?.describe(emulation: a.target.emulation, workers: a.plan.workers),
+                             backendB: b.plan.backend?.describe(emulation: b.target.emulation, workers: b.plan.workers), rows: rows)
     }
 
     static func row(label: String, _ a: RunReport.Config, _ b: RunReport.Config) -> Row {
@@ -101,7 +106,10 @@ package struct RunComparison: Codable, Sendable {
         let significant = self.rows.filter { $0.verdict == .faster || $0.verdict == .slower }.count
         let paired = self.rows.filter { $0.meanMsA != nil && $0.meanMsB != nil }.count
         let summary = "\(significant) of \(paired) paired configuration(s) changed beyond the noise (B vs A; Δ = (B − A) ÷ A; paired by \(pairedBy))"
-        let header = "compare A = \(runA) with B = \(runB)"
+        var header = "compare A = \(runA) with B = \(runB)"
+        if let backendA, let backendB, backendA != backendB {
+            header += "\nA \(backendA)\nB \(backendB)"
+        }
         return markdown
             ? "## \(header)\n\n" + ReportTables.markdown(rows) + "\n" + summary + "\n"
             : header + "\n" + ReportTables.render(rows) + summary + "\n"

@@ -236,9 +236,12 @@ actor EnvironmentPool {
     private var busy = 0
     private var made = 0
 
+    private let maxEnvironments: Int
+
     init(options: LambdaServe.Options, logger: Logger) {
         self.options = options
         self.logger = logger
+        maxEnvironments = options.concurrency + LambdaServe.functions(options).count
     }
 
     /// A free environment of `name` (nil: `concurrency` are in flight, answer 429).
@@ -246,8 +249,9 @@ actor EnvironmentPool {
         guard busy < options.concurrency else { return nil }
         busy += 1
         if let warm = idle[name]?.popLast() { return warm }
-        // A new environment; past `concurrency` of them in all, the longest-idle of another function makes way.
-        if all.count >= options.concurrency, let victim = idle.first(where: { !$0.value.isEmpty }) {
+        // A new environment. Idle ones stay warm, as Lambda keeps them, up to one per function beyond
+        // `concurrency`; past that the longest-idle of another function makes way.
+        if all.count >= maxEnvironments, let victim = idle.first(where: { !$0.value.isEmpty }) {
             let e = idle[victim.key]!.removeFirst()
             retire(e)
         }
