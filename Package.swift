@@ -156,7 +156,7 @@ let package = Package(
         .testTarget(name: "ProxyTests", dependencies: ["FanbenchBase", "FanbenchProxy"], swiftSettings: swiftSettings),
         .testTarget(
             name: "CoordinatorTests",
-            dependencies: ["FanbenchBase", "FanbenchProtocol", "FanbenchCoordinator", "FanbenchReport", "FanbenchWorker",
+            dependencies: ["FanbenchBase", "FanbenchProtocol", "FanbenchCoordinator", "FanbenchReport", "FanbenchWorker", "FanbenchLambda",
                            nioCore, nioPosix, logging],
             swiftSettings: swiftSettings
         ),

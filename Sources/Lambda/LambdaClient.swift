@@ -13,6 +13,13 @@ package struct LambdaAPIError: Error, Sendable, CustomStringConvertible, UserFac
     package var message: String
     package var operation: String
 
+    package init(status: Int, type: String, message: String, operation: String) {
+        self.status = status
+        self.type = type
+        self.message = message
+        self.operation = operation
+    }
+
     package var description: String { "\(operation): \(status) \(type): \(message)" }
     package var userMessage: String { description }
     package var exitStatus: Int32 { 1 }

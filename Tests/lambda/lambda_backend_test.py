@@ -261,6 +261,20 @@ class LocalInvokeEndpoint(unittest.TestCase):
         self.assertIn("nosuch-512 does not exist", last)
         self.assertIn("fanbench lambda deploy", last)
 
+    def test_more_in_flight_than_serve_takes_are_throttled_retried_and_counted(self):
+        # serve takes 2 at once; 6 Invokes go out together: the others get 429 and are retried.
+        out = os.path.join(tempfile.mkdtemp(prefix="fanbench-lambda-run."), "report.json")
+        r = fanbench("run", "plans/seed.yaml", "--state-dir", STATE, "--workers", "lambda", "--function-prefix", "fbs",
+                     "--sizes", "512", "--strategies", "serial", "--invocations", "6", "--max-concurrency", "6",
+                     "--lambda-endpoint", self.endpoint, "--json", out, env=self.env, timeout=600)
+        self.assertEqual(r.returncode, 0, r.stdout[-2000:] + r.stderr[-2000:])
+        with open(out) as f:
+            report = json.load(f)
+        self.assertGreater(report["plan"]["backend"]["invoke_throttled"], 0)
+        self.assertIn("Invoke retried", r.stdout)
+        c = report["configs"][0]
+        self.assertEqual((c["invocations"]["count"], c["invocations"]["failed"], c["calls"]["count"]), (6, 0, 600))
+
     def test_seed_plan_through_the_invoke_endpoint(self):
         out = os.path.join(tempfile.mkdtemp(prefix="fanbench-lambda-run."), "report.json")
         r = fanbench("run", "plans/seed.yaml", "--state-dir", STATE, "--workers", "lambda", "--function-prefix", "fbs",

@@ -223,7 +223,7 @@ package enum FanoutRun {
     }
 
     /// Lambda takes at most 6 MB in a synchronous Invoke: a shard whose event is larger stops the run before it starts.
-    static func checkPayloads(_ plan: RunPlan, assign: (InvocationSpec) -> Assign) throws(FanbenchError) {
+    package static func checkPayloads(_ plan: RunPlan, assign: (InvocationSpec) -> Assign) throws(FanbenchError) {
         guard let largest = plan.invocations.max(by: { ($0.keys?.reduce(0) { $0 + $1.utf8.count + 3 } ?? 0) < ($1.keys?.reduce(0) { $0 + $1.utf8.count + 3 } ?? 0) }) else { return }
         let bytes = (try? JSONCoding.encoder().encode(FunctionEvent(assign(largest))).count) ?? 0
         if bytes > LambdaServe.maxPayloadBytes {

@@ -53,6 +53,8 @@ package actor FunctionExecutor: InvocationExecutor {
         var pid: pid_t
         var generation: Int
         var exited = false
+        /// Signalled when the runtime's output pipe is drained.
+        var output: DispatchSemaphore
     }
 
     private let options: Options
@@ -210,6 +212,7 @@ package actor FunctionExecutor: InvocationExecutor {
                 handedOut = server.handedOutAt(id) ?? handedOut
                 sandbox?.exited = true
                 let oom = (meter.oomKills() ?? 0) > oom0
+                Self.awaitOutput(current.output)
                 outcome = .failure(Self.exitError(status: status, signal: signal, oom: oom, sizeMB: options.sizeMB, tail: log.tail(lines: 3)))
                 await stopSandbox()
             default:
@@ -290,8 +293,8 @@ package actor FunctionExecutor: InvocationExecutor {
         }
         close(fds[1])
         meter.adopt(pid)
-        log.drain(fds[0])
-        sandbox = Sandbox(definition: definition, pid: pid, generation: generation)
+        let output = log.drain(fds[0])
+        sandbox = Sandbox(definition: definition, pid: pid, generation: generation, output: output)
         let signals = server.signals
         let waiter = Thread {
             var status: Int32 = 0
@@ -314,6 +317,7 @@ package actor FunctionExecutor: InvocationExecutor {
                 return .failure(FunctionError(type: type, message: Self.errorMessage(in: body) ?? "the runtime posted /init/error\(Self.tailNote(log))"))
             case .exited(let g, let status, let sig, _) where g == generation:
                 sandbox?.exited = true
+                Self.awaitOutput(output)
                 return .failure(Self.exitError(status: status, signal: sig, oom: (meter.oomKills() ?? 0) > oom0, sizeMB: options.sizeMB, tail: log.tail(lines: 3)))
             default:
                 continue
@@ -415,6 +419,12 @@ package actor FunctionExecutor: InvocationExecutor {
         if oom { message += " (out of memory: the sandbox used all of its \(sizeMB) MB)" }
         if !tail.isEmpty { message += "; last output: \(tail.replacingOccurrences(of: "\n", with: " | ").prefix(400))" }
         return FunctionError(type: "Runtime.ExitError", message: message)
+    }
+
+    /// A runtime exited: its output pipe closes with it (unless a child it left holds it), so the
+    /// last lines it wrote reach the log within moments; wait for them up to 500 ms.
+    static func awaitOutput(_ drained: DispatchSemaphore) {
+        if drained.wait(timeout: .now() + .milliseconds(500)) == .success { drained.signal() }
     }
 
     static func tailNote(_ log: FunctionLog) -> String {

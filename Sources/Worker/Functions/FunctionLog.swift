@@ -75,9 +75,13 @@ package final class FunctionLog: Sendable {
     }
 
     /// Copies everything readable from `fd` (a pipe's read end) into the log on a thread of its
-    /// own until the pipe closes, then closes `fd`.
-    package func drain(_ fd: Int32) {
+    /// own until the pipe closes, then closes `fd` and signals the returned semaphore (a runtime
+    /// that exited is waited for with it, so that its last words are in the tail).
+    @discardableResult
+    package func drain(_ fd: Int32) -> DispatchSemaphore {
+        let done = DispatchSemaphore(value: 0)
         let thread = Thread { [self] in
+            defer { done.signal() }
             var buffer = [UInt8](repeating: 0, count: 16384)
             while true {
                 let n = buffer.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
@@ -89,6 +93,7 @@ package final class FunctionLog: Sendable {
         }
         thread.name = "function-log"
         thread.start()
+        return done
     }
 
     deinit {
