@@ -23,8 +23,9 @@ package struct LambdaAPIError: Error, Sendable, CustomStringConvertible, UserFac
     package var description: String { "\(operation): \(status) \(type): \(message)" }
     package var userMessage: String { description }
     package var exitStatus: Int32 { 1 }
-    /// Worth trying again after a while: throttled, a conflicting update in progress, or a 5xx.
-    package var isRetryable: Bool { status == 429 || status >= 500 || type == "ResourceConflictException" }
+    /// Worth trying again after a while: throttled, a conflicting update in progress (a function
+    /// still Pending), a 5xx, or no answer at all (status 0).
+    package var isRetryable: Bool { status == 429 || status >= 500 || status == 0 || type == "ResourceConflictException" }
 }
 
 /// A Lambda function's configuration as the API gives it (the fields fanbench reads and sets).
@@ -52,13 +53,17 @@ package struct LambdaFunctionConfiguration: Codable, Sendable, Equatable {
 
 /// What an Invoke answered with.
 package struct LambdaInvokeResponse: Sendable {
-    package var status: Int
     package var payload: [UInt8]
     /// `X-Amz-Function-Error`: `Unhandled` or `Handled` when the function failed.
     package var functionError: String?
     /// `X-Amz-Log-Result`, decoded: the last 4 KB of the invocation's log.
     package var logTail: String?
-    package var executedVersion: String?
+
+    package init(payload: [UInt8], functionError: String? = nil, logTail: String? = nil) {
+        self.payload = payload
+        self.functionError = functionError
+        self.logTail = logTail
+    }
 }
 
 /// The Lambda API (2015-03-31) over HTTPS with SigV4 for the `lambda` service: the control
@@ -182,9 +187,8 @@ package final class LambdaClient: Sendable {
                                      headers: [("X-Amz-Invocation-Type", "RequestResponse"), ("X-Amz-Log-Type", "Tail")])
         let tail = response.headers.first(name: "X-Amz-Log-Result").flatMap { Data(base64Encoded: $0) }
             .map { String(decoding: $0, as: UTF8.self) }
-        return LambdaInvokeResponse(status: response.status, payload: response.body,
-                                    functionError: response.headers.first(name: "X-Amz-Function-Error"),
-                                    logTail: tail, executedVersion: response.headers.first(name: "X-Amz-Executed-Version"))
+        return LambdaInvokeResponse(payload: response.body, functionError: response.headers.first(name: "X-Amz-Function-Error"),
+                                    logTail: tail)
     }
 
     // MARK: the wire
@@ -242,7 +246,7 @@ package final class LambdaClient: Sendable {
         do {
             response = try await client.execute(request, timeout: .init(callTimeout))
         } catch {
-            throw LambdaAPIError(status: 0, type: "ConnectionError", message: "cannot reach \(endpoint.absoluteString): \(error)",
+            throw LambdaAPIError(status: 0, type: "ConnectionError", message: "cannot reach \(endpoint.absoluteString) (\(error)): check --lambda-endpoint (or AWS_ENDPOINT_URL_LAMBDA), --region and the network",
                                  operation: operation)
         }
         let collected = try await response.body.collect(upTo: 16 << 20)

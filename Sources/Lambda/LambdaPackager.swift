@@ -85,7 +85,7 @@ package enum LambdaPackager {
             throw FanbenchError("zip is not installed: apt-get install zip (scripts/install-deps installs it)")
         }
         let entries = ["bootstrap"] + (bundled.isEmpty ? [] : ["lib"] + bundled.map { "lib/" + $0.name }.sorted())
-        let (status, text) = run(zip, ["-X", "-D", "-q", "-9", absoluteOutput] + entries, in: stage, environment: ["TZ": "UTC"])
+        let (status, text) = run(zip, ["-X", "-D", "-q", absoluteOutput] + entries, in: stage, environment: ["TZ": "UTC"])
         guard status == 0 else { throw FanbenchError("zip failed (\(status)): \(text.prefix(300))") }
         guard let data = fm.contents(atPath: absoluteOutput) else { throw FanbenchError("cannot read the package back from \(absoluteOutput)") }
         return Package(path: absoluteOutput, bytes: data.count, bootstrapBytes: bootstrapBytes, libraries: bundled.map(\.name),
@@ -139,22 +139,15 @@ package enum LambdaPackager {
     /// The newest `GLIBC_2.N` version a binary names (its symbol version needs).
     static func glibcVersion(in path: String) -> (Int, Int)? {
         guard let data = FileManager.default.contents(atPath: path) else { return nil }
-        let needle = Array("GLIBC_2.".utf8)
+        let needle = Data("GLIBC_2.".utf8)
         var best: (Int, Int)?
-        data.withUnsafeBytes { (raw: UnsafeRawBufferPointer) in
-            let b = raw.bindMemory(to: UInt8.self)
-            var i = 0
-            while i + needle.count < b.count {
-                if b[i] == needle[0], (0..<needle.count).allSatisfy({ b[i + $0] == needle[$0] }) {
-                    var j = i + needle.count
-                    var minor = 0
-                    while j < b.count, (48...57).contains(b[j]) { minor = minor * 10 + Int(b[j] - 48); j += 1 }
-                    if j > i + needle.count, best.map({ (2, minor) > $0 }) ?? true { best = (2, minor) }
-                    i = j
-                } else {
-                    i += 1
-                }
-            }
+        var from = data.startIndex
+        while let hit = data.range(of: needle, in: from..<data.endIndex) {
+            var j = hit.upperBound
+            var minor = 0
+            while j < data.endIndex, (48...57).contains(data[j]) { minor = minor * 10 + Int(data[j] - 48); j += 1 }
+            if j > hit.upperBound, best.map({ (2, minor) > $0 }) ?? true { best = (2, minor) }
+            from = j
         }
         return best
     }

@@ -163,9 +163,8 @@ struct LambdaCommand: AsyncParsableCommand {
                     logDirectory: global.stateDirectory + "/lambda-serve/" + namePrefix, credentials: config.credentials, target: target)
                 options.functions = functions
                 options.cgroups = cgroups
-                let names = LambdaServe.functions(options).keys.sorted()
                 let served = options
-                let serve = LambdaServe(options: options, logger: logger) { address in
+                let serve = LambdaServe(options: options, logger: logger) { address, names in
                     // Unbuffered: a script waits for this line to know the endpoint is up.
                     FileHandle.standardOutput.write(Data("""
                         serving Invoke at http://\(address) for \(names.joined(separator: ", ")); \(served.concurrency) in flight, sandboxes \(cgroups.map { "capped (cgroup \($0.version.rawValue))" } ?? "UNCAPPED"); logs in \(served.logDirectory)

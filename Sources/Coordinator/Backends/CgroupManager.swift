@@ -1,4 +1,5 @@
 import FanbenchBase
+import FanbenchWorker
 import Foundation
 #if canImport(Glibc)
 import Glibc
@@ -91,6 +92,16 @@ package struct CgroupManager: Sendable {
             }
             return group
         }
+    }
+
+    /// A group as a function sandbox is measured in it: on v1 its memory and cpuacct folders
+    /// (cpuacct is mounted with cpu); on v2 none, and the handler's /proc entries are read.
+    package func sandboxGroup(_ group: Group) -> SandboxMeter.Group {
+        guard version == .v1 else { return SandboxMeter.Group(procsFiles: group.procsFiles, memoryDir: nil, cpuacctDir: nil) }
+        let memory = root + "/memory/" + base + "/" + group.name
+        let cpu = root + "/cpu/" + base + "/" + group.name
+        return SandboxMeter.Group(procsFiles: group.procsFiles, memoryDir: exists(memory) ? memory : nil,
+                                  cpuacctDir: exists(cpu + "/cpuacct.usage") ? cpu : nil)
     }
 
     /// Removes the group's folders (its processes must have exited). Never throws: cleanup paths call it.

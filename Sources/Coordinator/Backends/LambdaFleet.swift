@@ -127,10 +127,8 @@ package final class LambdaFleet: Sendable {
                 response = try await options.client.invoke(name, payload: payload)
                 break
             } catch let e as LambdaAPIError {
-                let throttled = e.status == 429
-                let transient = throttled || e.status >= 500 || e.status == 0
-                guard transient else { return stop(Self.explain(e, function: name, prefix: options.functionPrefix, sizeMB: size.memoryMB)) }
-                counters.withLock { if throttled { $0.throttled += 1 } else { $0.serverErrors += 1 } }
+                guard e.isRetryable else { return stop(Self.explain(e, function: name, prefix: options.functionPrefix, sizeMB: size.memoryMB)) }
+                counters.withLock { if e.status == 429 { $0.throttled += 1 } else { $0.serverErrors += 1 } }
                 attempt += 1
                 if attempt > options.maxRetries {
                     _ = await coordinator.receive(.failed(Failed(invocationId: assign.invocationId,
@@ -144,15 +142,32 @@ package final class LambdaFleet: Sendable {
                 return stop("Invoke \(name) failed: \(error)")
             }
         }
+        switch Self.interpret(response, assign: assign, function: name, prefix: options.functionPrefix, size: size) {
+        case .success(let result): _ = await coordinator.receive(.result(result), from: worker)
+        case .failure(let stopping): stop(stopping.message)
+        }
+    }
+
+    /// Why an answer stops the run (one line with what to do).
+    package struct Stop: Error, Sendable { package var message: String }
+
+    /// An Invoke's answer as the invocation's result: the worker's figures, Lambda's REPORT line
+    /// over them (duration, init, memory, and the billed duration, which only the REPORT line gives),
+    /// or the function's error; or why the run cannot go on (not a fanbench worker, another size).
+    package static func interpret(_ response: LambdaInvokeResponse, assign: Assign, function name: String, prefix: String,
+                                  size: LambdaSize) -> Result<InvocationResult, Stop> {
         let report = response.logTail.flatMap { LambdaLogReport.parse(log: $0) }
+        if let mb = report?.memorySizeMB, mb != size.memoryMB {
+            // Its figures would be another size's.
+            return .failure(Stop(message: "function \(name) runs with \(mb) MB, not the \(size.memoryMB) MB it is named for: run fanbench lambda deploy --name-prefix \(prefix) --sizes \(size.memoryMB) to set it back"))
+        }
         var result: InvocationResult
         if let functionError = response.functionError {
-            let body = (try? JSONSerialization.jsonObject(with: Data(response.payload))) as? [String: Any]
             result = InvocationResult(
                 invocationId: assign.invocationId, durationMs: 0, calls: 0, errors: [:], retries: 0, histogram: HistogramSnapshot(counts: []),
                 maxMemoryBytes: 0, cpuMs: 0, throttledMs: 0, callsMeasured: false,
-                functionError: FunctionError(type: body?["errorType"] as? String ?? functionError,
-                                             message: String((body?["errorMessage"] as? String ?? String(decoding: response.payload.prefix(500), as: UTF8.self)).prefix(1000))))
+                functionError: FunctionError(type: RuntimeAPIServer.errorType(in: response.payload) ?? functionError,
+                                             message: RuntimeAPIServer.errorMessage(in: response.payload) ?? functionError))
         } else if let reported = try? JSONCoding.decoder().decode(InvocationResult.self, from: Data(response.payload)) {
             result = reported
             result.invocationId = assign.invocationId
@@ -163,17 +178,16 @@ package final class LambdaFleet: Sendable {
         } else {
             let echoed = (try? JSONCoding.decoder().decode(FunctionEvent.self, from: Data(response.payload))) != nil
             let shown = String(decoding: response.payload.prefix(80), as: UTF8.self).replacingOccurrences(of: "\n", with: " ")
-            return stop("function \(name) is not a fanbench worker: it answered \(echoed ? "with the event it was sent (as moto's Lambda does)" : "'\(shown)'") instead of a fanbench result; deploy the worker with fanbench lambda deploy --name-prefix \(options.functionPrefix) --sizes \(size.memoryMB), or rehearse with fanbench lambda serve")
+            return .failure(Stop(message: "function \(name) is not a fanbench worker: it answered \(echoed ? "with the event it was sent (as moto's Lambda does)" : "'\(shown)'") instead of a fanbench result; deploy the worker with fanbench lambda deploy --name-prefix \(prefix) --sizes \(size.memoryMB), or rehearse with fanbench lambda serve"))
         }
+        // What Lambda billed comes from its REPORT line only, never from the function's own answer.
+        result.billedMs = report?.billedDurationMs
         if let report {
             result.durationMs = report.durationMs
             result.initMs = report.initDurationMs
-            result.billedMs = report.billedDurationMs
             if let mb = report.maxMemoryUsedMB { result.maxMemoryBytes = Int64(mb * 1_048_576) }
-        } else if result.functionError != nil {
-            result.billedMs = nil
         }
-        _ = await coordinator.receive(.result(result), from: worker)
+        return .success(result)
     }
 
     /// What to do about an error retrying cannot mend.

@@ -53,20 +53,25 @@ package struct LambdaServe: Service {
     }
 
     package let options: Options
+    /// The functions served, by name (made once: every request looks its function up).
+    package let functions: [String: (definition: FunctionDefinition, size: LambdaSize)]
     private let logger: Logger
     private let pool: EnvironmentPool
-    private let bound: @Sendable (HostPort) -> Void
+    /// Called once listening: the address and the functions' names.
+    private let bound: @Sendable (HostPort, [String]) -> Void
 
-    package init(options: Options, logger: Logger, bound: @escaping @Sendable (HostPort) -> Void = { _ in }) {
+    package init(options: Options, logger: Logger, bound: @escaping @Sendable (HostPort, [String]) -> Void = { _, _ in }) {
         self.options = options
         self.logger = logger
         self.bound = bound
-        pool = EnvironmentPool(options: options, logger: logger)
+        functions = Self.functions(options)
+        // Idle environments stay warm, as Lambda keeps them: up to one per function beyond `concurrency`.
+        pool = EnvironmentPool(options: options, maxEnvironments: options.concurrency + functions.count, logger: logger)
     }
 
     /// The functions served: name → (definition, size).
-    package static func functions(_ options: Options) -> [String: (FunctionDefinition, LambdaSize)] {
-        var out: [String: (FunctionDefinition, LambdaSize)] = [:]
+    static func functions(_ options: Options) -> [String: (definition: FunctionDefinition, size: LambdaSize)] {
+        var out: [String: (definition: FunctionDefinition, size: LambdaSize)] = [:]
         let workerFolder = (options.workerBinary as NSString).deletingLastPathComponent
         for size in options.sizes {
             let name = LambdaDeployer.functionName(prefix: options.namePrefix, sizeMB: size.memoryMB)
@@ -93,7 +98,7 @@ package struct LambdaServe: Service {
                     return try NIOAsyncChannel<HTTPServerRequestPart, HTTPServerResponsePart>(wrappingChannelSynchronously: channel)
                 }
             }
-        bound(HostPort(host: options.listen.host, port: channel.channel.localAddress?.port ?? options.listen.port))
+        bound(HostPort(host: options.listen.host, port: channel.channel.localAddress?.port ?? options.listen.port), functions.keys.sorted())
         try await withGracefulShutdownHandler {
             try await withThrowingDiscardingTaskGroup { group in
                 try await channel.executeThenClose { inbound in
@@ -179,7 +184,7 @@ package struct LambdaServe: Service {
         var name = segments[2]
         if name.hasPrefix("arn:") { name = name.split(separator: ":").dropFirst(6).first.map(String.init) ?? name }
         if let colon = name.firstIndex(of: ":") { name = String(name[..<colon]) }
-        guard let (definition, size) = Self.functions(options)[name] else {
+        guard let (definition, size) = functions[name] else {
             return .error(404, "ResourceNotFoundException", "Function not found: arn:aws:lambda:\(options.target.region):000000000000:function:\(name)")
         }
         switch head.headers.first(name: "X-Amz-Invocation-Type") ?? "RequestResponse" {
@@ -208,7 +213,8 @@ package struct LambdaServe: Service {
             reply.requestId = invocation.requestId
             reply.headers.append(("X-Amz-Executed-Version", "$LATEST"))
             if head.headers.first(name: "X-Amz-Log-Type") == "Tail" {
-                reply.headers.append(("X-Amz-Log-Result", Data(invocation.log.utf8.suffix(4096)).base64EncodedString()))
+                // The invocation's log is kept to its last 4 KiB, as Lambda's tail is.
+                reply.headers.append(("X-Amz-Log-Result", Data(invocation.log.utf8).base64EncodedString()))
             }
             return reply
         }
@@ -238,10 +244,10 @@ actor EnvironmentPool {
 
     private let maxEnvironments: Int
 
-    init(options: LambdaServe.Options, logger: Logger) {
+    init(options: LambdaServe.Options, maxEnvironments: Int, logger: Logger) {
         self.options = options
+        self.maxEnvironments = maxEnvironments
         self.logger = logger
-        maxEnvironments = options.concurrency + LambdaServe.functions(options).count
     }
 
     /// A free environment of `name` (nil: `concurrency` are in flight, answer 429).
@@ -249,8 +255,7 @@ actor EnvironmentPool {
         guard busy < options.concurrency else { return nil }
         busy += 1
         if let warm = idle[name]?.popLast() { return warm }
-        // A new environment. Idle ones stay warm, as Lambda keeps them, up to one per function beyond
-        // `concurrency`; past that the longest-idle of another function makes way.
+        // A new environment; past `maxEnvironments`, an idle one of another function makes way.
         if all.count >= maxEnvironments, let victim = idle.first(where: { !$0.value.isEmpty }) {
             let e = idle[victim.key]!.removeFirst()
             retire(e)
@@ -262,18 +267,12 @@ actor EnvironmentPool {
             do {
                 let g = try cgroups.create(name: "serve-\(getpid())-\(made)", size: size, hostCores: options.hostCores)
                 group = g
-                let memory = g.directories.first { $0.contains("/memory/") }
-                let cpu = g.directories.first { $0.contains("/cpu/") }
-                sandbox = SandboxMeter.Group(procsFiles: g.procsFiles, memoryDir: memory,
-                                             cpuacctDir: cpu.flatMap { FileManager.default.fileExists(atPath: $0 + "/cpuacct.usage") ? $0 : nil })
+                sandbox = cgroups.sandboxGroup(g)
             } catch {
                 logger.warning("cannot cap an execution environment; it runs uncapped", metadata: ["function": "\(name)", "error": "\(error)"])
             }
         }
-        var environment = ProcessInfo.processInfo.environment
-        environment["AWS_ACCESS_KEY_ID"] = options.credentials.accessKeyID
-        environment["AWS_SECRET_ACCESS_KEY"] = options.credentials.secretAccessKey
-        environment["AWS_SESSION_TOKEN"] = options.credentials.sessionToken
+        let environment = FanoutRun.workerEnvironment(options.credentials, region: options.target.region)
         let executor = FunctionExecutor(options: .init(sizeMB: size.memoryMB, logDirectory: options.logDirectory, environment: environment,
                                                        sandboxGroup: sandbox))
         let e = Environment(name: name, executor: executor, group: group)

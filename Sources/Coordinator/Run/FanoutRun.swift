@@ -231,13 +231,14 @@ package enum FanoutRun {
         }
     }
 
-    /// What a local worker needs to reach S3 as the coordinator does: credentials in its environment.
-    static func workerEnvironment(_ s3: S3ClientConfiguration) -> [String: String] {
+    /// What a local worker (or a `lambda serve` sandbox) needs to reach S3 as the coordinator
+    /// does: credentials in its environment, never in its arguments.
+    static func workerEnvironment(_ credentials: S3Credentials, region: String) -> [String: String] {
         var env = ProcessInfo.processInfo.environment
-        env["AWS_ACCESS_KEY_ID"] = s3.credentials.accessKeyID
-        env["AWS_SECRET_ACCESS_KEY"] = s3.credentials.secretAccessKey
-        env["AWS_SESSION_TOKEN"] = s3.credentials.sessionToken
-        env["AWS_REGION"] = s3.region
+        env["AWS_ACCESS_KEY_ID"] = credentials.accessKeyID
+        env["AWS_SECRET_ACCESS_KEY"] = credentials.secretAccessKey
+        env["AWS_SESSION_TOKEN"] = credentials.sessionToken
+        env["AWS_REGION"] = region
         return env
     }
 }
@@ -346,7 +347,7 @@ struct RunDriver: Service {
             case .local(let cgroups, let budget, let perSize, let binary):
                 let launcher = LocalLauncher(options: .init(
                     workerBinary: binary, coordinatorAddress: address.description, token: options.token,
-                    environment: FanoutRun.workerEnvironment(s3), logDirectory: options.logDirectory, runID: options.runID,
+                    environment: FanoutRun.workerEnvironment(s3.credentials, region: s3.region), logDirectory: options.logDirectory, runID: options.runID,
                     cpuBudget: budget, hostCores: ProcessInfo.processInfo.activeProcessorCount, workersPerSize: perSize,
                     cgroups: cgroups, cold: options.cold), logger: logger)
                 hooks.launcher(launcher)

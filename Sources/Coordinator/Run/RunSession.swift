@@ -132,7 +132,7 @@ package struct RunSession {
             throw FanbenchError.badInput("--worker-silence \(r.workerSilenceSeconds) is too short: workers send a heartbeat every second; use 3 or more")
         }
         let config = try s3.clientConfiguration(stateDirectory: r.stateDirectory)
-        let workers = try workers(s3: config)
+        let workers = try workers(s3: config, region: s3.region)
         let store = try RunStore(path: r.databasePath ?? r.stateDirectory + "/fanbench.db")
         let runID = Self.makeRunID()
         let logDirectory = r.stateDirectory + "/runs/" + runID
@@ -216,7 +216,8 @@ package struct RunSession {
         }
     }
 
-    private func workers(s3: S3ClientConfiguration) throws -> FanoutRun.Workers {
+    /// `region`: the flag's or the plan's (Lambda's functions are in the bucket's region unless told otherwise).
+    private func workers(s3: S3ClientConfiguration, region: String?) throws -> FanoutRun.Workers {
         let r = request
         switch r.workers {
         case .lambda:
@@ -225,7 +226,7 @@ package struct RunSession {
             }
             try LambdaDeployer.checkPrefix(prefix)
             guard (1...1000).contains(r.maxConcurrency) else { throw FanbenchError.badInput("--max-concurrency must be 1 to 1000") }
-            let lambda = try LambdaSettings(endpoint: r.lambdaEndpoint, region: r.s3.region).client(fallback: s3.credentials)
+            let lambda = try LambdaSettings(endpoint: r.lambdaEndpoint, region: region).client(fallback: s3.credentials)
             var options = LambdaFleet.Options(client: lambda.client, functionPrefix: prefix, realLambda: lambda.real)
             options.maxConcurrency = r.maxConcurrency
             return .lambda(options)

@@ -40,7 +40,6 @@ package actor FunctionExecutor: InvocationExecutor {
         package var response: Result<[UInt8], FunctionError>
         package var durationMs: Double
         package var initMs: Double?
-        package var billedMs: Double
         package var peakBytes: Int64
         package var cpuNs: UInt64
         package var throttledMs: Double
@@ -151,8 +150,8 @@ package actor FunctionExecutor: InvocationExecutor {
                 await stopSandbox()
                 let id = UUID().uuidString.lowercased()
                 log.line("INIT_REPORT Init Duration: \(Self.ms(elapsed)) ms\tPhase: init\tStatus: error\tError Type: \(error.type)")
-                let billed = writeReport(log, id: id, durationMs: 0, initMs: elapsed, peak: peak, error: error)
-                return (nil, Invocation(requestId: id, response: .failure(error), durationMs: 0, initMs: elapsed, billedMs: billed,
+                writeReport(log, id: id, durationMs: 0, initMs: elapsed, peak: peak, error: error)
+                return (nil, Invocation(requestId: id, response: .failure(error), durationMs: 0, initMs: elapsed,
                                         peakBytes: peak, cpuNs: 0, throttledMs: max(0, throttledMs() - throttled0), log: log.captured()))
             }
         }
@@ -193,7 +192,7 @@ package actor FunctionExecutor: InvocationExecutor {
                 outcome = .success(body)
             case .error(let i, let type, let body, let out, let at) where i == id:
                 (handedOut, endedAt) = (out, at)
-                outcome = .failure(FunctionError(type: type, message: Self.errorMessage(in: body) ?? type))
+                outcome = .failure(FunctionError(type: type, message: RuntimeAPIServer.errorMessage(in: body) ?? type))
             case .exited(let g, _, _, _) where g == current.generation && server.handedOutAt(id) == nil:
                 // The runtime went before it took the event (it exited after its last answer, as
                 // a runtime may between events): the event was never delivered, so a new runtime
@@ -226,8 +225,8 @@ package actor FunctionExecutor: InvocationExecutor {
         let throttled = max(0, throttledMs() - throttled0)
         guard let outcome else { fatalError("unreachable: the loop ends with an outcome") }
         let error: FunctionError? = if case .failure(let e) = outcome { e } else { nil }
-        let billed = writeReport(log, id: id, durationMs: durationMs, initMs: initMs, peak: peak, error: error)
-        return .success(Invocation(requestId: id, response: outcome, durationMs: durationMs, initMs: initMs, billedMs: billed,
+        writeReport(log, id: id, durationMs: durationMs, initMs: initMs, peak: peak, error: error)
+        return .success(Invocation(requestId: id, response: outcome, durationMs: durationMs, initMs: initMs,
                                    peakBytes: peak, cpuNs: cpuNs, throttledMs: throttled, log: log.captured()))
     }
 
@@ -314,7 +313,7 @@ package actor FunctionExecutor: InvocationExecutor {
             case .ready(let at):
                 return .success(at)
             case .initError(let type, let body, _):
-                return .failure(FunctionError(type: type, message: Self.errorMessage(in: body) ?? "the runtime posted /init/error\(Self.tailNote(log))"))
+                return .failure(FunctionError(type: type, message: RuntimeAPIServer.errorMessage(in: body) ?? "the runtime posted /init/error\(Self.tailNote(log))"))
             case .exited(let g, let status, let sig, _) where g == generation:
                 sandbox?.exited = true
                 Self.awaitOutput(output)
@@ -392,9 +391,7 @@ package actor FunctionExecutor: InvocationExecutor {
     // MARK: results and the log
 
     /// Lambda's REPORT line (and, before it, END), in Lambda's field order.
-    /// Returns the billed duration it wrote: duration plus init, rounded up to 1 ms.
-    @discardableResult
-    private func writeReport(_ log: FunctionLog, id: String, durationMs: Double, initMs: Double?, peak: Int64, error: FunctionError?) -> Double {
+    private func writeReport(_ log: FunctionLog, id: String, durationMs: Double, initMs: Double?, peak: Int64, error: FunctionError?) {
         if let error { log.line("\(id)\t\(error.type)\t\(error.message)") }
         log.line("END RequestId: \(id)")
         let billed = (durationMs + (initMs ?? 0)).rounded(.up)
@@ -403,7 +400,6 @@ package actor FunctionExecutor: InvocationExecutor {
         if let initMs { line += "\tInit Duration: \(Self.ms(initMs)) ms" }
         if let error { line += "\tStatus: \(error.type == "Sandbox.Timedout" ? "timeout" : "error")\tError Type: \(error.type)" }
         log.line(line)
-        return billed
     }
 
     static func ms(_ v: Double) -> String { String(format: "%.2f", v) }
@@ -430,15 +426,6 @@ package actor FunctionExecutor: InvocationExecutor {
     static func tailNote(_ log: FunctionLog) -> String {
         let tail = log.tail(lines: 3)
         return tail.isEmpty ? "" : "; last output: \(tail.replacingOccurrences(of: "\n", with: " | ").prefix(400))"
-    }
-
-    /// `errorMessage` of a Lambda error body, else its first 400 bytes as text.
-    static func errorMessage(in body: [UInt8]) -> String? {
-        guard !body.isEmpty else { return nil }
-        if let object = try? JSONSerialization.jsonObject(with: Data(body)) as? [String: Any], let m = object["errorMessage"] as? String {
-            return String(m.prefix(1000))
-        }
-        return String(decoding: body.prefix(400), as: UTF8.self)
     }
 
     static func traceID() -> String {

@@ -69,6 +69,21 @@ package final class RuntimeAPIServer: Sendable {
 
     package var address: String { "127.0.0.1:\(port)" }
 
+    /// `errorType` of a Lambda error body, when it is one.
+    package static func errorType(in body: [UInt8]) -> String? {
+        guard !body.isEmpty, let object = try? JSONSerialization.jsonObject(with: Data(body)) as? [String: Any] else { return nil }
+        return (object["errorType"] as? String).flatMap { $0.isEmpty ? nil : $0 }
+    }
+
+    /// `errorMessage` of a Lambda error body, else its first 400 bytes as text.
+    package static func errorMessage(in body: [UInt8]) -> String? {
+        guard !body.isEmpty else { return nil }
+        if let object = try? JSONSerialization.jsonObject(with: Data(body)) as? [String: Any], let m = object["errorMessage"] as? String {
+            return String(m.prefix(1000))
+        }
+        return String(decoding: body.prefix(400), as: UTF8.self)
+    }
+
     /// Lambda's error body: `{"errorMessage": …, "errorType": …}`.
     package static func errorJSON(_ message: String, type: String) -> String {
         let object = ["errorMessage": message, "errorType": type]
@@ -284,7 +299,7 @@ final class RuntimeAPIHandler: ChannelInboundHandler, RemovableChannelHandler {
         }
         if isError {
             let type = head.headers.first(name: "Lambda-Runtime-Function-Error-Type").flatMap { $0.isEmpty ? nil : $0 }
-                ?? Self.errorType(in: body) ?? "Unhandled"
+                ?? RuntimeAPIServer.errorType(in: body) ?? "Unhandled"
             signals.post(.error(id: id, type: String(type.prefix(200)), body: body, handedOut: handedOut, at: now))
         } else {
             signals.post(.response(id: id, body: body, handedOut: handedOut, at: now))
@@ -299,15 +314,9 @@ final class RuntimeAPIHandler: ChannelInboundHandler, RemovableChannelHandler {
             return reply(context, head, .forbidden, error: "InvalidStateTransition", "Invalid state transition: init is over (the runtime already called /next)")
         }
         let type = head.headers.first(name: "Lambda-Runtime-Function-Error-Type").flatMap { $0.isEmpty ? nil : $0 }
-            ?? Self.errorType(in: body) ?? "Runtime.Unknown"
+            ?? RuntimeAPIServer.errorType(in: body) ?? "Runtime.Unknown"
         signals.post(.initError(type: String(type.prefix(200)), body: Array(body.prefix(64 * 1024)), at: now))
         reply(context, head, .accepted, json: #"{"status":"OK"}"#)
-    }
-
-    /// `errorType` of a Lambda error body, when it is one.
-    static func errorType(in body: [UInt8]) -> String? {
-        guard !body.isEmpty, let object = try? JSONSerialization.jsonObject(with: Data(body)) as? [String: Any] else { return nil }
-        return (object["errorType"] as? String).flatMap { $0.isEmpty ? nil : $0 }
     }
 
     private func methodNotAllowed(_ context: ChannelHandlerContext, _ head: HTTPRequestHead, _ allowed: String) {
