@@ -82,4 +82,19 @@ import Testing
         #expect(LambdaLogReport.parse(logResult: "not base64!") == nil)
         #expect(LambdaLogReport.parse(log: "{\"type\":\"platform.report\",\"record\":{}}") == nil)
     }
+
+    // Older Lambda lines as log tools of the time parse them: a space before the tab after Billed
+    // Duration, 100 ms billing steps; and an out-of-memory kill, where Max Memory Used passes Memory Size.
+    @Test func olderLinesAndAnOutOfMemoryKill() throws {
+        let older = try #require(LambdaLogReport.parse(log: "REPORT RequestId: 0b7d4a1e-3c2f-11e8-9a4b-5f3c2d1e0a9b\tDuration: 2345.67 ms\tBilled Duration: 2400 ms \tMemory Size: 1024 MB\tMax Memory Used: 98 MB\t\n"))
+        #expect(older.durationMs == 2345.67 && older.billedDurationMs == 2400 && older.memorySizeMB == 1024 && older.maxMemoryUsedMB == 98)
+        let oom = try #require(LambdaLogReport.parse(log: """
+            START RequestId: 5e2a9c7d-1b3f-4d6e-8a0c-9f7b6e5d4c3b Version: $LATEST
+            fatal error: out of memory
+            END RequestId: 5e2a9c7d-1b3f-4d6e-8a0c-9f7b6e5d4c3b
+            REPORT RequestId: 5e2a9c7d-1b3f-4d6e-8a0c-9f7b6e5d4c3b Duration: 18234.50 ms Billed Duration: 18300 ms Memory Size: 128 MB Max Memory Used: 129 MB
+            RequestId: 5e2a9c7d-1b3f-4d6e-8a0c-9f7b6e5d4c3b Process exited before completing request
+            """))
+        #expect(oom.billedDurationMs == 18300 && oom.memorySizeMB == 128 && oom.maxMemoryUsedMB == 129)
+    }
 }
