@@ -11,8 +11,18 @@ package enum TokenStore {
         let path = stateDirectory + "/token"
         if let text = try? String(contentsOfFile: path, encoding: .utf8), !text.isEmpty { return text.trimmingCharacters(in: .whitespacesAndNewlines) }
         try FileManager.default.createDirectory(atPath: stateDirectory, withIntermediateDirectories: true)
+        // Written whole under a name of its own, then linked into place: two runs starting at once
+        // on a fresh state folder agree on one token (the loser reads the winner's), and nobody
+        // reads a file half written.
         let token = Hex.random(byteCount: 32)
-        try SecretFile.write(Data(token.utf8), to: path, exclusive: true)
-        return token
+        let staged = path + ".new-\(getpid())-\(Hex.random(byteCount: 4))"
+        try SecretFile.write(Data(token.utf8), to: staged, exclusive: true)
+        defer { unlink(staged) }
+        if link(staged, path) == 0 { return token }
+        let failure = errno
+        if failure == EEXIST, let text = try? String(contentsOfFile: path, encoding: .utf8), !text.isEmpty {
+            return text.trimmingCharacters(in: .whitespacesAndNewlines)
+        }
+        throw FanbenchError("cannot write the token file \(path): \(String(cString: strerror(failure))); check the state folder is writable, or set FANBENCH_TOKEN")
     }
 }
