@@ -85,9 +85,9 @@ package struct Recommendation: Codable, Sendable, Equatable {
             guard !eligible.isEmpty else { continue }
             func rec(_ goal: String, _ c: RunReport.Config, weight: Double? = nil) -> Recommendation {
                 Recommendation(start: start, goal: goal, memoryMb: c.memoryMb, strategy: c.strategyLabel,
-                               meanMs: c.invocations.meanMs, usdPerMillionX86: c.cost!.x86.usdPerMillion, balanceWeight: weight)
+                               meanMs: c.invocations.robustMeanMs, usdPerMillionX86: c.cost!.x86.usdPerMillion, balanceWeight: weight)
             }
-            let speed = { (c: RunReport.Config) in c.invocations.meanMs }
+            let speed = { (c: RunReport.Config) in c.invocations.robustMeanMs }
             let cost = { (c: RunReport.Config) in c.cost!.x86.usdPerInvocation }
             // Ties go to the smaller size, then the configuration listed first.
             func best(_ key: (RunReport.Config) -> Double) -> RunReport.Config {

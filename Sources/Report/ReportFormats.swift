@@ -81,9 +81,15 @@ package enum HTMLReport {
         var duration = SVGLineChart(title: "Mean invocation duration vs memory", xLabel: "memory (MB)",
                                     yLabel: "mean invocation duration (ms)", series: series { $0.invocations.meanMs }, xTicks: sizeTicks)
         duration.format = { String(format: "%.1f ms", $0) }
+        duration.categoricalX = true
+        duration.logY = true
+        duration.title = "Mean invocation duration vs memory (log scale)"
         var cost = SVGLineChart(title: "Cost vs memory (x86)", xLabel: "memory (MB)", yLabel: "USD per 1M invocations",
                                 series: series { $0.cost?.x86.usdPerMillion }, xTicks: sizeTicks)
         cost.format = { String(format: "%.2f USD per 1M", $0) }
+        cost.categoricalX = true
+        cost.logY = true
+        cost.title = "Cost vs memory, x86 (log scale)"
 
         // Percentiles on a "nines" axis: p50, p90, p99, p99.9 evenly spaced.
         func nines(_ p: Double) -> Double { -log10(1 - min(p, 99.99) / 100) }
@@ -146,7 +152,11 @@ package enum HTMLReport {
             h += "<h2>\(HTML.escape(section.title))</h2>\n<div class=\"scroll\"><table>\n"
             for (i, row) in section.rows.enumerated() {
                 let tag = i == 0 ? "th" : "td"
-                h += "<tr>" + row.map { "<\(tag)>\(HTML.escape($0))</\(tag)>" }.joined() + "</tr>\n"
+                h += "<tr>" + row.enumerated().map { j, cell in
+                    let text = i > 0 && j == section.linkColumn
+                        ? "<a href=\"\(HTML.escape(cell))\">open in the viewer</a>" : HTML.escape(cell)
+                    return "<\(tag)>\(text)</\(tag)>"
+                }.joined() + "</tr>\n"
             }
             h += "</table></div>\n"
             if let note = section.note { h += "<p class=\"note\">\(HTML.escape(note))</p>\n" }

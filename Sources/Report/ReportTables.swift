@@ -9,6 +9,8 @@ package enum ReportTables {
         package var title: String
         package var rows: [[String]]
         package var note: String?
+        /// A column whose cells are URLs (the HTML makes them links).
+        package var linkColumn: Int?
     }
 
     /// Lines that say what was run where, and that emulated figures are not AWS's.
@@ -39,7 +41,13 @@ package enum ReportTables {
         var out = [pivotSection(report), detailSection(report)]
         if report.configs.contains(where: { $0.cost != nil }) { out.append(costSection(report)) }
         if report.configs.contains(where: { $0.networkLimit != nil }) { out.append(networkSection(report)) }
-        if let recs = report.recommendations, !recs.isEmpty { out.append(recommendationSection(recs)) }
+        if let recs = report.recommendations, !recs.isEmpty { out.append(recommendationSection(recs, trim: report.trim)) }
+        let links = PowerTuningLink.links(report)
+        if !links.isEmpty {
+            out.append(Section(title: "in aws-lambda-power-tuning's viewer (sizes, mean duration, x86 cost per invocation)",
+                               rows: [["strategy", "start", "link"]] + links.map { [$0.strategy, $0.start, $0.url] },
+                               note: "the figures travel in the link's #fragment, which the browser never sends to the server", linkColumn: 2))
+        }
         return out
     }
 
@@ -73,14 +81,15 @@ package enum ReportTables {
 
     static func detailSection(_ report: RunReport) -> Section {
         let cold = report.configs.contains { $0.initMs != nil }
-        var header = ["MB", "strategy", "inv", "mean", "sd", "p50", "p90", "p99"]
+        let trim = report.trim.map { "trimmed \(formatNumber(($0 * 100 * 10).rounded() / 10))%" }
+        var header = ["MB", "strategy", "inv", "mean"] + (trim.map { [$0] } ?? []) + ["sd", "p50", "p90", "p99"]
         if cold { header.append("init") }
         header += ["call p50", "call p99", "calls/s", "errors", "retries", "CPU ms/call", "max mem MB", "cpu cap", "enforced", "reassigned"]
         var rows: [[String]] = [header]
         for c in report.configs {
             let failed = c.invocations.failed > 0 ? " (\(c.invocations.failed) failed)" : ""
             var row: [String] = [String(c.memoryMb), c.strategyLabel, "\(c.invocations.count)\(failed)",
-                                 f(c.invocations.meanMs), f(c.invocations.stddevMs),
+                                 f(c.invocations.meanMs)] + (trim == nil ? [] : [c.invocations.trimmedMeanMs.map(f) ?? "—"]) + [f(c.invocations.stddevMs),
                                  f(c.invocations.p50Ms), f(c.invocations.p90Ms), f(c.invocations.p99Ms)]
             if cold { row.append(c.initMs.map(f) ?? "—") }
             let na = "n/a"
@@ -91,7 +100,8 @@ package enum ReportTables {
                     c.limits.cpu.map { String(format: "%.4f", $0) } ?? "none", c.limits.enforced ? "yes" : "NO", String(c.reassigned)]
             rows.append(row)
         }
-        return Section(title: "per configuration (ms unless noted)", rows: rows)
+        let note = trim.map { "\($0): the mean without the fastest and slowest \($0.dropFirst(8)) of invocations (⌊n × fraction⌋ each end); costs and recommendations use it" }
+        return Section(title: "per configuration (ms unless noted)", rows: rows, note: note)
     }
 
     static func costSection(_ report: RunReport) -> Section {
@@ -117,8 +127,8 @@ package enum ReportTables {
         return Section(title: "against the network limit (ideal = list round trips + ceil(calls ÷ concurrency) × RTT)", rows: rows)
     }
 
-    static func recommendationSection(_ recs: [Recommendation]) -> Section {
-        var rows: [[String]] = [["start", "goal", "MB", "strategy", "mean ms", "x86 USD/1M"]]
+    static func recommendationSection(_ recs: [Recommendation], trim: Double?) -> Section {
+        var rows: [[String]] = [["start", "goal", "MB", "strategy", trim == nil ? "mean ms" : "trimmed mean ms", "x86 USD/1M"]]
         for r in recs {
             let goal = r.balanceWeight.map { "\(r.goal) (weight \(formatNumber($0)))" } ?? r.goal
             rows.append([r.start, goal, String(r.memoryMb), r.strategy, f(r.meanMs), String(format: "%.2f", r.usdPerMillionX86)])

@@ -34,22 +34,36 @@ package struct RunComparison: Codable, Sendable {
     package var backendB: String?
     package var rows: [Row]
 
-    package static func compare(_ a: RunReport, _ b: RunReport) -> RunComparison {
+    /// Whether the runs pair by strategy alone: each has one memory size, and they differ.
+    static func pairsByStrategy(_ a: RunReport, _ b: RunReport) -> Bool {
         let sizesA = Set(a.configs.map(\.memoryMb)), sizesB = Set(b.configs.map(\.memoryMb))
-        let byStrategy = sizesA.isDisjoint(with: sizesB) && sizesA.count == 1 && sizesB.count == 1
+        return sizesA.isDisjoint(with: sizesB) && sizesA.count == 1 && sizesB.count == 1
+    }
+
+    /// The configurations of A and B that are compared, with the label each pair goes by.
+    package static func pairs(_ a: RunReport, _ b: RunReport) -> [(label: String, a: RunReport.Config, b: RunReport.Config)] {
+        let byStrategy = pairsByStrategy(a, b)
         func key(_ c: RunReport.Config) -> String { byStrategy ? c.strategyLabel : "\(c.memoryMb) MB \(c.strategyLabel)" }
-        var rows: [Row] = []
-        var matchedB = Set<String>()
-        for ca in a.configs {
-            let k = key(ca)
-            let label = byStrategy ? "\(ca.memoryMb) → \(sizesB.first!) MB \(ca.strategyLabel)" : k
-            guard let cb = b.configs.first(where: { key($0) == k }) else {
-                rows.append(Row(label: label, meanMsA: ca.invocations.meanMs, verdict: .onlyInA))
-                continue
+        return a.configs.compactMap { ca in
+            b.configs.first(where: { key($0) == key(ca) }).map { cb in
+                (byStrategy ? "\(ca.memoryMb) → \(cb.memoryMb) MB \(ca.strategyLabel)" : key(ca), ca, cb)
             }
-            matchedB.insert(k)
-            rows.append(row(label: label, ca, cb))
         }
+    }
+
+    package static func compare(_ a: RunReport, _ b: RunReport) -> RunComparison {
+        let byStrategy = pairsByStrategy(a, b)
+        func key(_ c: RunReport.Config) -> String { byStrategy ? c.strategyLabel : "\(c.memoryMb) MB \(c.strategyLabel)" }
+        let paired = pairs(a, b)
+        var rows: [Row] = []
+        for ca in a.configs {
+            if let pair = paired.first(where: { key($0.a) == key(ca) }) {
+                rows.append(row(label: pair.label, ca, pair.b))
+            } else {
+                rows.append(Row(label: key(ca), meanMsA: ca.invocations.meanMs, verdict: .onlyInA))
+            }
+        }
+        let matchedB = Set(paired.map { key($0.b) })
         for cb in b.configs where !matchedB.contains(key(cb)) {
             rows.append(Row(label: key(cb), meanMsB: cb.invocations.meanMs, verdict: .onlyInB))
         }

@@ -195,6 +195,15 @@ package struct RunReport: Codable, Sendable {
         package var errorTypes: [String: Int]?
         /// The first failure: its type and message.
         package var firstError: String?
+        /// Every invocation's duration and billed duration, in the order they finished: what
+        /// `compare` tests and `--trim` trims, so a JSON report alone is enough for a CI gate.
+        package var samplesMs: [Double]?
+        package var billedSamplesMs: [Double]?
+        /// With `--trim F`: the mean after dropping ⌊n × F⌋ invocations from each end.
+        package var trimmedMeanMs: Double?
+
+        /// The mean the recommendations use: trimmed when the report was derived with a trim.
+        package var robustMeanMs: Double { trimmedMeanMs ?? meanMs }
     }
 
     package struct Calls: Codable, Sendable {
@@ -260,6 +269,8 @@ package struct RunReport: Codable, Sendable {
     /// Invocations given up after their last attempt, with why, in the order they were; absent when none.
     package var abandoned: [Abandoned]?
     package var pricing: Pricing?
+    /// The fraction dropped from each end for the trimmed means (absent: none).
+    package var trim: Double?
     package var recommendations: [Recommendation]?
 
     package init(runId: String, fanbenchVersion: String, status: String, startedAt: Date, finishedAt: Date?, host: Host,
@@ -288,7 +299,8 @@ package struct RunReport: Codable, Sendable {
                                      stddevMs: Stats.stddev(a.durationsMs), billedMs: a.billedMeanMs,
                                      billedFromReport: a.billedReported > 0 ? a.billedReported : nil,
                                      errors: a.functionErrorCount, errorTypes: a.functionErrors.isEmpty ? nil : a.functionErrors,
-                                     firstError: a.firstFunctionError),
+                                     firstError: a.firstFunctionError,
+                                     samplesMs: a.durationsMs, billedSamplesMs: a.billedMs),
             calls: !a.callsKnown ? nil : Calls(count: a.calls.calls, errors: a.calls.errorCount, errorCodes: a.calls.errors, retries: a.calls.retries,
                          p50Ms: a.calls.percentileMs(50), p90Ms: a.calls.percentileMs(90), p99Ms: a.calls.percentileMs(99),
                          maxMs: a.calls.percentileMs(100), perSecond: a.callsPerSecond, cpuMsPerCall: a.cpuMsPerCall,
@@ -304,11 +316,37 @@ package struct RunReport: Codable, Sendable {
 
     /// Fills what follows from the measured fields: cost per configuration at `pricing`, the
     /// network-limit ideal when the RTT is known, and the recommendations.
-    package mutating func derive(pricing: Pricing = Pricing(), balanceWeight: Double = 0.5) {
+    /// How figures are derived from what was measured: prices, the balance between speed and
+    /// cost, and the trim for robust means.
+    package struct Analysis: Sendable, Equatable {
+        package var pricing = Pricing()
+        package var balanceWeight = 0.5
+        package var trim = 0.0
+        package init(pricing: Pricing = Pricing(), balanceWeight: Double = 0.5, trim: Double = 0) {
+            self.pricing = pricing
+            self.balanceWeight = balanceWeight
+            self.trim = trim
+        }
+    }
+
+    package mutating func derive(_ analysis: Analysis) {
+        derive(pricing: analysis.pricing, balanceWeight: analysis.balanceWeight, trim: analysis.trim)
+    }
+
+    /// With `trim` > 0 the means and the billed duration that costs are computed from are
+    /// trimmed (⌊n × trim⌋ invocations dropped from each end), and the untrimmed mean stays.
+    package mutating func derive(pricing: Pricing = Pricing(), balanceWeight: Double = 0.5, trim: Double = 0) {
         self.pricing = pricing
+        self.trim = trim > 0 ? trim : nil
         let rtt = target.emulation?.rttMs
         for i in configs.indices {
-            configs[i].cost = pricing.cost(memoryMb: configs[i].memoryMb, billedMs: configs[i].invocations.billedMs)
+            var billed = configs[i].invocations.billedMs
+            configs[i].invocations.trimmedMeanMs = nil
+            if trim > 0, let samples = configs[i].invocations.samplesMs, !samples.isEmpty {
+                configs[i].invocations.trimmedMeanMs = Stats.trimmedMean(samples, trim)
+                if let b = configs[i].invocations.billedSamplesMs, !b.isEmpty { billed = Stats.trimmedMean(b, trim) }
+            }
+            configs[i].cost = pricing.cost(memoryMb: configs[i].memoryMb, billedMs: billed)
             configs[i].networkLimit = rtt.flatMap { NetworkLimit(config: configs[i], plan: plan, rttMs: $0) }
         }
         recommendations = Recommendation.make(configs, balanceWeight: balanceWeight)

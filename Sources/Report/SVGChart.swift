@@ -21,6 +21,10 @@ package struct SVGLineChart: Sendable {
     package var width = 540.0
     package var height = 340.0
     package var legend = true
+    /// x values are categories, evenly spaced in order (memory sizes: 128 and 512 not squeezed together).
+    package var categoricalX = false
+    /// A logarithmic y axis, so a slow series does not flatten the others.
+    package var logY = false
     /// How a point's value reads in its tooltip.
     package var format: @Sendable (Double) -> String = { String(format: "%.2f", $0) }
 
@@ -38,12 +42,24 @@ package struct SVGLineChart: Sendable {
         let left = 64.0, right = 16.0, top = 34.0, bottom = legend ? 74.0 : 46.0
         let plotW = width - left - right, plotH = height - top - bottom
         let xs = series.flatMap { $0.points.map(\.x) }, ys = series.flatMap { $0.points.map(\.y) }
-        let ticksX = xTicks ?? Self.niceTicks(lo: xs.min() ?? 0, hi: xs.max() ?? 1).map { ($0, Self.tickLabel($0)) }
+        let categories = categoricalX ? Array(Set(xs + (xTicks ?? []).map(\.0))).sorted() : []
+        let ticksX = categoricalX ? categories.map { v in (v, xTicks?.first { $0.0 == v }?.1 ?? Self.tickLabel(v)) }
+            : xTicks ?? Self.niceTicks(lo: xs.min() ?? 0, hi: xs.max() ?? 1).map { ($0, Self.tickLabel($0)) }
         let xLo = min(xs.min() ?? 0, ticksX.first?.0 ?? 0), xHi = max(xs.max() ?? 1, ticksX.last?.0 ?? 1)
-        let ticksY = Self.niceTicks(lo: 0, hi: max(ys.max() ?? 1, 1e-9))
-        let yHi = ticksY.last ?? 1
-        func px(_ x: Double) -> Double { left + (xHi > xLo ? (x - xLo) / (xHi - xLo) : 0.5) * plotW }
-        func py(_ y: Double) -> Double { top + plotH - (yHi > 0 ? y / yHi : 0) * plotH }
+        let positive = ys.filter { $0 > 0 }
+        let ticksY = logY ? Self.logTicks(lo: positive.min() ?? 1, hi: positive.max() ?? 10) : Self.niceTicks(lo: 0, hi: max(ys.max() ?? 1, 1e-9))
+        let yLo = ticksY.first ?? 0, yHi = ticksY.last ?? 1
+        func px(_ x: Double) -> Double {
+            if categoricalX, let i = categories.firstIndex(of: x) { return left + (Double(i) + 0.5) / Double(categories.count) * plotW }
+            return left + (xHi > xLo ? (x - xLo) / (xHi - xLo) : 0.5) * plotW
+        }
+        func py(_ y: Double) -> Double {
+            if logY {
+                let (lo, hi) = (log10(yLo), log10(yHi))
+                return top + plotH - (hi > lo ? (log10(max(y, yLo)) - lo) / (hi - lo) : 0.5) * plotH
+            }
+            return top + plotH - (yHi > 0 ? y / yHi : 0) * plotH
+        }
 
         var s = "<svg xmlns=\"http://www.w3.org/2000/svg\" class=\"chart\" viewBox=\"0 0 \(n(width)) \(n(height))\" width=\"\(n(width))\" height=\"\(n(height))\" role=\"img\" aria-label=\"\(HTML.escape(title))\">\n"
         s += "<text x=\"\(n(width / 2))\" y=\"20\" text-anchor=\"middle\" class=\"title\">\(HTML.escape(title))</text>\n"
@@ -96,6 +112,24 @@ package struct SVGLineChart: Sendable {
             ticks.append(v)
             if v >= hi { break }
             v += step
+        }
+        return ticks
+    }
+
+    /// 1, 2, 5 × 10^k ticks from just below lo to just above hi (a log axis).
+    package static func logTicks(lo: Double, hi: Double) -> [Double] {
+        guard lo > 0, hi > 0 else { return [1, 10] }
+        var ticks: [Double] = []
+        var decade = pow(10, log10(lo).rounded(.down))
+        let candidates = [1.0, 2, 5]
+        while ticks.count < 40 {
+            for m in candidates {
+                let v = m * decade
+                if v * 2.5 < lo && ticks.isEmpty { continue }
+                ticks.append(v)
+                if v >= hi { return ticks.count >= 2 ? ticks : ticks + [v * 2] }
+            }
+            decade *= 10
         }
         return ticks
     }

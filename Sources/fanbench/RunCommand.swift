@@ -78,7 +78,7 @@ struct RunCommand: AsyncParsableCommand {
             r.jsonPath = json
             r.htmlPath = html
             r.databasePath = database.path(stateDirectory: global.stateDirectory)
-            (r.pricing, r.balanceWeight) = try pricing.validated()
+            r.analysis = try pricing.validated()
             r.verbose = verbose
             r.functionPrefix = functionPrefix
             r.maxConcurrency = maxConcurrency

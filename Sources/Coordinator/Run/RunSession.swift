@@ -42,8 +42,7 @@ package struct RunSession {
         package var jsonPath: String?
         package var htmlPath: String?
         package var databasePath: String?
-        package var pricing = Pricing()
-        package var balanceWeight = 0.5
+        package var analysis = RunReport.Analysis()
         package var grace: Duration = .seconds(30)
         package var verbose = false
         /// `--workers lambda`: the functions `PREFIX-<MB>`, Invokes in flight, and a Lambda API other than AWS's.
@@ -193,7 +192,7 @@ package struct RunSession {
             throw FanbenchError("interrupted: workers stopped and their cgroups removed\(kept)", exitCode: ExitStatus.interrupted)
         }
         recorder.finish(status: "complete", plan: report.plan)
-        report.derive(pricing: r.pricing, balanceWeight: r.balanceWeight)
+        report.derive(r.analysis)
         // The tables first: a file that cannot be written must not cost the printed results
         // (the run is in the database either way).
         output("")
