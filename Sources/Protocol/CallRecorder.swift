@@ -8,8 +8,26 @@ package struct CallRecorder: Sendable {
     package var calls = 0
     package var errors: [String: Int] = [:]
     package var retries = 0
+    /// Each call's start and end (monotonic ns), for the first `maxSpans` calls: the waterfall.
+    package var spans: [(start: UInt64, end: UInt64)] = []
 
     package init() {}
+
+    /// Calls whose start and end an invocation reports (its waterfall), at most.
+    package static let maxSpans = 1000
+
+    /// Records a call with when it started and ended.
+    package mutating func record(startNs: UInt64, endNs: UInt64, retries: Int, errorCode: String? = nil) {
+        if spans.count < Self.maxSpans { spans.append((startNs, endNs)) }
+        record(nanoseconds: endNs &- startNs, retries: retries, errorCode: errorCode)
+    }
+
+    /// The spans as [start, end] µs offsets from `originNs`, by start (what a result carries).
+    package func spanOffsetsUs(from originNs: UInt64) -> [[UInt32]] {
+        spans.sorted { $0.start < $1.start }.prefix(Self.maxSpans).map { s in
+            [UInt32(clamping: (s.start &- min(s.start, originNs)) / 1000), UInt32(clamping: (s.end &- min(s.end, originNs)) / 1000)]
+        }
+    }
 
     /// Distinct error codes kept; further ones count as `Other` (so a result always fits its line).
     package static let maxErrorCodes = 64
@@ -30,6 +48,7 @@ package struct CallRecorder: Sendable {
     }
 
     package mutating func merge(_ other: CallRecorder) {
+        spans += other.spans.prefix(max(0, Self.maxSpans - spans.count))
         latency.add(other.latency)
         calls += other.calls
         retries += other.retries

@@ -249,11 +249,15 @@ package struct InvocationResult: Codable, Sendable, Equatable {
     package var functionError: FunctionError?
     /// What Lambda billed, from its REPORT line (the Lambda backend); absent: duration (+ init) rounded up to 1 ms.
     package var billedMs: Double?
+    /// The first calls' [start, end] in µs from the invocation's start, by start (at most
+    /// `CallRecorder.maxSpans`): the invocation's call waterfall. Absent for functions.
+    package var callSpansUs: [[UInt32]]?
 
     package init(invocationId: String, durationMs: Double, initMs: Double? = nil, listMs: Double? = nil, calls: Int,
                 errors: [String: Int], retries: Int, histogram: HistogramSnapshot, maxMemoryBytes: Int64,
                 cpuMs: Double, throttledMs: Double, callsMeasured: Bool? = nil, functionError: FunctionError? = nil,
-                billedMs: Double? = nil) {
+                billedMs: Double? = nil, callSpansUs: [[UInt32]]? = nil) {
+        self.callSpansUs = callSpansUs
         self.billedMs = billedMs
         self.invocationId = invocationId
         self.durationMs = durationMs

@@ -27,8 +27,41 @@ package struct ConfigAggregate: Sendable {
     /// Failed function invocations by Lambda's error type, and the first one's message.
     package var functionErrors: [String: Int] = [:]
     package var firstFunctionError: String?
+    /// Invocations' call spans kept for the waterfalls: every one up to `maxKeptSpans`, then
+    /// only a new slowest replaces the fastest kept (so the slowest is always there).
+    package var spans: [(invocation: String, durationMs: Double, spansUs: [[UInt32]])] = []
+    package static let maxKeptSpans = 2000
 
     package init(config: ConfigSpec) { self.config = config }
+
+    /// Spans a worker sent, if they make sense: at most `CallRecorder.maxSpans` pairs, each
+    /// start ≤ end within the invocation (anything else is dropped, not drawn).
+    static func validSpans(_ spans: [[UInt32]]?, durationMs: Double) -> [[UInt32]]? {
+        guard let spans, !spans.isEmpty, spans.count <= CallRecorder.maxSpans else { return nil }
+        let limit = UInt32(clamping: Int((durationMs * 1000 + 1000).rounded(.up)))
+        for s in spans where s.count != 2 || s[0] > s[1] || s[1] > limit { return nil }
+        return spans
+    }
+
+    mutating func keepSpans(_ result: InvocationResult) {
+        guard result.durationMs.isFinite,
+              let valid = Self.validSpans(result.callSpansUs, durationMs: result.durationMs) else { return }
+        if spans.count < Self.maxKeptSpans {
+            spans.append((result.invocationId, result.durationMs, valid))
+        } else if let i = spans.indices.min(by: { spans[$0].durationMs < spans[$1].durationMs }), spans[i].durationMs < result.durationMs {
+            spans[i] = (result.invocationId, result.durationMs, valid)
+        }
+    }
+
+    /// The waterfalls a report draws: the slowest invocation and the one nearest the median.
+    package var waterfalls: [(which: String, invocation: String, durationMs: Double, spansUs: [[UInt32]])] {
+        guard let slowest = spans.indices.max(by: { spans[$0].durationMs < spans[$1].durationMs }) else { return [] }
+        let median = durationPercentile(50)
+        let nearest = spans.indices.min(by: { abs(spans[$0].durationMs - median) < abs(spans[$1].durationMs - median) })!
+        var out = [("slowest", spans[slowest].invocation, spans[slowest].durationMs, spans[slowest].spansUs)]
+        if nearest != slowest { out.append(("median", spans[nearest].invocation, spans[nearest].durationMs, spans[nearest].spansUs)) }
+        return out
+    }
 
     /// Counts one result from a worker that reported `limits`.
     package mutating func add(_ result: InvocationResult, limits: WorkerLimits) {
@@ -39,6 +72,7 @@ package struct ConfigAggregate: Sendable {
         } else {
             billedMs.append((result.durationMs + (result.initMs ?? 0)).rounded(.up))
         }
+        keepSpans(result)
         if let i = result.initMs { initMs.append(i) }
         if let l = result.listMs { listMs.append(l) }
         // Straight into the merged histogram: a histogram of its own per result would allocate

@@ -72,7 +72,7 @@ package struct RegressionGate: Codable, Sendable {
     }
 
     /// The per-invocation values a metric is tested on: durations, or each invocation's cost (x86).
-    static func samples(_ c: RunReport.Config, metric: Metric, pricing: Pricing) -> [Double]? {
+    package static func samples(_ c: RunReport.Config, metric: Metric, pricing: Pricing) -> [Double]? {
         switch metric {
         case .mean, .p99: return c.invocations.samplesMs
         case .cost: return c.invocations.billedSamplesMs.map { $0.map { pricing.cost(memoryMb: c.memoryMb, billedMs: $0).x86.usdPerInvocation } }
@@ -88,7 +88,7 @@ package struct RegressionGate: Codable, Sendable {
     }
 
     /// One-sided Welch (or Yuen, with a trim) test of mean(B) > factor × mean(A).
-    static func oneSidedP(_ a: [Double], _ b: [Double], factor: Double, trim: Double) -> Double? {
+    package static func oneSidedP(_ a: [Double], _ b: [Double], factor: Double, trim: Double) -> Double? {
         guard let ea = Stats.trimmedMeanError(a, trim), let eb = Stats.trimmedMeanError(b, trim) else { return nil }
         return welchUpper(meanA: ea.mean, varA: ea.variance, dfA: Double(ea.h - 1), meanB: eb.mean, varB: eb.variance, dfB: Double(eb.h - 1), factor: factor)
     }

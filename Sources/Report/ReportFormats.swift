@@ -145,6 +145,16 @@ package enum HTMLReport {
             h += "</ul>\n"
         }
         h += "<h2>Charts</h2>\n<div class=\"charts\">\n<div class=\"panel\">\(duration.svg())</div>\n<div class=\"panel\">\(cost.svg())</div>\n</div>\n"
+        if let timeline = FanoutCharts.timeline(r) {
+            let shown = r.timeline?.count ?? 0
+            h += "<h2>Invocation timeline</h2>\n<div class=\"panel scroll\">\(timeline)</div>\n"
+            if shown >= RunReport.maxTimelineAttempts { h += "<p class=\"note\">the first \(shown) attempts</p>\n" }
+        }
+        let waterfalls = r.configs.flatMap { c in (c.waterfalls ?? []).map { FanoutCharts.waterfall(c, $0) } }
+        if !waterfalls.isEmpty {
+            h += "<h2>Call waterfalls (the slowest invocation and the median one per configuration)</h2>\n<div class=\"charts\">\n"
+            h += waterfalls.map { "<div class=\"panel\">\($0)</div>" }.joined(separator: "\n") + "\n</div>\n"
+        }
         h += "<h2>Call latency distribution per strategy</h2>\n<div class=\"charts\">\n"
         h += panels.map { "<div class=\"panel\">\($0)</div>" }.joined(separator: "\n")
         h += "\n</div>\n"

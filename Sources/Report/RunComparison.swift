@@ -73,7 +73,7 @@ package struct RunComparison: Codable, Sendable {
                              backendB: b.plan.backend?.describe(emulation: b.target.emulation, workers: b.plan.workers), rows: rows)
     }
 
-    static func row(label: String, _ a: RunReport.Config, _ b: RunReport.Config) -> Row {
+    package static func row(label: String, _ a: RunReport.Config, _ b: RunReport.Config) -> Row {
         let (ia, ib) = (a.invocations, b.invocations)
         func pct(_ x: Double, _ y: Double) -> Double? { x > 0 ? (y - x) / x * 100 : nil }
         var r = Row(label: label, meanMsA: ia.meanMs, meanMsB: ib.meanMs, meanChangePct: pct(ia.meanMs, ib.meanMs),
@@ -98,7 +98,7 @@ package struct RunComparison: Codable, Sendable {
     }
 
     /// Two-sided 95% critical value of Student's t, rounded down to a whole df (conservative).
-    static func tCritical95(df: Double) -> Double {
+    package static func tCritical95(df: Double) -> Double {
         let table: [Double] = [12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228,
                                2.201, 2.179, 2.160, 2.145, 2.131, 2.120, 2.110, 2.101, 2.093, 2.086,
                                2.080, 2.074, 2.069, 2.064, 2.060, 2.056, 2.052, 2.048, 2.045, 2.042]

@@ -248,6 +248,8 @@ package struct RunReport: Codable, Sendable {
         package var cost: Cost?
         /// Derived when the run knows its emulated RTT.
         package var networkLimit: NetworkLimit?
+        /// The call waterfalls of the slowest invocation and of the one nearest the median.
+        package var waterfalls: [Waterfall]?
 
         /// `serial`, `threads:16`, `async:16`, or a function's name.
         package var strategyLabel: String {
@@ -255,6 +257,40 @@ package struct RunReport: Codable, Sendable {
             return strategy == "serial" ? "serial" : "\(strategy):\(concurrency)"
         }
     }
+
+    /// One invocation's calls, each from its start to its end (ms from the invocation's start).
+    package struct Waterfall: Codable, Sendable, Equatable {
+        /// `slowest` or `median`.
+        package var which: String
+        package var invocation: String
+        package var durationMs: Double
+        /// [start, end] per call, by start: at most the first 1,000 calls.
+        package var callsMs: [[Double]]
+    }
+
+    /// One attempt at an invocation on a worker, on the coordinator's clock from the run's start.
+    package struct Attempt: Codable, Sendable, Equatable {
+        package var invocation: String
+        package var worker: String
+        /// The configuration's position in `configs`.
+        package var config: Int
+        package var startMs: Double
+        package var endMs: Double
+        /// `ok` (counted), `failed` (the worker said so), `requeued` (the worker was lost or dropped).
+        package var outcome: String
+
+        package init(invocation: String, worker: String, config: Int, startMs: Double, endMs: Double, outcome: String) {
+            self.invocation = invocation
+            self.worker = worker
+            self.config = config
+            self.startMs = startMs
+            self.endMs = endMs
+            self.outcome = outcome
+        }
+    }
+
+    /// Attempts drawn in the timeline, at most.
+    package static let maxTimelineAttempts = 20_000
 
     package var schema = "fanbench.report/v1"
     package var runId: String
@@ -268,6 +304,8 @@ package struct RunReport: Codable, Sendable {
     package var configs: [Config]
     /// Invocations given up after their last attempt, with why, in the order they were; absent when none.
     package var abandoned: [Abandoned]?
+    /// Every attempt in the order it ended (the first `maxTimelineAttempts`): the invocation timeline.
+    package var timeline: [Attempt]?
     package var pricing: Pricing?
     /// The fraction dropped from each end for the trimmed means (absent: none).
     package var trim: Double?
@@ -308,7 +346,11 @@ package struct RunReport: Codable, Sendable {
             initMs: a.initMs.isEmpty ? nil : a.initMs.reduce(0, +) / Double(a.initMs.count),
             listMs: a.listMs.isEmpty ? nil : a.listMs.reduce(0, +) / Double(a.listMs.count),
             maxMemoryUsedMb: Double(a.maxMemoryBytes) / mb, throttledMs: a.throttledMs, reassigned: a.reassigned,
-            start: !a.initMs.isEmpty && a.initMs.count == a.invocations ? "cold" : "warm")
+            start: !a.initMs.isEmpty && a.initMs.count == a.invocations ? "cold" : "warm",
+            waterfalls: a.waterfalls.isEmpty ? nil : a.waterfalls.map { w in
+                Waterfall(which: w.which, invocation: w.invocation, durationMs: w.durationMs,
+                          callsMs: w.spansUs.map { [Double($0[0]) / 1000, Double($0[1]) / 1000] })
+            })
     }
 
     /// Where the latency distribution is sampled for every format and chart.

@@ -150,7 +150,44 @@ package final class RunStore: Sendable {
         m.registerMigration("v4: what Lambda billed (the Lambda backend's REPORT lines)") { db in
             try db.execute(sql: "ALTER TABLE invocation ADD COLUMN billed_ms REAL;  -- NULL: estimated from the duration\n")
         }
+        m.registerMigration("v5: the timeline (attempts), call waterfalls, tuning searches (fanbench tune)") { db in
+            try db.execute(sql: """
+                CREATE TABLE attempt (           -- the invocation timeline: every attempt, on the coordinator's clock
+                    run_id TEXT NOT NULL REFERENCES run(id) ON DELETE CASCADE,
+                    seq INTEGER NOT NULL,            -- the order attempts ended
+                    invocation_id TEXT NOT NULL,
+                    config_idx INTEGER NOT NULL,
+                    worker_id TEXT NOT NULL,
+                    start_ms DOUBLE NOT NULL,        -- from the run's start
+                    end_ms DOUBLE NOT NULL,
+                    outcome TEXT NOT NULL,           -- ok, failed, requeued
+                    PRIMARY KEY (run_id, seq)
+                );
+                ALTER TABLE invocation ADD COLUMN call_spans_json TEXT;  -- [[start_us, end_us], …] of the first calls
+                CREATE TABLE tune (
+                    id TEXT PRIMARY KEY NOT NULL,
+                    started_at DOUBLE NOT NULL,
+                    result_json TEXT NOT NULL        -- schema fanbench.tune/v1; its points name the runs that measured them
+                );
+                """)
+        }
         return m
+    }
+
+    /// Keeps a tuning search's result (its points' runs are stored as runs).
+    package func saveTune(_ result: TuneResult) throws {
+        let json = String(decoding: try Self.encoder.encode(result), as: UTF8.self)
+        try pool.write { db in
+            try db.execute(sql: "INSERT OR REPLACE INTO tune (id, started_at, result_json) VALUES (?, ?, ?)",
+                           arguments: [result.id, result.startedAt.timeIntervalSince1970, json])
+        }
+    }
+
+    package func tune(_ id: String) throws -> TuneResult? {
+        try pool.read { db in
+            try String.fetchOne(db, sql: "SELECT result_json FROM tune WHERE id = ?", arguments: [id])
+                .map { try Self.decoder.decode(TuneResult.self, from: Data($0.utf8)) }
+        }
     }
 
     // MARK: writing, as the run happens
@@ -179,21 +216,32 @@ package final class RunStore: Sendable {
     package func record(runID: String, configIndex: Int, result: InvocationResult, limits: WorkerLimits, workerID: String) throws {
         let limitsJSON = String(decoding: try Self.encoder.encode(limits), as: UTF8.self)
         let histogram = String(decoding: try Self.encoder.encode(result.histogram), as: UTF8.self)
+        let spans = try result.callSpansUs.map { String(decoding: try Self.encoder.encode($0), as: UTF8.self) }
         try pool.write { db in
             let seq = try Int.fetchOne(db, sql: "SELECT COALESCE(MAX(seq), 0) + 1 FROM invocation WHERE run_id = ?", arguments: [runID]) ?? 1
             try db.execute(sql: """
                 INSERT INTO invocation (run_id, seq, invocation_id, config_idx, worker_id, received_at, duration_ms, init_ms, list_ms,
                                         calls, errors, retries, cpu_ms, max_memory_bytes, throttled_ms, limits_json, latency_histogram_json,
-                                        calls_measured, function_error_type, function_error_message, billed_ms)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                                        calls_measured, function_error_type, function_error_message, billed_ms, call_spans_json)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                 """, arguments: [runID, seq, result.invocationId, configIndex, workerID, Date().timeIntervalSince1970,
                                  result.durationMs, result.initMs, result.listMs, result.calls, result.errors.values.reduce(0, +),
                                  result.retries, result.cpuMs, result.maxMemoryBytes, result.throttledMs, limitsJSON, histogram,
-                                 result.callsMeasured, result.functionError?.type, result.functionError?.message, result.billedMs])
+                                 result.callsMeasured, result.functionError?.type, result.functionError?.message, result.billedMs, spans])
             for (code, count) in result.errors.sorted(by: { $0.key < $1.key }) {
                 try db.execute(sql: "INSERT INTO invocation_error (run_id, seq, code, count) VALUES (?, ?, ?, ?)",
                                arguments: [runID, seq, code, count])
             }
+        }
+    }
+
+    /// An attempt ended (the timeline); kept up to the report's limit.
+    package func recordAttempt(runID: String, _ a: RunReport.Attempt) throws {
+        try pool.write { db in
+            let seq = try Int.fetchOne(db, sql: "SELECT COALESCE(MAX(seq), 0) + 1 FROM attempt WHERE run_id = ?", arguments: [runID]) ?? 1
+            guard seq <= RunReport.maxTimelineAttempts else { return }
+            try db.execute(sql: "INSERT INTO attempt (run_id, seq, invocation_id, config_idx, worker_id, start_ms, end_ms, outcome) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                           arguments: [runID, seq, a.invocation, a.config, a.worker, a.startMs, a.endMs, a.outcome])
         }
     }
 
@@ -292,7 +340,8 @@ package final class RunStore: Sendable {
                     maxMemoryBytes: row["max_memory_bytes"], cpuMs: row["cpu_ms"], throttledMs: row["throttled_ms"],
                     callsMeasured: row["calls_measured"],
                     functionError: (row["function_error_type"] as String?).map { FunctionError(type: $0, message: row["function_error_message"] ?? "") },
-                    billedMs: row["billed_ms"])
+                    billedMs: row["billed_ms"],
+                    callSpansUs: try (row["call_spans_json"] as String?).map { try Self.decoder.decode([[UInt32]].self, from: Data($0.utf8)) })
                 let limits = try Self.decoder.decode(WorkerLimits.self, from: Data((row["limits_json"] as String).utf8))
                 guard let i = position[row["config_idx"]] else { continue }
                 aggregates[i].add(result, limits: limits)
@@ -320,6 +369,11 @@ package final class RunStore: Sendable {
                 target: .init(endpoint: run["endpoint"], bucket: run["bucket"], prefix: run["prefix"], op: run["op"], emulation: emulation),
                 plan: plan, configs: aggregates.map(RunReport.config(from:)))
             report.abandoned = abandoned.isEmpty ? nil : abandoned
+            let attempts = try Row.fetchAll(db, sql: "SELECT * FROM attempt WHERE run_id = ? ORDER BY seq", arguments: [runID]).map { row in
+                RunReport.Attempt(invocation: row["invocation_id"], worker: row["worker_id"], config: row["config_idx"],
+                                  startMs: row["start_ms"], endMs: row["end_ms"], outcome: row["outcome"])
+            }
+            report.timeline = attempts.isEmpty ? nil : attempts
             return report
         }
     }

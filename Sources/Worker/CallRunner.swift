@@ -54,9 +54,9 @@ package final class CallRunner: Sendable {
                             let start = monotonicNanoseconds()
                             do throws(S3Error) {
                                 let retries = try await operation.call(asyncClient, bucket: bucket, key: key)
-                                recorder.record(nanoseconds: monotonicNanoseconds() - start, retries: retries)
+                                recorder.record(startNs: start, endNs: monotonicNanoseconds(), retries: retries)
                             } catch {
-                                recorder.record(nanoseconds: monotonicNanoseconds() - start, retries: error.retries, errorCode: error.code)
+                                recorder.record(startNs: start, endNs: monotonicNanoseconds(), retries: error.retries, errorCode: error.code)
                             }
                             progress?.withLockedValue { $0 += 1 }
                         }
@@ -75,9 +75,9 @@ package final class CallRunner: Sendable {
                 let start = monotonicNanoseconds()
                 do throws(S3Error) {
                     let retries = try operation.call(client, bucket: bucket, key: key)
-                    recorder.record(nanoseconds: monotonicNanoseconds() - start, retries: retries)
+                    recorder.record(startNs: start, endNs: monotonicNanoseconds(), retries: retries)
                 } catch {
-                    recorder.record(nanoseconds: monotonicNanoseconds() - start, retries: error.retries, errorCode: error.code)
+                    recorder.record(startNs: start, endNs: monotonicNanoseconds(), retries: error.retries, errorCode: error.code)
                 }
                 progress?.withLockedValue { $0 += 1 }
             }

@@ -68,7 +68,7 @@ package final class S3InvocationExecutor: InvocationExecutor {
             invocationId: assign.invocationId, durationMs: durationMs, initMs: initMs, listMs: listMs,
             calls: recorder.calls, errors: recorder.errors, retries: recorder.retries, histogram: recorder.snapshot(),
             maxMemoryBytes: maxResidentBytes(), cpuMs: Double(cpu1.user + cpu1.system - cpu0.user - cpu0.system) / 1000,
-            throttledMs: max(0, (throttle?.throttledMs() ?? 0) - throttled0)))
+            throttledMs: max(0, (throttle?.throttledMs() ?? 0) - throttled0), callSpansUs: recorder.spanOffsetsUs(from: t0)))
     }
 
     package func shutdown() async {

@@ -77,7 +77,7 @@ import Testing
     }
 
     @Test func badPlansNameTheFileLineAndKey() {
-        #expect(message("op: get-object-acl\nsizez: [128]\n") == "p.yaml:2: unknown key 'sizez' (known: target, op, sizes, strategies, invocations, shard_size, listing, cold, functions)")
+        #expect(message("op: get-object-acl\nsizez: [128]\n") == "p.yaml:2: unknown key 'sizez' (known: target, op, sizes, strategies, invocations, shard_size, listing, cold, functions, tune)")
         #expect(message("target:\n  bukket: b\n")?.hasPrefix("p.yaml:2: unknown key 'target.bukket'") == true)
         #expect(message("sizes: [128, 64]\n")?.contains("p.yaml:1: 'sizes' holds '64'") == true)
         #expect(message("strategies: [serial, threads]\n")?.contains("'strategies' holds 'threads'") == true)

@@ -44,7 +44,8 @@ import Testing
             var result = InvocationResult(invocationId: spec.id, durationMs: 80.123 + Double(n) * 1.7, calls: 5,
                                           errors: n % 5 == 0 ? ["SlowDown": 1] : [:], retries: n % 3,
                                           histogram: HistogramSnapshot(counts: counts), maxMemoryBytes: Int64(40 + n) << 20,
-                                          cpuMs: 3.3 * Double(n), throttledMs: 0.5)
+                                          cpuMs: 3.3 * Double(n), throttledMs: 0.5,
+                                          callSpansUs: [[0, 16_000], [UInt32(n) * 10, 40_000]])
             if spec.config.strategy.functionName != nil {
                 // A function's own calls are unknown; some invocations fail as Lambda names it.
                 result = InvocationResult(invocationId: spec.id, durationMs: 300 + Double(n), initMs: n % 6 == 0 ? 420 : nil, calls: 0, errors: [:],
@@ -71,7 +72,11 @@ import Testing
         }
         aggregates[2].reassigned = 1
         try store.updateCounters(runID: "run-a", configIndex: 2, failed: 0, reassigned: 1)
+        let attempts = [RunReport.Attempt(invocation: "c0-r0-s0", worker: "w1", config: 0, startMs: 1.5, endMs: 90.25, outcome: "requeued"),
+                        RunReport.Attempt(invocation: "c0-r0-s0", worker: "w2", config: 0, startMs: 91, endMs: 170, outcome: "ok")]
+        for a in attempts { try store.recordAttempt(runID: "run-a", a) }
         var expected = header
+        expected.timeline = attempts
         expected.status = "complete"
         expected.configs = aggregates.map(RunReport.config(from:))
         expected.plan.oversubscribedSizes = [1024]
@@ -88,6 +93,11 @@ import Testing
         rebuilt.derive()
         #expect(try rebuilt.jsonData() == expected.jsonData())
         #expect(rebuilt.configs[2].invocations.billedFromReport == 3)
+        #expect(rebuilt.timeline == attempts && rebuilt.configs[0].waterfalls?.first?.callsMs.count == 2)
+        let tune = TuneResult(id: "tune-1", startedAt: Date(timeIntervalSince1970: 1_764_000_000), strategy: "async", goal: .cost,
+                              maxConcurrency: 64, invocationsPerPoint: 5)
+        try reopened.saveTune(tune)
+        #expect(try reopened.tune("tune-1")?.goal == .cost)
         #expect(rebuilt.plan.backend?.invokeThrottled == 2)
         let runs = try reopened.runs()
         #expect(runs.map(\.id) == ["run-a"])
@@ -109,7 +119,8 @@ import Testing
             #expect(try String.fetchOne(db, sql: "PRAGMA journal_mode") == "wal")
             #expect(try String.fetchAll(db, sql: "SELECT identifier FROM grdb_migrations") == ["v1: runs, configurations, invocations, errors", "v2: abandoned invocations and why",
                                                                                                  "v3: functions (Lambda handlers) and their failures",
-                                                                                                 "v4: what Lambda billed (the Lambda backend's REPORT lines)"])
+                                                                                                 "v4: what Lambda billed (the Lambda backend's REPORT lines)",
+                                                                                                 "v5: the timeline (attempts), call waterfalls, tuning searches (fanbench tune)"])
             let merged = try String.fetchOne(db, sql: "SELECT latency_histogram_json FROM config WHERE run_id = 'run-b' AND idx = 0")
             let decoder = JSONDecoder()
             decoder.keyDecodingStrategy = .convertFromSnakeCase

@@ -23,10 +23,19 @@ package struct PlanFile: Sendable, Equatable {
     package var cold: Bool?
     /// Users' handlers by name (`functions:`), their code folders made absolute.
     package var functions: [String: FunctionDefinition]?
+    /// `fanbench tune`'s search (`tune:`): the strategy family, the goal, the largest concurrency.
+    package var tune: Tune?
+
+    package struct Tune: Sendable, Equatable {
+        package var strategy: String?
+        package var goal: String?
+        package var maxConcurrency: Int?
+    }
 
     package init() {}
 
-    static let topKeys = ["target", "op", "sizes", "strategies", "invocations", "shard_size", "listing", "cold", "functions"]
+    static let topKeys = ["target", "op", "sizes", "strategies", "invocations", "shard_size", "listing", "cold", "functions", "tune"]
+    static let tuneKeys = ["strategy", "goal", "max_concurrency"]
     static let functionKeys = ["command", "code", "handler", "env", "timeout_s", "init_timeout_s"]
     static let targetKeys = ["bucket", "prefix", "endpoint", "region", "objects", "profile"]
 
@@ -119,6 +128,19 @@ package struct PlanFile: Sendable, Equatable {
             case "cold":
                 guard let b = value.bool else { throw fail(value, "'cold' must be true or false") }
                 plan.cold = b
+            case "tune":
+                guard let m = value.mapping else { throw fail(value, "'tune' is a mapping of \(tuneKeys.joined(separator: ", "))") }
+                var t = Tune()
+                for (k, v) in m {
+                    let name = k.string ?? ""
+                    switch name {
+                    case "strategy": t.strategy = try string(v, "tune.strategy")
+                    case "goal": t.goal = try string(v, "tune.goal")
+                    case "max_concurrency": t.maxConcurrency = try int(v, "tune.max_concurrency")
+                    default: throw fail(k, "unknown key 'tune.\(name)' (known: \(tuneKeys.joined(separator: ", ")))")
+                    }
+                }
+                plan.tune = t
             case "functions":
                 guard let functions = value.mapping, !functions.isEmpty else {
                     throw fail(value, "'functions' must map names to functions, e.g. boto3-serial: {command: [python3, -m, awslambdaric, serial.handler], code: examples/seed-python}")

@@ -208,6 +208,8 @@ package enum FanoutRun {
             report.plan.backend?.invokeServerErrors = fleet.serverErrors
         }
         report.configs = await coordinator.aggregates.map(RunReport.config(from:))
+        let attempts = await coordinator.attempts
+        report.timeline = attempts.isEmpty ? nil : attempts
         let specs = Dictionary(plan.invocations.map { ($0.id, $0.config) }, uniquingKeysWith: { a, _ in a })
         // A local worker's last log line says why it died (its process is reaped after its connection closed).
         let lastWords = driver.state.lastWords

@@ -33,6 +33,10 @@ package final class RunRecorder: Sendable {
         enqueue { [store, runID] in try store.record(runID: runID, configIndex: configIndex, result: result, limits: limits, workerID: worker) }
     }
 
+    package func attempt(_ a: RunReport.Attempt) {
+        enqueue { [store, runID] in try store.recordAttempt(runID: runID, a) }
+    }
+
     package func abandoned(configIndex: Int, invocation: String, reason: String) {
         enqueue { [store, runID] in try store.recordAbandoned(runID: runID, configIndex: configIndex, invocationID: invocation, reason: reason) }
     }

@@ -65,7 +65,8 @@ package struct RunSession {
 
     /// Runs it; throws a `FanbenchError` with exit status 130 when a signal stopped it (what
     /// finished is kept as an incomplete run).
-    package func run() async throws {
+    @discardableResult
+    package func run() async throws -> RunReport {
         let r = request
         var logger = Logger(label: "fanbench")
         logger.logLevel = r.verbose ? .info : .warning
@@ -170,6 +171,7 @@ package struct RunSession {
         hooks.started = { header, plan in recorder.begin(header, configs: plan.configs, plannedInvocations: plan.invocations.count) }
         hooks.events.result = { spec, result, limits, worker in recorder.record(configIndex: spec.config.index, result, limits, worker) }
         hooks.events.counters = { index, failed, reassigned in recorder.counters(index, failed, reassigned) }
+        hooks.events.attempt = { recorder.attempt($0) }
         hooks.abandoned = { list in
             for (index, a) in list { recorder.abandoned(configIndex: index, invocation: a.invocation, reason: a.reason) }
         }
@@ -213,6 +215,7 @@ package struct RunSession {
         if let lost = report.lostSummary {
             throw FanbenchError(lost + "; see the worker logs in \(logDirectory)", exitCode: ExitStatus.invocationsLost)
         }
+        return report
     }
 
     /// `region`: the flag's or the plan's (Lambda's functions are in the bucket's region unless told otherwise).
@@ -255,7 +258,7 @@ package struct RunSession {
         return manager
     }
 
-    static func makeRunID() -> String {
+    package static func makeRunID() -> String {
         let f = DateFormatter()
         f.dateFormat = "yyyyMMdd-HHmmss"
         f.timeZone = TimeZone(identifier: "UTC")

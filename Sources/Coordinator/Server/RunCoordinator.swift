@@ -32,6 +32,8 @@ package actor RunCoordinator {
         package var result: @Sendable (InvocationSpec, InvocationResult, WorkerLimits, String) -> Void = { _, _, _, _ in }
         /// A configuration's failed (abandoned) or re-assigned count changed.
         package var counters: @Sendable (_ config: Int, _ failed: Int, _ reassigned: Int) -> Void = { _, _, _ in }
+        /// An attempt ended (counted, failed or re-queued): the timeline.
+        package var attempt: @Sendable (RunReport.Attempt) -> Void = { _ in }
         package init() {}
     }
 
@@ -55,6 +57,12 @@ package actor RunCoordinator {
     private var observers: [Int: AsyncStream<Void>.Continuation] = [:]
     private var connectionsMade = 0
     private var nextObserver = 0
+    /// When the coordinator was made: the timeline's zero.
+    private let origin: UInt64
+    /// Attempts under way: invocation → (worker, configuration, start ns).
+    private var open: [String: (worker: String, config: Int, start: UInt64)] = [:]
+    /// Ended attempts, in the order they ended (the first `RunReport.maxTimelineAttempts`).
+    package private(set) var attempts: [RunReport.Attempt] = []
 
     package init(plan: RunPlan, maxAttempts: Int = 3, logger: Logger, events: Events = Events(),
                  now: @escaping @Sendable () -> UInt64 = monotonicNanoseconds,
@@ -66,6 +74,20 @@ package actor RunCoordinator {
         self.logger = logger
         self.events = events
         self.now = now
+        origin = now()
+    }
+
+    private func endAttempt(_ invocation: String, outcome: String, worker: String? = nil) {
+        guard let a = open[invocation], worker == nil || a.worker == worker else { return }
+        open.removeValue(forKey: invocation)
+        let ms = { (t: UInt64) in Double(t &- min(t, self.origin)) / 1e6 }
+        let attempt = RunReport.Attempt(invocation: invocation, worker: a.worker, config: a.config, startMs: ms(a.start), endMs: ms(now()), outcome: outcome)
+        if attempts.count < RunReport.maxTimelineAttempts { attempts.append(attempt) }
+        events.attempt(attempt)
+    }
+
+    private func endAttempts(of worker: String) {
+        for (invocation, a) in open where a.worker == worker { endAttempt(invocation, outcome: "requeued") }
     }
 
     package var isDone: Bool { scheduler.isDone }
@@ -156,6 +178,7 @@ package actor RunCoordinator {
         case .result(let result):
             let (accept, actions) = scheduler.resultArrived(result.invocationId, from: id, now: t)
             if accept, let spec = scheduler.specs[result.invocationId], let limits = connections[id]?.limits {
+                endAttempt(result.invocationId, outcome: "ok", worker: id)
                 aggregates[spec.config.index].add(result, limits: limits)
                 events.result(spec, result, limits, id)
             } else {
@@ -175,6 +198,7 @@ package actor RunCoordinator {
             } else {
                 logger.warning("invocation failed on a worker", metadata: ["worker": "\(id)", "invocation": "\(failed.invocationId)", "reason": "\(failed.reason)"])
             }
+            if scheduler.isAssigned(failed.invocationId, to: id) { endAttempt(failed.invocationId, outcome: retire ? "requeued" : "failed", worker: id) }
             await apply(scheduler.invocationFailed(failed.invocationId, from: id, reason: failed.reason, retire: retire, now: t))
             return nil
         default:
@@ -192,6 +216,7 @@ package actor RunCoordinator {
             return
         }
         logger.info("worker left", metadata: ["worker": "\(id)"])
+        endAttempts(of: id)
         await apply(scheduler.workerLost(id, why: lastWords[id]))
     }
 
@@ -216,6 +241,7 @@ package actor RunCoordinator {
                       scheduler.isAssigned(invocation, to: worker) else { continue }
                 lastStarted = "\(spec.config.size.memoryMB) MB \(spec.config.strategy)"
                 lastAssignee[invocation] = worker
+                open[invocation] = (worker, spec.config.index, now())
                 do {
                     // Keys that do not fit the worker's line limit follow in chunks that do.
                     try await c.link.send(AssignmentFraming.messages(for: assignTemplate(spec), maxLineBytes: c.maxLineBytes))
@@ -226,6 +252,7 @@ package actor RunCoordinator {
                 }
             case .dropWorker(let worker, let reason):
                 logger.warning("dropping worker", metadata: ["worker": "\(worker)", "reason": "\(reason)"])
+                endAttempts(of: worker)
                 connections[worker]?.link.close()
                 connections.removeValue(forKey: worker)
             case .abandon(let invocation, let reason):

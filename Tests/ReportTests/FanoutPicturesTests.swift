@@ -1,0 +1,60 @@
+import FanbenchBase
+import FanbenchProtocol
+@testable import FanbenchReport
+import Foundation
+import Testing
+
+@Suite struct FanoutPicturesTests {
+    static func aggregate(_ durations: [Double], spans: (Int) -> [[UInt32]]?) -> ConfigAggregate {
+        let size = try! LambdaSize(memoryMB: 1024)
+        var a = ConfigAggregate(config: ConfigSpec(index: 0, size: size, strategy: .async(2)))
+        for (i, ms) in durations.enumerated() {
+            var r = SampleReport.result("inv-\(i)", ms: ms)
+            r.callSpansUs = spans(i)
+            a.add(r, limits: WorkerLimits(cpu: size.cpu, memoryBytes: size.memoryBytes, cgroup: "v1"))
+        }
+        return a
+    }
+
+    @Test func theSlowestAndTheMedianInvocationsAreDrawn() {
+        let a = Self.aggregate([100, 300, 120, 110, 900]) { i in [[0, 10_000], [UInt32(i) * 1000, 50_000]] }
+        let w = RunReport.config(from: a).waterfalls ?? []
+        #expect(w.map(\.which) == ["slowest", "median"])
+        #expect(w[0].invocation == "inv-4" && w[1].invocation == "inv-2")
+        #expect(w[1].callsMs == [[0, 10], [2, 50]])
+    }
+
+    @Test func spansThatMakeNoSenseAreDroppedNotDrawn() {
+        let bad: [[[UInt32]]] = [[[5, 1]], [[1, 2, 3]], [[0, 9_000_000]], Array(repeating: [0, 1], count: CallRecorder.maxSpans + 1)]
+        let a = Self.aggregate([100, 100, 100, 100]) { bad[$0] }
+        #expect(a.spans.isEmpty && RunReport.config(from: a).waterfalls == nil)
+    }
+
+    @Test func theRecorderKeepsTheFirstThousandCallsAsOffsets() {
+        var r = CallRecorder()
+        for i in 0..<1500 { r.record(startNs: 1_000_000 + UInt64(i) * 1000, endNs: 3_000_000 + UInt64(i) * 1000, retries: 0) }
+        var other = CallRecorder()
+        other.record(startNs: 500_000, endNs: 600_000, retries: 0)
+        other.merge(r)
+        let offsets = other.spanOffsetsUs(from: 400_000)
+        #expect(other.calls == 1501 && offsets.count == 1000)
+        #expect(offsets[0] == [100, 200] && offsets[1] == [600, 2600])
+    }
+
+    @Test func theTimelineHasALanePerWorkerAndMarksWhatWasRequeued() throws {
+        var r = SampleReport.make([(128, .serial, [100]), (1024, .async(16), [50])])
+        r.timeline = [
+            .init(invocation: "a", worker: "w-128-1", config: 0, startMs: 0, endMs: 400, outcome: "requeued"),
+            .init(invocation: "a", worker: "w-128-2", config: 0, startMs: 410, endMs: 510, outcome: "ok"),
+            .init(invocation: "b", worker: "w-1024-1", config: 1, startMs: 5, endMs: 55, outcome: "ok"),
+        ]
+        let svg = try #require(FanoutCharts.timeline(r))
+        #expect(svg.components(separatedBy: "<rect ").count - 1 == 3 + 2, "three bars and two legend keys")
+        #expect(svg.components(separatedBy: "stroke=\"#d00\"").count - 1 == 1)
+        #expect(svg.contains("w-128-2") && svg.contains("128 MB serial · a on w-128-1: 0 → 400 ms (400 ms) · requeued"))
+        let html = HTMLReport.render(r)
+        #expect(html.contains("Invocation timeline"))
+        let back = try ReportFile.decode(try r.jsonData(), from: "r.json")
+        #expect(back.timeline == r.timeline)
+    }
+}
