@@ -77,8 +77,12 @@ struct RunHistoryIntegrationTests {
         // HTML: the three charts, self-contained; the same from the store.
         let page = try String(contentsOfFile: html, encoding: .utf8)
         for title in ["Mean invocation duration vs memory", "Cost vs memory", "Call latency distribution"] { #expect(page.contains(title)) }
-        #expect(page.components(separatedBy: "<svg ").count - 1 == 4)
-        #expect(try fanbench(["report", id, "--db", db, "--format", "html"]).stdout.components(separatedBy: "<svg ").count - 1 == 4)
+        // Two charts, a latency panel per size, the timeline, and each configuration's waterfalls (slowest, median).
+        let waterfalls = (fromDB?["configs"] as? [NSDictionary] ?? []).reduce(0) { $0 + (($1["waterfalls"] as? [Any])?.count ?? 0) }
+        #expect(waterfalls >= 4 && waterfalls <= 8 && (fromDB?["timeline"] as? [Any])?.count ?? 0 >= 8)
+        #expect(page.contains("Invocation timeline") && page.contains("Call waterfalls"))
+        #expect(page.components(separatedBy: "<svg ").count - 1 == 4 + 1 + waterfalls)
+        #expect(try fanbench(["report", id, "--db", db, "--format", "html"]).stdout.components(separatedBy: "<svg ").count - 1 == 4 + 1 + waterfalls)
         for format in ["table", "markdown"] {
             let out = try fanbench(["report", id, "--db", db, "--format", format])
             #expect(out.stdout.contains("mean ms per invocation") && out.stdout.contains("recommendations"), "\(format)")
@@ -182,6 +186,24 @@ struct RunCompareTimingTests {
             #expect(try verdicts(small, big) == ["faster"], "\(table)")
             #expect(try verdicts(big, small) == ["slower"])
             #expect(table.contains("128 → 1024 MB serial") && table.contains("1 of 1 paired configuration(s) changed beyond the noise"), "\(table)")
+
+            // The CI gate: a run against itself passes; 1024 MB as the baseline and 128 MB as the new run fails, with why.
+            let same = try h.fanbench(["compare", small, small, "--db", db, "--fail-if-slower", "10"])
+            #expect(same.status == 0 && same.stdout.contains("gate: PASS"), "\(same.stdout)\(same.stderr)")
+            let slower = try h.fanbench(["compare", big, small, "--db", db, "--fail-if-slower", "10"])
+            #expect(slower.status == 1 && slower.stdout.contains("SLOWER: 1024 → 128 MB serial") && slower.stdout.contains("gate: FAIL"), "\(slower.stdout)")
+            // --baseline: JSON reports only, no database (as another machine's file would be).
+            let baseline = h.work + "/baseline.json", candidate = h.work + "/candidate.json"
+            #expect(try h.fanbench(["report", big, "--db", db, "--format", "json", "--out", baseline]).status == 0)
+            #expect(try h.fanbench(["report", small, "--db", db, "--format", "json", "--out", candidate]).status == 0)
+            let noDB = h.work + "/none.db"
+            let gate = try h.fanbench(["compare", "--baseline", baseline, candidate, "--db", noDB, "--fail-if-slower", "10", "--metric", "p99"])
+            #expect(gate.status == 1 && gate.stdout.contains("gate: FAIL") && !FileManager.default.fileExists(atPath: noDB), "\(gate.stdout)\(gate.stderr)")
+            let reversed = try h.fanbench(["compare", "--baseline", candidate, baseline, "--fail-if-slower", "10", "--metric", "cost"])
+            // Whether 1024 MB costs more than 128 MB depends on how CPU-bound 128 MB was; the gate must say either way.
+            #expect([0, 1].contains(reversed.status) && reversed.stdout.contains("more than 10% on cost"), "\(reversed.stdout)\(reversed.stderr)")
         }
+        let bad = try h.fanbench(["compare", "--baseline", h.work + "/missing.json", small, "--db", db, "--fail-if-slower", "10"])
+        #expect(bad.status == 2 && bad.stderr.contains("cannot read the report") && !bad.stderr.contains("Fatal"), "\(bad.stderr)")
     }
 }
