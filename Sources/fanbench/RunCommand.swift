@@ -13,9 +13,7 @@ struct RunCommand: AsyncParsableCommand {
     @Argument(help: "A plan file (YAML, e.g. plans/seed.yaml); flags override what it says.") var plan: String?
     @OptionGroup var global: GlobalOptions
     @OptionGroup var s3: S3Options
-    @Option(help: "Bucket whose keys to call (default with the local target: fanbench-seed, filled with the blog's 100 objects).") var bucket: String?
-    @Option(help: "Only keys under this prefix.") var prefix: String?
-    @Option(help: "Per-key call: get-object-acl (default), head-object or get-object.") var op: ObjectOperation?
+    @OptionGroup var keys: KeySelectionOptions
     @Option(help: "Lambda memory sizes, MB, comma-separated (default 128,512,1024,1536,2048,3008).") var sizes: SizeList?
     @Option(help: "Strategies, comma-separated: serial, threads:N (libcurl threads), async:N (SwiftNIO, N in flight); default serial,threads:16,async:16.") var strategies: StrategyList?
     @Option(name: .customLong("function"), help: ArgumentHelp(
@@ -53,9 +51,7 @@ struct RunCommand: AsyncParsableCommand {
             r.planFile = plan
             r.stateDirectory = global.stateDirectory
             r.s3 = s3.settings
-            r.bucket = bucket
-            r.prefix = prefix
-            r.operation = op
+            keys.apply(to: &r)
             r.sizes = sizes?.sizes
             r.strategies = strategies?.strategies
             r.functions = try functions.map(Self.function)
@@ -102,6 +98,19 @@ extension RunCommand {
 
 extension ListingMode: ExpressibleByArgument {}
 extension RunSession.WorkerMode: ExpressibleByArgument {}
+
+/// Which keys a run calls, and how: shared by `run` and `tune`.
+struct KeySelectionOptions: ParsableArguments {
+    @Option(help: "Bucket whose keys to call (default with the local target: fanbench-seed, filled with the blog's 100 objects).") var bucket: String?
+    @Option(help: "Only keys under this prefix.") var prefix: String?
+    @Option(help: "Per-key call: get-object-acl (default), head-object or get-object.") var op: ObjectOperation?
+
+    func apply(to r: inout RunSession.Request) {
+        r.bucket = bucket
+        r.prefix = prefix
+        r.operation = op
+    }
+}
 
 /// `--sizes 128,512,1024`.
 struct SizeList: ExpressibleByArgument {

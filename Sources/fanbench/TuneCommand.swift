@@ -19,9 +19,7 @@ struct TuneCommand: AsyncParsableCommand {
     @Argument(help: "A plan file (YAML): its target, sizes, invocations and tune: block; flags override it.") var plan: String?
     @OptionGroup var global: GlobalOptions
     @OptionGroup var s3: S3Options
-    @Option(help: "Bucket whose keys to call (default with the local target: fanbench-seed).") var bucket: String?
-    @Option(help: "Only keys under this prefix.") var prefix: String?
-    @Option(help: "Per-key call: get-object-acl (default), head-object or get-object.") var op: ObjectOperation?
+    @OptionGroup var keys: KeySelectionOptions
     @Option(help: "Lambda memory sizes, MB, comma-separated (default: the plan's, else 128,1024).") var sizes: SizeList?
     @Option(help: "The strategy whose concurrency is searched: async (default) or threads.") var strategy: String?
     @Option(help: "duration (default), cost or balanced (--balance-weight).") var goal: TuneResult.Goal?
@@ -41,9 +39,7 @@ struct TuneCommand: AsyncParsableCommand {
             r.planFile = plan
             r.stateDirectory = global.stateDirectory
             r.s3 = s3.settings
-            r.bucket = bucket
-            r.prefix = prefix
-            r.operation = op
+            keys.apply(to: &r)
             r.invocations = invocations
             r.allowUncapped = allowUncapped
             r.workerBinary = workerBinary

@@ -88,6 +88,16 @@ struct CLIBadInputTests {
         expectOneClearLine(try run(["report", "--balance-weight", "2"]), mentions: ["--balance-weight", "0…1"])
         expectOneClearLine(try run(["run", "--bucket", "b", "--endpoint", "http://127.0.0.1:1", "--price-x86=-1"],
                                environment: fakeCredentials), mentions: ["prices must be zero or more"])
+        expectOneClearLine(try run(["report", "--trim", "0.5"]), mentions: ["--trim 0.5", "0 ≤ F < 0.5"])
+        expectOneClearLine(try run(["compare", "a"]), mentions: ["compare needs two runs"])
+        expectOneClearLine(try run(["compare", "a", "b", "--fail-if-slower=-3"]), mentions: ["--fail-if-slower -3.0"])
+        let garbage = FileManager.default.temporaryDirectory.appendingPathComponent("fb-garbage-\(TestTarget.uniqueSuffix()).json").path
+        try Data("{not json".utf8).write(to: URL(fileURLWithPath: garbage))
+        expectOneClearLine(try run(["compare", "--baseline", garbage, garbage]), mentions: ["is not a fanbench report", "not valid JSON"])
+        expectUsageError(try run(["compare", "a", "b", "--metric", "p50"]), mentions: ["'p50'"])
+        expectOneClearLine(try run(["tune", "--strategy", "serial", "--bucket", "b", "--endpoint", "http://127.0.0.1:1"], environment: fakeCredentials),
+                           mentions: ["tune searches the concurrency of async or threads, not 'serial'"])
+        expectUsageError(try run(["tune", "--goal", "fast"]), mentions: ["'fast'"])
     }
 
     @Test func missingWeed() throws {
