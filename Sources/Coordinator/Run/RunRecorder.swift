@@ -46,9 +46,9 @@ package final class RunRecorder: Sendable {
     }
 
     /// Closes the run after every queued write; returns once it is on disk.
-    package func finish(status: String, error: String? = nil, plan: RunReport.Plan? = nil) {
+    package func finish(status: String, error: String? = nil, plan: RunReport.Plan? = nil, finishedAt: Date? = nil) {
         guard began else { return }
-        enqueue { [store, runID] in try store.finish(runID: runID, status: status, error: error, plan: plan) }
+        enqueue { [store, runID] in try store.finish(runID: runID, status: status, error: error, plan: plan, finishedAt: finishedAt) }
         queue.sync {}
     }
 

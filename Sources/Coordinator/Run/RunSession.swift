@@ -193,7 +193,7 @@ package struct RunSession {
             let kept = recorder.began ? "; what had finished is kept as incomplete run \(runID) (fanbench report \(runID) --db \(store.path))" : ""
             throw FanbenchError("interrupted: workers stopped and their cgroups removed\(kept)", exitCode: ExitStatus.interrupted)
         }
-        recorder.finish(status: "complete", plan: report.plan)
+        recorder.finish(status: "complete", plan: report.plan, finishedAt: report.finishedAt)
         report.derive(r.analysis)
         // The tables first: a file that cannot be written must not cost the printed results
         // (the run is in the database either way).
