@@ -70,8 +70,8 @@ package struct TuneSearch: Sendable {
     /// The compare test: for duration, Welch's 95% test as `fanbench compare` reports it; for
     /// cost, a one-sided Welch test on each invocation's cost; balanced needs both not worse and one better.
     package func significantlyBetter(_ new: RunReport.Config, than old: RunReport.Config) -> Bool {
-        let faster = RunComparison.row(label: "", old, new).verdict == .faster
-        let slower = RunComparison.row(label: "", old, new).verdict == .slower
+        let verdict = RunComparison.row(label: "", old, new).verdict
+        let faster = verdict == .faster, slower = verdict == .slower
         let pricing = Pricing()
         func cheaper(_ x: RunReport.Config, than y: RunReport.Config) -> Bool {
             guard let a = RegressionGate.samples(x, metric: .cost, pricing: pricing), let b = RegressionGate.samples(y, metric: .cost, pricing: pricing),
