@@ -10,6 +10,10 @@ package struct CallRecorder: Sendable {
     package var retries = 0
     /// Each call's start and end (monotonic ns), for the first `maxSpans` calls: the waterfall.
     package var spans: [(start: UInt64, end: UInt64)] = []
+    /// The earliest start and the latest end of every timed call (monotonic ns), for the
+    /// worker's own overhead around them; nil before the first.
+    package var firstStartNs: UInt64?
+    package var lastEndNs: UInt64?
 
     package init() {}
 
@@ -19,6 +23,8 @@ package struct CallRecorder: Sendable {
     /// Records a call with when it started and ended.
     package mutating func record(startNs: UInt64, endNs: UInt64, retries: Int, errorCode: String? = nil) {
         if spans.count < Self.maxSpans { spans.append((startNs, endNs)) }
+        firstStartNs = min(firstStartNs ?? startNs, startNs)
+        lastEndNs = max(lastEndNs ?? endNs, endNs)
         record(nanoseconds: endNs &- startNs, retries: retries, errorCode: errorCode)
     }
 
@@ -49,6 +55,8 @@ package struct CallRecorder: Sendable {
 
     package mutating func merge(_ other: CallRecorder) {
         spans += other.spans.prefix(max(0, Self.maxSpans - spans.count))
+        if let f = other.firstStartNs { firstStartNs = min(firstStartNs ?? f, f) }
+        if let l = other.lastEndNs { lastEndNs = max(lastEndNs ?? l, l) }
         latency.add(other.latency)
         calls += other.calls
         retries += other.retries

@@ -214,6 +214,29 @@ package struct HistogramSnapshot: Codable, Sendable, Equatable {
         self.significantDigits = significantDigits
         self.counts = counts
     }
+
+    enum CodingKeys: String, CodingKey {
+        case unit, significantDigits, counts
+    }
+
+    /// The pairs read container by container: the generic `[[UInt64]]` path looked up type
+    /// metadata per element and was a large share of decoding a result (every result has one).
+    package init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        unit = try c.decode(String.self, forKey: .unit)
+        significantDigits = try c.decode(Int.self, forKey: .significantDigits)
+        var outer = try c.nestedUnkeyedContainer(forKey: .counts)
+        var counts: [[UInt64]] = []
+        counts.reserveCapacity(outer.count ?? 0)
+        while !outer.isAtEnd {
+            var inner = try outer.nestedUnkeyedContainer()
+            var pair: [UInt64] = []
+            pair.reserveCapacity(2)
+            while !inner.isAtEnd { pair.append(try inner.decode(UInt64.self)) }
+            counts.append(pair)
+        }
+        self.counts = counts
+    }
 }
 
 /// A function invocation that Lambda would report as failed, with Lambda's name for it:
@@ -252,12 +275,16 @@ package struct InvocationResult: Codable, Sendable, Equatable {
     /// The first calls' [start, end] in µs from the invocation's start, by start (at most
     /// `CallRecorder.maxSpans`): the invocation's call waterfall. Absent for functions.
     package var callSpansUs: [[UInt32]]?
+    /// The worker's own time around the calls, in µs: [the assignment (and its keys) in → the
+    /// first call started, the last call ended → the result ready to send]. Absent for functions.
+    package var workerOverheadUs: [UInt32]?
 
     package init(invocationId: String, durationMs: Double, initMs: Double? = nil, listMs: Double? = nil, calls: Int,
                 errors: [String: Int], retries: Int, histogram: HistogramSnapshot, maxMemoryBytes: Int64,
                 cpuMs: Double, throttledMs: Double, callsMeasured: Bool? = nil, functionError: FunctionError? = nil,
-                billedMs: Double? = nil, callSpansUs: [[UInt32]]? = nil) {
+                billedMs: Double? = nil, callSpansUs: [[UInt32]]? = nil, workerOverheadUs: [UInt32]? = nil) {
         self.callSpansUs = callSpansUs
+        self.workerOverheadUs = workerOverheadUs
         self.billedMs = billedMs
         self.invocationId = invocationId
         self.durationMs = durationMs

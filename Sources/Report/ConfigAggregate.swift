@@ -31,6 +31,12 @@ package struct ConfigAggregate: Sendable {
     /// only a new slowest replaces the fastest kept (so the slowest is always there).
     package var spans: [(invocation: String, durationMs: Double, spansUs: [[UInt32]])] = []
     package static let maxKeptSpans = 2000
+    /// Each invocation's worker overhead in µs (see `InvocationResult.workerOverheadUs`):
+    /// assignment in → first call, last call → result ready.
+    package var overheadStartUs: [Double] = []
+    package var overheadFinishUs: [Double] = []
+    /// A worker's overhead above this is not believed (a worker's figures are untrusted input).
+    static let maxOverheadUs: UInt32 = 60_000_000
     private var slowestKeptMs = -Double.infinity
 
     package init(config: ConfigSpec) { self.config = config }
@@ -77,6 +83,10 @@ package struct ConfigAggregate: Sendable {
             billedMs.append((result.durationMs + (result.initMs ?? 0)).rounded(.up))
         }
         keepSpans(result)
+        if let o = result.workerOverheadUs, o.count == 2, o[0] <= Self.maxOverheadUs, o[1] <= Self.maxOverheadUs {
+            overheadStartUs.append(Double(o[0]))
+            overheadFinishUs.append(Double(o[1]))
+        }
         if let i = result.initMs { initMs.append(i) }
         if let l = result.listMs { listMs.append(l) }
         // Straight into the merged histogram: a histogram of its own per result would allocate

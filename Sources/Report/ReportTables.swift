@@ -81,10 +81,12 @@ package enum ReportTables {
 
     static func detailSection(_ report: RunReport) -> Section {
         let cold = report.configs.contains { $0.initMs != nil }
+        let overhead = report.configs.contains { $0.workerOverhead != nil }
         let trim = report.trim.map { "trimmed \(formatNumber(($0 * 100 * 10).rounded() / 10))%" }
         var header = ["MB", "strategy", "inv", "mean"] + (trim.map { [$0] } ?? []) + ["sd", "p50", "p90", "p99"]
         if cold { header.append("init") }
         header += ["call p50", "call p99", "calls/s", "errors", "retries", "CPU ms/call", "max mem MB", "cpu cap", "enforced", "reassigned"]
+        if overhead { header += ["worker in p50/p99", "worker out p50/p99"] }
         var rows: [[String]] = [header]
         for c in report.configs {
             let failed = c.invocations.failed > 0 ? " (\(c.invocations.failed) failed)" : ""
@@ -98,9 +100,16 @@ package enum ReportTables {
                     c.calls.map { String($0.retries) } ?? na, c.calls.map { String(format: "%.3f", $0.cpuMsPerCall) } ?? na,
                     String(format: "%.1f", c.maxMemoryUsedMb),
                     c.limits.cpu.map { String(format: "%.4f", $0) } ?? "none", c.limits.enforced ? "yes" : "NO", String(c.reassigned)]
+            if overhead {
+                row += [c.workerOverhead.map { String(format: "%.2f/%.2f", $0.startP50Ms, $0.startP99Ms) } ?? "—",
+                        c.workerOverhead.map { String(format: "%.2f/%.2f", $0.finishP50Ms, $0.finishP99Ms) } ?? "—"]
+            }
             rows.append(row)
         }
-        let note = trim.map { "\($0): the mean without the fastest and slowest \($0.dropFirst(8)) of invocations (⌊n × fraction⌋ each end); costs and recommendations use it" }
+        var notes: [String] = []
+        if let trim { notes.append("\(trim): the mean without the fastest and slowest \(trim.dropFirst(8)) of invocations (⌊n × fraction⌋ each end); costs and recommendations use it") }
+        if overhead { notes.append("worker in: assignment received → first call started; worker out: last call ended → result ready (the worker's own time, not in the calls)") }
+        let note = notes.isEmpty ? nil : notes.joined(separator: "; ")
         return Section(title: "per configuration (ms unless noted)", rows: rows, note: note)
     }
 

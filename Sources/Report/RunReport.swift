@@ -250,12 +250,25 @@ package struct RunReport: Codable, Sendable {
         package var networkLimit: NetworkLimit?
         /// The call waterfalls of the slowest invocation and of the one nearest the median.
         package var waterfalls: [Waterfall]?
+        /// The worker's own time around each invocation's calls (absent for functions).
+        package var workerOverhead: WorkerOverhead?
 
         /// `serial`, `threads:16`, `async:16`, or a function's name.
         package var strategyLabel: String {
             if let function { return function }
             return strategy == "serial" ? "serial" : "\(strategy):\(concurrency)"
         }
+    }
+
+    /// What the worker itself adds to an invocation, over the invocations that reported it.
+    package struct WorkerOverhead: Codable, Sendable, Equatable {
+        package var invocations: Int
+        /// Assignment (with its keys) received → first call started.
+        package var startP50Ms: Double
+        package var startP99Ms: Double
+        /// Last call ended → result ready to send.
+        package var finishP50Ms: Double
+        package var finishP99Ms: Double
     }
 
     /// One invocation's calls, each from its start to its end (ms from the invocation's start).
@@ -350,7 +363,11 @@ package struct RunReport: Codable, Sendable {
             waterfalls: a.waterfalls.isEmpty ? nil : a.waterfalls.map { w in
                 Waterfall(which: w.which, invocation: w.invocation, durationMs: w.durationMs,
                           callsMs: w.spansUs.map { [Double($0[0]) / 1000, Double($0[1]) / 1000] })
-            })
+            },
+            workerOverhead: a.overheadStartUs.isEmpty ? nil : WorkerOverhead(
+                invocations: a.overheadStartUs.count,
+                startP50Ms: Stats.percentile(a.overheadStartUs, 50) / 1000, startP99Ms: Stats.percentile(a.overheadStartUs, 99) / 1000,
+                finishP50Ms: Stats.percentile(a.overheadFinishUs, 50) / 1000, finishP99Ms: Stats.percentile(a.overheadFinishUs, 99) / 1000))
     }
 
     /// Where the latency distribution is sampled for every format and chart.

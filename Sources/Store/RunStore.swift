@@ -171,7 +171,19 @@ package final class RunStore: Sendable {
                 );
                 """)
         }
+        m.registerMigration("v6: the worker's own overhead around each invocation's calls") { db in
+            try db.execute(sql: """
+                ALTER TABLE invocation ADD COLUMN overhead_start_us INTEGER;   -- assignment received → first call
+                ALTER TABLE invocation ADD COLUMN overhead_finish_us INTEGER;  -- last call → result ready
+                """)
+        }
         return m
+    }
+
+    /// A stored invocation's worker overhead, when both halves were kept.
+    private static func overhead(_ start: Int64?, _ finish: Int64?) -> [UInt32]? {
+        guard let start, let finish else { return nil }
+        return [UInt32(clamping: start), UInt32(clamping: finish)]
     }
 
     /// Keeps a tuning search's result (its points' runs are stored as runs).
@@ -212,54 +224,117 @@ package final class RunStore: Sendable {
         }
     }
 
-    /// Records one counted invocation result, in its own transaction.
-    package func record(runID: String, configIndex: Int, result: InvocationResult, limits: WorkerLimits, workerID: String) throws {
-        let limitsJSON = String(decoding: try Self.encoder.encode(limits), as: UTF8.self)
-        let histogram = String(decoding: try Self.encoder.encode(result.histogram), as: UTF8.self)
-        let spans = try result.callSpansUs.map { String(decoding: try Self.encoder.encode($0), as: UTF8.self) }
+    /// One write of a run as it happens; `apply` puts many in one transaction.
+    package enum Write: Sendable {
+        /// A counted invocation result, with the limits and id of the worker that ran it.
+        case result(configIndex: Int, InvocationResult, WorkerLimits, worker: String)
+        /// An attempt ended (the timeline); kept up to the report's limit.
+        case attempt(RunReport.Attempt)
+        /// An invocation was given up, with the reason (kept in the order they were).
+        case abandoned(configIndex: Int, invocation: String, reason: String)
+        /// A configuration's abandoned-invocation and re-assignment counts changed.
+        case counters(configIndex: Int, failed: Int, reassigned: Int)
+    }
+
+    /// Applies `writes` in order, in one transaction: all of them or, on an error, none.
+    package func apply(runID: String, _ writes: [Write]) throws {
+        guard !writes.isEmpty else { return }
+        // Encoded before the transaction, so the writer holds the lock for SQL only.
+        let encoded: [EncodedResult?] = try writes.map { w in
+            guard case .result(_, let result, let limits, _) = w else { return nil }
+            return try EncodedResult(result, limits)
+        }
         try pool.write { db in
-            let seq = try Int.fetchOne(db, sql: "SELECT COALESCE(MAX(seq), 0) + 1 FROM invocation WHERE run_id = ?", arguments: [runID]) ?? 1
-            try db.execute(sql: """
-                INSERT INTO invocation (run_id, seq, invocation_id, config_idx, worker_id, received_at, duration_ms, init_ms, list_ms,
-                                        calls, errors, retries, cpu_ms, max_memory_bytes, throttled_ms, limits_json, latency_histogram_json,
-                                        calls_measured, function_error_type, function_error_message, billed_ms, call_spans_json)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                """, arguments: [runID, seq, result.invocationId, configIndex, workerID, Date().timeIntervalSince1970,
-                                 result.durationMs, result.initMs, result.listMs, result.calls, result.errors.values.reduce(0, +),
-                                 result.retries, result.cpuMs, result.maxMemoryBytes, result.throttledMs, limitsJSON, histogram,
-                                 result.callsMeasured, result.functionError?.type, result.functionError?.message, result.billedMs, spans])
-            for (code, count) in result.errors.sorted(by: { $0.key < $1.key }) {
-                try db.execute(sql: "INSERT INTO invocation_error (run_id, seq, code, count) VALUES (?, ?, ?, ?)",
-                               arguments: [runID, seq, code, count])
+            for (w, e) in zip(writes, encoded) {
+                switch w {
+                case .result(let configIndex, let result, _, let worker):
+                    try Self.insert(db, runID: runID, configIndex: configIndex, result: result, encoded: e!, workerID: worker)
+                case .attempt(let a):
+                    let seq = try Self.nextSeq(db, "attempt", runID)
+                    guard seq <= RunReport.maxTimelineAttempts else { continue }
+                    try db.cachedStatement(sql: "INSERT INTO attempt (run_id, seq, invocation_id, config_idx, worker_id, start_ms, end_ms, outcome) VALUES (?, ?, ?, ?, ?, ?, ?, ?)")
+                        .execute(arguments: [runID, seq, a.invocation, a.config, a.worker, a.startMs, a.endMs, a.outcome])
+                case .abandoned(let configIndex, let invocation, let reason):
+                    let seq = try Self.nextSeq(db, "abandoned", runID)
+                    try db.cachedStatement(sql: "INSERT INTO abandoned (run_id, seq, invocation_id, config_idx, reason) VALUES (?, ?, ?, ?, ?)")
+                        .execute(arguments: [runID, seq, invocation, configIndex, reason])
+                case .counters(let configIndex, let failed, let reassigned):
+                    try db.cachedStatement(sql: "UPDATE config SET failed = ?, reassigned = ? WHERE run_id = ? AND idx = ?")
+                        .execute(arguments: [failed, reassigned, runID, configIndex])
+                }
             }
         }
     }
 
+    /// Records one counted invocation result, in its own transaction.
+    package func record(runID: String, configIndex: Int, result: InvocationResult, limits: WorkerLimits, workerID: String) throws {
+        try apply(runID: runID, [.result(configIndex: configIndex, result, limits, worker: workerID)])
+    }
+
     /// An attempt ended (the timeline); kept up to the report's limit.
     package func recordAttempt(runID: String, _ a: RunReport.Attempt) throws {
-        try pool.write { db in
-            let seq = try Int.fetchOne(db, sql: "SELECT COALESCE(MAX(seq), 0) + 1 FROM attempt WHERE run_id = ?", arguments: [runID]) ?? 1
-            guard seq <= RunReport.maxTimelineAttempts else { return }
-            try db.execute(sql: "INSERT INTO attempt (run_id, seq, invocation_id, config_idx, worker_id, start_ms, end_ms, outcome) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                           arguments: [runID, seq, a.invocation, a.config, a.worker, a.startMs, a.endMs, a.outcome])
-        }
+        try apply(runID: runID, [.attempt(a)])
     }
 
     /// An invocation was given up, with the reason (kept in the order they were).
     package func recordAbandoned(runID: String, configIndex: Int, invocationID: String, reason: String) throws {
-        try pool.write { db in
-            let seq = try Int.fetchOne(db, sql: "SELECT COALESCE(MAX(seq), 0) + 1 FROM abandoned WHERE run_id = ?", arguments: [runID]) ?? 1
-            try db.execute(sql: "INSERT INTO abandoned (run_id, seq, invocation_id, config_idx, reason) VALUES (?, ?, ?, ?, ?)",
-                           arguments: [runID, seq, invocationID, configIndex, reason])
-        }
+        try apply(runID: runID, [.abandoned(configIndex: configIndex, invocation: invocationID, reason: reason)])
     }
 
     /// A configuration's abandoned-invocation and re-assignment counts changed.
     package func updateCounters(runID: String, configIndex: Int, failed: Int, reassigned: Int) throws {
-        try pool.write { db in
-            try db.execute(sql: "UPDATE config SET failed = ?, reassigned = ? WHERE run_id = ? AND idx = ?",
-                           arguments: [failed, reassigned, runID, configIndex])
+        try apply(runID: runID, [.counters(configIndex: configIndex, failed: failed, reassigned: reassigned)])
+    }
+
+    /// A result's JSON columns.
+    private struct EncodedResult {
+        var limits: String
+        var histogram: String
+        var spans: String?
+        init(_ result: InvocationResult, _ limits: WorkerLimits) throws {
+            self.limits = String(decoding: try RunStore.encoder.encode(limits), as: UTF8.self)
+            histogram = try PairsJSON.histogram(result.histogram) ?? String(decoding: try RunStore.encoder.encode(result.histogram), as: UTF8.self)
+            spans = result.callSpansUs.map(PairsJSON.pairs)
         }
+    }
+
+    private static func nextSeq(_ db: Database, _ table: String, _ runID: String) throws -> Int {
+        try Int.fetchOne(db.cachedStatement(sql: "SELECT COALESCE(MAX(seq), 0) + 1 FROM \(table) WHERE run_id = ?"), arguments: [runID]) ?? 1
+    }
+
+    private static func insert(_ db: Database, runID: String, configIndex: Int, result: InvocationResult, encoded e: EncodedResult,
+                               workerID: String) throws {
+        let overhead = result.workerOverheadUs.flatMap { $0.count == 2 ? $0 : nil }
+        let seq = try nextSeq(db, "invocation", runID)
+        try db.cachedStatement(sql: """
+            INSERT INTO invocation (run_id, seq, invocation_id, config_idx, worker_id, received_at, duration_ms, init_ms, list_ms,
+                                    calls, errors, retries, cpu_ms, max_memory_bytes, throttled_ms, limits_json, latency_histogram_json,
+                                    calls_measured, function_error_type, function_error_message, billed_ms, call_spans_json,
+                                    overhead_start_us, overhead_finish_us)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+            """).execute(arguments: [runID, seq, result.invocationId, configIndex, workerID, Date().timeIntervalSince1970,
+                                     result.durationMs, result.initMs, result.listMs, result.calls, result.errors.values.reduce(0, +),
+                                     result.retries, result.cpuMs, result.maxMemoryBytes, result.throttledMs, e.limits, e.histogram,
+                                     result.callsMeasured, result.functionError?.type, result.functionError?.message, result.billedMs, e.spans,
+                                     overhead.map { Int64($0[0]) }, overhead.map { Int64($0[1]) }])
+        for (code, count) in result.errors.sorted(by: { $0.key < $1.key }) {
+            try db.cachedStatement(sql: "INSERT INTO invocation_error (run_id, seq, code, count) VALUES (?, ?, ?, ?)")
+                .execute(arguments: [runID, seq, code, count])
+        }
+    }
+
+    /// A stored histogram: the fast path for the text this store writes, JSONDecoder for anything else.
+    static func histogram(_ text: String) throws -> HistogramSnapshot {
+        if let h = PairsJSON.parseHistogram(text) { return h }
+        return try decoder.decode(HistogramSnapshot.self, from: Data(text.utf8))
+    }
+
+    static func spans(_ text: String?) throws -> [[UInt32]]? {
+        guard let text else { return nil }
+        if let pairs = PairsJSON.parsePairs(text), pairs.allSatisfy({ $0.allSatisfy { $0 <= UInt32.max } }) {
+            return pairs.map { $0.map { UInt32($0) } }
+        }
+        return try decoder.decode([[UInt32]].self, from: Data(text.utf8))
     }
 
     /// Closes a run: its final status (and error), the final plan (with the sizes that ran
@@ -272,11 +347,12 @@ package final class RunStore: Sendable {
                            arguments: [status, error, (finishedAt ?? Date()).timeIntervalSince1970, planJSON, runID])
             var merged: [Int: CallRecorder] = [:]
             for row in try Row.fetchAll(db, sql: "SELECT config_idx, latency_histogram_json FROM invocation WHERE run_id = ?", arguments: [runID]) {
-                let snapshot = try Self.decoder.decode(HistogramSnapshot.self, from: Data((row["latency_histogram_json"] as String).utf8))
+                let snapshot = try Self.histogram(row["latency_histogram_json"])
                 merged[row["config_idx"], default: CallRecorder()].add(snapshot)
             }
             for (index, recorder) in merged {
-                let json = String(decoding: try Self.encoder.encode(recorder.snapshot()), as: UTF8.self)
+                let snapshot = recorder.snapshot()
+                let json = try PairsJSON.histogram(snapshot) ?? String(decoding: try Self.encoder.encode(snapshot), as: UTF8.self)
                 try db.execute(sql: "UPDATE config SET latency_histogram_json = ? WHERE run_id = ? AND idx = ?", arguments: [json, runID, index])
             }
         }
@@ -332,18 +408,28 @@ package final class RunStore: Sendable {
             var errorsBySeq: [Int: [String: Int]] = [:]
             for e in errors { errorsBySeq[e["seq"], default: [:]][e["code"]] = e["count"] }
             let position = Dictionary(uniqueKeysWithValues: aggregates.enumerated().map { ($1.config.index, $0) })
+            var limitsByText: [String: WorkerLimits] = [:]
             for row in try Row.fetchAll(db, sql: "SELECT * FROM invocation WHERE run_id = ? ORDER BY seq", arguments: [runID]) {
                 let seq: Int = row["seq"]
                 let result = InvocationResult(
                     invocationId: row["invocation_id"], durationMs: row["duration_ms"], initMs: row["init_ms"], listMs: row["list_ms"],
                     calls: row["calls"], errors: errorsBySeq[seq] ?? [:], retries: row["retries"],
-                    histogram: try Self.decoder.decode(HistogramSnapshot.self, from: Data((row["latency_histogram_json"] as String).utf8)),
+                    histogram: try Self.histogram(row["latency_histogram_json"]),
                     maxMemoryBytes: row["max_memory_bytes"], cpuMs: row["cpu_ms"], throttledMs: row["throttled_ms"],
                     callsMeasured: row["calls_measured"],
                     functionError: (row["function_error_type"] as String?).map { FunctionError(type: $0, message: row["function_error_message"] ?? "") },
                     billedMs: row["billed_ms"],
-                    callSpansUs: try (row["call_spans_json"] as String?).map { try Self.decoder.decode([[UInt32]].self, from: Data($0.utf8)) })
-                let limits = try Self.decoder.decode(WorkerLimits.self, from: Data((row["limits_json"] as String).utf8))
+                    callSpansUs: try Self.spans(row["call_spans_json"]),
+                    workerOverheadUs: Self.overhead(row["overhead_start_us"], row["overhead_finish_us"]))
+                // A worker's limits are the same text on each of its rows: decoded once.
+                let limitsText: String = row["limits_json"]
+                let limits: WorkerLimits
+                if let known = limitsByText[limitsText] {
+                    limits = known
+                } else {
+                    limits = try Self.decoder.decode(WorkerLimits.self, from: Data(limitsText.utf8))
+                    limitsByText[limitsText] = limits
+                }
                 guard let i = position[row["config_idx"]] else { continue }
                 aggregates[i].add(result, limits: limits)
             }

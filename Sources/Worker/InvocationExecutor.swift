@@ -7,9 +7,17 @@ import NIOConcurrencyHelpers
 /// Runs one assigned invocation and says how it went. One protocol so that other runners
 /// (e.g. unmodified Lambda handlers behind the Runtime API) can take the S3 executor's place.
 package protocol InvocationExecutor: Sendable {
-    /// Runs `assign`; `progress` is bumped per finished call. Returns `.result` or `.failed`.
-    func run(_ assign: Assign, progress: NIOLockedValueBox<Int>) async -> Message
+    /// Runs `assign`, which arrived (its keys read) at monotonic `receivedNs`; `progress` is
+    /// bumped per finished call. Returns `.result` or `.failed`.
+    func run(_ assign: Assign, receivedNs: UInt64, progress: NIOLockedValueBox<Int>) async -> Message
     func shutdown() async
+}
+
+extension InvocationExecutor {
+    /// Runs `assign` as just received.
+    package func run(_ assign: Assign, progress: NIOLockedValueBox<Int>) async -> Message {
+        await run(assign, receivedNs: monotonicNanoseconds(), progress: progress)
+    }
 }
 
 /// The built-in executor: the per-key S3 calls with a strategy, clients kept warm across
@@ -29,7 +37,7 @@ package final class S3InvocationExecutor: InvocationExecutor {
         pendingSpawn = NIOLockedValueBox(coldSpawnNanoseconds)
     }
 
-    package func run(_ assign: Assign, progress: NIOLockedValueBox<Int>) async -> Message {
+    package func run(_ assign: Assign, receivedNs: UInt64, progress: NIOLockedValueBox<Int>) async -> Message {
         func failed(_ reason: String) -> Message { .failed(Failed(invocationId: assign.invocationId, reason: reason)) }
         guard let op = ObjectOperation(rawValue: assign.op) else { return failed("unknown op '\(assign.op)'") }
         let strategy: Strategy
@@ -50,13 +58,15 @@ package final class S3InvocationExecutor: InvocationExecutor {
         let t0 = monotonicNanoseconds()
         let initMs = spawn.map { Double(t0 &- $0) / 1e6 }
         var listMs: Double?
+        var listedNs: UInt64 = 0
         let keys: [String]
         if let given = assign.keys {
             keys = given
         } else {
             do {
                 keys = try await runner.list(bucket: assign.target.bucket, prefix: assign.list?.prefix).objects.map(\.key)
-                listMs = Double(monotonicNanoseconds() - t0) / 1e6
+                listedNs = monotonicNanoseconds() - t0
+                listMs = Double(listedNs) / 1e6
             } catch {
                 return failed("listing failed: \(FanbenchError.from(error).message)")
             }
@@ -64,11 +74,19 @@ package final class S3InvocationExecutor: InvocationExecutor {
         let recorder = await runner.run(op, bucket: assign.target.bucket, keys: keys, progress: progress)
         let durationMs = Double(monotonicNanoseconds() - t0) / 1e6
         let cpu1 = processCPUMicroseconds()
-        return .result(InvocationResult(
+        var result = InvocationResult(
             invocationId: assign.invocationId, durationMs: durationMs, initMs: initMs, listMs: listMs,
             calls: recorder.calls, errors: recorder.errors, retries: recorder.retries, histogram: recorder.snapshot(),
             maxMemoryBytes: maxResidentBytes(), cpuMs: Double(cpu1.user + cpu1.system - cpu0.user - cpu0.system) / 1000,
-            throttledMs: max(0, (throttle?.throttledMs() ?? 0) - throttled0), callSpansUs: recorder.spanOffsetsUs(from: t0)))
+            throttledMs: max(0, (throttle?.throttledMs() ?? 0) - throttled0), callSpansUs: recorder.spanOffsetsUs(from: t0))
+        // A listing (seed mode) is the invocation's own work, not overhead.
+        if let first = recorder.firstStartNs, let last = recorder.lastEndNs {
+            let sinceReceived = first &- min(first, receivedNs)
+            let before = sinceReceived - min(listedNs, sinceReceived)
+            let ready = monotonicNanoseconds()
+            result.workerOverheadUs = [UInt32(clamping: before / 1000), UInt32(clamping: (ready &- min(last, ready)) / 1000)]
+        }
+        return .result(result)
     }
 
     package func shutdown() async {

@@ -215,8 +215,9 @@ package struct WorkerService: Service {
                     assign.keys = try await Self.readKeys(assign, chunks: chunks, &iterator)
                     assign.keyChunks = nil
                 }
+                let received = monotonicNanoseconds()
                 // Stopped before or during it: give it back.
-                guard !stop.isStopped, let outcome = try await runWithHeartbeats(assign, stream) else {
+                guard !stop.isStopped, let outcome = try await runWithHeartbeats(assign, receivedNs: received, stream) else {
                     try await stream.send(.failed(Failed(invocationId: assign.invocationId, reason: Self.stoppingReason, retire: true)))
                     return
                 }
@@ -250,7 +251,7 @@ package struct WorkerService: Service {
     /// to stop meanwhile. When a heartbeat cannot be sent (the coordinator is gone), this
     /// throws at once instead of waiting for the invocation's calls, which may hang on the
     /// same broken network; the coordinator re-queues the work.
-    private func runWithHeartbeats(_ assign: Assign, _ stream: MessageStream) async throws -> Message? {
+    private func runWithHeartbeats(_ assign: Assign, receivedNs: UInt64, _ stream: MessageStream) async throws -> Message? {
         enum Event: Sendable {
             case done(Message)
             case lost(any Error)
@@ -264,7 +265,7 @@ package struct WorkerService: Service {
         // Unstructured on purpose: a blocking strategy's calls cannot be cancelled, and a lost
         // coordinator or a stop must not wait for them.
         let work = Task {
-            continuation.yield(.done(await executor.run(assign, progress: progress)))
+            continuation.yield(.done(await executor.run(assign, receivedNs: receivedNs, progress: progress)))
         }
         let heartbeats = Task {
             do {

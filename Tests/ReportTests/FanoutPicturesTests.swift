@@ -41,6 +41,33 @@ import Testing
         #expect(offsets[0] == [100, 200] && offsets[1] == [600, 2600])
     }
 
+    @Test func theRecorderKnowsTheFirstStartAndTheLastEndOfEveryCall() {
+        var a = CallRecorder()
+        a.record(startNs: 5_000, endNs: 9_000, retries: 0)
+        var b = CallRecorder()
+        b.record(startNs: 2_000, endNs: 4_000, retries: 0)
+        b.record(startNs: 6_000, endNs: 12_000, retries: 0)
+        a.merge(b)
+        #expect(a.firstStartNs == 2_000 && a.lastEndNs == 12_000)
+        #expect(CallRecorder().firstStartNs == nil)
+    }
+
+    @Test func workerOverheadIsReportedAsPercentilesAndAbsurdFiguresAreNotBelieved() throws {
+        let overheads: [[UInt32]?] = [[200, 50], [400, 70], [300, 60], nil, [1, 2, 3], [ConfigAggregate.maxOverheadUs + 1, 1]]
+        let a = Self.aggregate(Array(repeating: 100, count: overheads.count)) { _ in nil }
+        var b = ConfigAggregate(config: a.config)
+        for (i, o) in overheads.enumerated() {
+            var r = SampleReport.result("inv-\(i)", ms: 100)
+            r.workerOverheadUs = o
+            b.add(r, limits: WorkerLimits(cpu: a.config.size.cpu, memoryBytes: a.config.size.memoryBytes, cgroup: "v1"))
+        }
+        let o = try #require(RunReport.config(from: b).workerOverhead)
+        #expect(o.invocations == 3 && o.startP50Ms == 0.3 && o.startP99Ms == 0.4 && o.finishP50Ms == 0.06)
+        #expect(RunReport.config(from: a).workerOverhead == nil)
+        let table = ReportTables.detailSection(SampleReport.make([(1024, .async(2), [100])]))
+        #expect(!table.rows[0].contains("worker in p50/p99"), "no column when no configuration reported it")
+    }
+
     @Test func theTimelineHasALanePerWorkerAndMarksWhatWasRequeued() throws {
         var r = SampleReport.make([(128, .serial, [100]), (1024, .async(16), [50])])
         r.timeline = [

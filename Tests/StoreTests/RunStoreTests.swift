@@ -45,7 +45,8 @@ import Testing
                                           errors: n % 5 == 0 ? ["SlowDown": 1] : [:], retries: n % 3,
                                           histogram: HistogramSnapshot(counts: counts), maxMemoryBytes: Int64(40 + n) << 20,
                                           cpuMs: 3.3 * Double(n), throttledMs: 0.5,
-                                          callSpansUs: [[0, 16_000], [UInt32(n) * 10, 40_000]])
+                                          callSpansUs: [[0, 16_000], [UInt32(n) * 10, 40_000]],
+                                          workerOverheadUs: [UInt32(100 + n), UInt32(40 + 2 * n)])
             if spec.config.strategy.functionName != nil {
                 // A function's own calls are unknown; some invocations fail as Lambda names it.
                 result = InvocationResult(invocationId: spec.id, durationMs: 300 + Double(n), initMs: n % 6 == 0 ? 420 : nil, calls: 0, errors: [:],
@@ -94,6 +95,9 @@ import Testing
         #expect(try rebuilt.jsonData() == expected.jsonData())
         #expect(rebuilt.configs[2].invocations.billedFromReport == 3)
         #expect(rebuilt.timeline == attempts && rebuilt.configs[0].waterfalls?.first?.callsMs.count == 2)
+        let overhead = try #require(rebuilt.configs[0].workerOverhead)
+        #expect(overhead.invocations == 6 && overhead.startP50Ms > 0.1 && overhead.startP99Ms < 0.2 && overhead.finishP99Ms < 0.12)
+        #expect(rebuilt.configs[2].workerOverhead == nil, "a function reports none")
         let tune = TuneResult(id: "tune-1", startedAt: Date(timeIntervalSince1970: 1_764_000_000), strategy: "async", goal: .cost,
                               maxConcurrency: 64, invocationsPerPoint: 5)
         try reopened.saveTune(tune)
@@ -120,7 +124,8 @@ import Testing
             #expect(try String.fetchAll(db, sql: "SELECT identifier FROM grdb_migrations") == ["v1: runs, configurations, invocations, errors", "v2: abandoned invocations and why",
                                                                                                  "v3: functions (Lambda handlers) and their failures",
                                                                                                  "v4: what Lambda billed (the Lambda backend's REPORT lines)",
-                                                                                                 "v5: the timeline (attempts), call waterfalls, tuning searches (fanbench tune)"])
+                                                                                                 "v5: the timeline (attempts), call waterfalls, tuning searches (fanbench tune)",
+                                                                                                 "v6: the worker's own overhead around each invocation's calls"])
             let merged = try String.fetchOne(db, sql: "SELECT latency_histogram_json FROM config WHERE run_id = 'run-b' AND idx = 0")
             let decoder = JSONDecoder()
             decoder.keyDecodingStrategy = .convertFromSnakeCase

@@ -82,7 +82,7 @@ package actor FunctionExecutor: InvocationExecutor {
         return l
     }
 
-    package func run(_ assign: Assign, progress: NIOLockedValueBox<Int>) async -> Message {
+    package func run(_ assign: Assign, receivedNs: UInt64, progress: NIOLockedValueBox<Int>) async -> Message {
         guard let definition = assign.function else {
             return .failed(Failed(invocationId: assign.invocationId, reason: "a function invocation came without its function's definition"))
         }
@@ -456,10 +456,10 @@ package struct RoutingExecutor: InvocationExecutor {
         self.functions = functions
     }
 
-    package func run(_ assign: Assign, progress: NIOLockedValueBox<Int>) async -> Message {
-        if assign.strategy == "function" { return await functions.run(assign, progress: progress) }
+    package func run(_ assign: Assign, receivedNs: UInt64, progress: NIOLockedValueBox<Int>) async -> Message {
+        if assign.strategy == "function" { return await functions.run(assign, receivedNs: receivedNs, progress: progress) }
         await functions.suspend()
-        return await s3.run(assign, progress: progress)
+        return await s3.run(assign, receivedNs: receivedNs, progress: progress)
     }
 
     package func shutdown() async {
