@@ -35,6 +35,10 @@ package struct CoordinatorServer: Service {
         do {
             let listener = try await ServerBootstrap(group: group)
                 .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+                // A thousand workers dial at once: with NIO's default backlog (256) the accept
+                // queue overflows, and the kernel forgets connections their workers think are
+                // open (they wait for a challenge that never comes). The kernel caps it at somaxconn.
+                .serverChannelOption(.backlog, value: 4096)
                 .childChannelOption(.tcpOption(.tcp_nodelay), value: 1)
                 .bind(host: address.host, port: address.port) { channel in MessageStream.configure(channel, maxLineBytes: maxLine) }
             return CoordinatorServer(configuration: configuration, coordinator: coordinator, listener: listener, logger: logger)
