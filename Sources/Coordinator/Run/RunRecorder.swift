@@ -8,13 +8,19 @@ import Synchronization
 
 /// Writes the run into the store as it happens, off the dispatch path: every write goes to one
 /// serial queue, in the order the coordinator produced it, so a slow disk never holds up an
-/// assignment. A failed write is reported once and the run goes on: its report is still
-/// printed and written, and what did reach the store stays. `finish` waits for every write.
+/// assignment. Writes that arrive while the queue is busy wait in `pending` and go in together,
+/// one transaction per batch (at most `maxBatch`): at thousands of results a second a
+/// transaction each was most of the store's cost. A failed write is reported once and the run
+/// goes on: its report is still printed and written, and what did reach the store stays.
+/// `finish` waits for every write.
 package final class RunRecorder: Sendable {
     package let store: RunStore
     package let runID: String
     private let state = Mutex((began: false, failures: 0))
     private let queue = DispatchQueue(label: "fanbench.run-recorder")
+    /// Writes not yet applied, in order, and whether a drain is already queued for them.
+    private let pending = Mutex((writes: [RunStore.Write](), drainQueued: false))
+    package static let maxBatch = 1000
 
     package init(store: RunStore, runID: String) {
         self.store = store
@@ -30,19 +36,19 @@ package final class RunRecorder: Sendable {
     }
 
     package func record(configIndex: Int, _ result: InvocationResult, _ limits: WorkerLimits, _ worker: String) {
-        enqueue { [store, runID] in try store.record(runID: runID, configIndex: configIndex, result: result, limits: limits, workerID: worker) }
+        batch(.result(configIndex: configIndex, result, limits, worker: worker))
     }
 
     package func attempt(_ a: RunReport.Attempt) {
-        enqueue { [store, runID] in try store.recordAttempt(runID: runID, a) }
+        batch(.attempt(a))
     }
 
     package func abandoned(configIndex: Int, invocation: String, reason: String) {
-        enqueue { [store, runID] in try store.recordAbandoned(runID: runID, configIndex: configIndex, invocationID: invocation, reason: reason) }
+        batch(.abandoned(configIndex: configIndex, invocation: invocation, reason: reason))
     }
 
     package func counters(_ index: Int, _ failed: Int, _ reassigned: Int) {
-        enqueue { [store, runID] in try store.updateCounters(runID: runID, configIndex: index, failed: failed, reassigned: reassigned) }
+        batch(.counters(configIndex: index, failed: failed, reassigned: reassigned))
     }
 
     /// Closes the run after every queued write; returns once it is on disk.
@@ -52,18 +58,45 @@ package final class RunRecorder: Sendable {
         queue.sync {}
     }
 
-    private func enqueue(_ body: @escaping @Sendable () throws -> Void) {
+    /// Queues `write` behind those pending; the first of a batch queues the drain that applies them.
+    private func batch(_ write: RunStore.Write) {
+        let queueDrain = pending.withLock { p -> Bool in
+            p.writes.append(write)
+            defer { p.drainQueued = true }
+            return !p.drainQueued
+        }
+        guard queueDrain else { return }
         queue.async { [self] in
-            do {
-                try body()
-            } catch {
-                let first = state.withLock { s -> Bool in
-                    s.failures += 1
-                    return s.failures == 1
+            while true {
+                let writes = pending.withLock { p -> [RunStore.Write] in
+                    let n = min(p.writes.count, Self.maxBatch)
+                    let taken = Array(p.writes.prefix(n))
+                    p.writes.removeFirst(n)
+                    if p.writes.isEmpty { p.drainQueued = false }
+                    return taken
                 }
-                if first {
-                    FileHandle.standardError.write(Data("fanbench: warning: cannot write to the run database \(store.path): \(error); the run goes on and its report is still printed\n".utf8))
-                }
+                if writes.isEmpty { return }
+                perform { [store, runID] in try store.apply(runID: runID, writes) }
+                if writes.count < Self.maxBatch { return }
+            }
+        }
+    }
+
+    private func enqueue(_ body: @escaping @Sendable () throws -> Void) {
+        queue.async { [self] in perform(body) }
+    }
+
+    /// Runs one write on the queue; the first failure is reported.
+    private func perform(_ body: () throws -> Void) {
+        do {
+            try body()
+        } catch {
+            let first = state.withLock { s -> Bool in
+                s.failures += 1
+                return s.failures == 1
+            }
+            if first {
+                FileHandle.standardError.write(Data("fanbench: warning: cannot write to the run database \(store.path): \(error); the run goes on and its report is still printed\n".utf8))
             }
         }
     }
