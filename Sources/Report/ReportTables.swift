@@ -20,6 +20,10 @@ package enum ReportTables {
                      + ", \(report.plan.keys.map { "\($0) keys" } ?? "listed per invocation"), workers \(report.plan.workers)"]
         lines.append("started \(iso(report.startedAt))" + (report.finishedAt.map { ", finished \(iso($0))" } ?? "")
                      + ", fanbench \(report.fanbenchVersion), host \(report.host.cores) cores, cgroup \(report.host.cgroup)")
+        if let l = report.plan.listingS {
+            lines.append("listed \(report.plan.keys.map { "\($0) keys" } ?? "the bucket") in \(String(format: "%.2f", l)) s"
+                         + (report.plan.firstAssignS.map { "; first assignment \(String(format: "%.2f", $0)) s after the last page" } ?? ""))
+        }
         if let b = report.plan.backend { lines.append(b.describe(emulation: report.target.emulation, workers: report.plan.workers)) }
         if let e = report.target.emulation {
             lines.append("EMULATED network (\(e.profile): \(formatNumber(e.rttMs)) ms RTT, \(e.jitter) jitter, TLS \(e.tls ? "on" : "off")) against a local SeaweedFS: not AWS figures")

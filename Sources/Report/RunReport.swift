@@ -88,6 +88,11 @@ package struct RunReport: Codable, Sendable {
         package var functions: [Function]?
         /// Where the invocations ran: emulated (local or external workers) or a Lambda API (real AWS, or not).
         package var backend: Backend?
+        /// The coordinator's listing, start to last page, in seconds (absent when invocations list).
+        package var listingS: Double?
+        /// From the last page (or the plan, when invocations list) to the first assignment sent,
+        /// in seconds: sharding, planning, and, for external workers, waiting for them to join.
+        package var firstAssignS: Double?
 
         package init(sizes: [Int], strategies: [String], invocations: Int, shardSize: Int? = nil, listing: String, keys: Int? = nil, workers: String, cold: Bool, oversubscribedSizes: [Int]) {
             self.sizes = sizes

@@ -69,7 +69,12 @@ package struct WorkerService: Service {
                 try await channel.executeThenClose { inbound, outbound in
                     let stream = MessageStream(outbound: outbound)
                     var iterator = inbound.makeAsyncIterator()
+                    // A coordinator whose accept queue overflowed leaves a connection the kernel
+                    // says is open and nobody serves: without a limit the worker would wait forever.
+                    let silent = channel.channel.eventLoop.scheduleTask(in: .seconds(30)) { channel.channel.close(promise: nil) }
+                    defer { silent.cancel() }
                     try await handshake(stream, &iterator)
+                    silent.cancel()
                     do {
                         try await serve(stream, &iterator, channel: channel.channel)
                     } catch let e as ProtocolError where !stop.isStopped {
@@ -181,7 +186,7 @@ package struct WorkerService: Service {
 
     private func handshake(_ stream: MessageStream, _ iterator: inout MessageStream.Inbound.AsyncIterator) async throws {
         guard case .challenge(let challenge)? = try await MessageStream.next(&iterator) else {
-            throw WorkerError.handshake(options.coordinator.description, "did not open with a challenge")
+            throw WorkerError.handshake(options.coordinator.description, "did not open with a challenge (closed, or silent for 30 s)")
         }
         guard challenge.protocol == ProtocolVersion.current else {
             throw WorkerError.protocolMismatch(options.coordinator.description, theirs: challenge.protocol, ours: ProtocolVersion.current)

@@ -68,6 +68,17 @@ import Testing
         #expect(!table.rows[0].contains("worker in p50/p99"), "no column when no configuration reported it")
     }
 
+    @Test func theHeadlineSaysHowLongTheListingTookAndWhenDispatchStarted() throws {
+        var r = SampleReport.make([(1024, .serial, [100])])
+        #expect(!ReportTables.headline(r).contains { $0.hasPrefix("listed ") })
+        r.plan.listingS = 21.04
+        r.plan.firstAssignS = 1.434
+        let line = try #require(ReportTables.headline(r).first { $0.hasPrefix("listed ") })
+        #expect(line.hasSuffix("in 21.04 s; first assignment 1.43 s after the last page"), "\(line)")
+        let back = try ReportFile.decode(try r.jsonData(), from: "r.json")
+        #expect(back.plan.listingS == 21.04 && back.plan.firstAssignS == 1.434)
+    }
+
     @Test func theTimelineHasALanePerWorkerAndMarksWhatWasRequeued() throws {
         var r = SampleReport.make([(128, .serial, [100]), (1024, .async(16), [50])])
         r.timeline = [

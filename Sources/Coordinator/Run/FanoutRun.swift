@@ -105,16 +105,20 @@ package enum FanoutRun {
     package static func execute(s3: S3ClientConfiguration, options: Options, logger: Logger, hooks: Hooks = Hooks()) async throws -> Outcome {
         let startedAt = Date()
         var keys: [String]?
+        let listingStarted = monotonicNanoseconds()
+        var listingS: Double?
         if options.listing == .coordinator {
             let listing = try await S3Client.withClient(configuration: s3, transport: .curl, maxConnections: 1) {
                 try await $0.listAll(bucket: options.bucket, prefix: options.prefix)
             }
             keys = listing.objects.map(\.key)
+            listingS = Double(monotonicNanoseconds() - listingStarted) / 1e9
             if keys!.isEmpty {
                 throw RunError.noKeys(bucket: options.bucket, prefix: options.prefix)
             }
         }
         try checkFunctions(options.strategies, defined: options.functions)
+        let listed = monotonicNanoseconds()
         let plan = try RunPlan.make(sizes: options.sizes, strategies: options.strategies, invocations: options.invocations,
                                     keys: keys, shardSize: options.shardSize)
         let functions = options.functions
@@ -203,6 +207,8 @@ package enum FanoutRun {
         report.status = interrupted ? "incomplete" : "complete"
         report.finishedAt = Date()
         report.plan.oversubscribedSizes = oversubscribed
+        report.plan.listingS = listingS
+        report.plan.firstAssignS = await coordinator.firstAssignedNs.map { Double($0 &- min($0, listed)) / 1e9 }
         if let fleet = driver.state.fleet {
             report.plan.backend?.invokeThrottled = fleet.throttled
             report.plan.backend?.invokeServerErrors = fleet.serverErrors

@@ -61,6 +61,8 @@ package actor RunCoordinator {
     private let origin: UInt64
     /// Attempts under way: invocation → (worker, configuration, start ns).
     private var open: [String: (worker: String, config: Int, start: UInt64)] = [:]
+    /// When the first assignment was sent (the clock's ns).
+    package private(set) var firstAssignedNs: UInt64?
     /// Ended attempts, in the order they ended (the first `RunReport.maxTimelineAttempts`).
     package private(set) var attempts: [RunReport.Attempt] = []
 
@@ -242,6 +244,7 @@ package actor RunCoordinator {
                 lastStarted = "\(spec.config.size.memoryMB) MB \(spec.config.strategy)"
                 lastAssignee[invocation] = worker
                 open[invocation] = (worker, spec.config.index, now())
+                if firstAssignedNs == nil { firstAssignedNs = open[invocation]?.start }
                 do {
                     // Keys that do not fit the worker's line limit follow in chunks that do.
                     try await c.link.send(AssignmentFraming.messages(for: assignTemplate(spec), maxLineBytes: c.maxLineBytes))
