@@ -266,26 +266,6 @@ package final class RunStore: Sendable {
         }
     }
 
-    /// Records one counted invocation result, in its own transaction.
-    package func record(runID: String, configIndex: Int, result: InvocationResult, limits: WorkerLimits, workerID: String) throws {
-        try apply(runID: runID, [.result(configIndex: configIndex, result, limits, worker: workerID)])
-    }
-
-    /// An attempt ended (the timeline); kept up to the report's limit.
-    package func recordAttempt(runID: String, _ a: RunReport.Attempt) throws {
-        try apply(runID: runID, [.attempt(a)])
-    }
-
-    /// An invocation was given up, with the reason (kept in the order they were).
-    package func recordAbandoned(runID: String, configIndex: Int, invocationID: String, reason: String) throws {
-        try apply(runID: runID, [.abandoned(configIndex: configIndex, invocation: invocationID, reason: reason)])
-    }
-
-    /// A configuration's abandoned-invocation and re-assignment counts changed.
-    package func updateCounters(runID: String, configIndex: Int, failed: Int, reassigned: Int) throws {
-        try apply(runID: runID, [.counters(configIndex: configIndex, failed: failed, reassigned: reassigned)])
-    }
-
     /// A result's JSON columns.
     private struct EncodedResult {
         var limits: String

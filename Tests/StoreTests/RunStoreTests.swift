@@ -66,16 +66,21 @@ import Testing
         let (header, plan, results) = try sampleRun(id: "run-a")
         try store.begin(header, configs: plan.configs, plannedInvocations: plan.invocations.count)
         var aggregates = plan.configs.map(ConfigAggregate.init(config:))
-        // Results arrive out of plan order; the store replays them in arrival order.
-        for (spec, result, limits) in results.reversed() {
-            try store.record(runID: "run-a", configIndex: spec.config.index, result: result, limits: limits, workerID: "w1")
+        // Results arrive out of plan order; the store replays them in arrival order. The first
+        // half goes in one write each, the rest in one batch with the other writes, as the
+        // recorder sends them when they queue up.
+        let arrived = Array(results.reversed())
+        for (spec, result, limits) in arrived {
             aggregates[spec.config.index].add(result, limits: limits)
         }
+        for (spec, result, limits) in arrived.prefix(arrived.count / 2) {
+            try store.apply(runID: "run-a", [.result(configIndex: spec.config.index, result, limits, worker: "w1")])
+        }
         aggregates[2].reassigned = 1
-        try store.updateCounters(runID: "run-a", configIndex: 2, failed: 0, reassigned: 1)
         let attempts = [RunReport.Attempt(invocation: "c0-r0-s0", worker: "w1", config: 0, startMs: 1.5, endMs: 90.25, outcome: "requeued"),
                         RunReport.Attempt(invocation: "c0-r0-s0", worker: "w2", config: 0, startMs: 91, endMs: 170, outcome: "ok")]
-        for a in attempts { try store.recordAttempt(runID: "run-a", a) }
+        try store.apply(runID: "run-a", arrived.dropFirst(arrived.count / 2).map { .result(configIndex: $0.0.config.index, $0.1, $0.2, worker: "w1") }
+                                         + [.counters(configIndex: 2, failed: 0, reassigned: 1)] + attempts.map { .attempt($0) })
         var expected = header
         expected.timeline = attempts
         expected.status = "complete"
@@ -113,9 +118,7 @@ import Testing
         let store = try RunStore(path: path)
         let (header, plan, results) = try sampleRun(id: "run-b")
         try store.begin(header, configs: plan.configs, plannedInvocations: plan.invocations.count)
-        for (spec, result, limits) in results {
-            try store.record(runID: "run-b", configIndex: spec.config.index, result: result, limits: limits, workerID: "w")
-        }
+        try store.apply(runID: "run-b", results.map { .result(configIndex: $0.0.config.index, $0.1, $0.2, worker: "w") })
         try store.finish(runID: "run-b", status: "complete")
         _ = try RunStore(path: path)  // migrating again is a no-op
         let db = try DatabaseQueue(path: path)
@@ -141,7 +144,7 @@ import Testing
         let (header, plan, results) = try sampleRun(id: "run-c")
         try store.begin(header, configs: plan.configs, plannedInvocations: plan.invocations.count)
         for (spec, result, limits) in results.prefix(5) {
-            try store.record(runID: "run-c", configIndex: spec.config.index, result: result, limits: limits, workerID: "w")
+            try store.apply(runID: "run-c", [.result(configIndex: spec.config.index, result, limits, worker: "w")])
         }
         // This process is alive: the run is still running.
         #expect(try store.runs()[0].status == "running")

@@ -3,10 +3,9 @@ bucket of N synthetic keys, served as ListObjectsV2 pages of 1,000 with continua
 and HeadObject / GetObjectAcl answered at once. HTTP/1.1 keep-alive on asyncio with hand-rolled
 parsing, so a million calls take minutes, not hours. It checks no signature.
 
-usage: s3_listing_stub.py N_KEYS [KEY_BYTES]   prints "listening on PORT", serves until killed;
-prints "last_page_at UNIX_SECONDS" each time the listing's last page has been written
+usage: s3_listing_stub.py N_KEYS [KEY_BYTES]   prints "listening on PORT", serves until killed
 """
-import asyncio, sys, time, urllib.parse
+import asyncio, sys, urllib.parse
 
 N = int(sys.argv[1])
 KEY_BYTES = int(sys.argv[2]) if len(sys.argv) > 2 else 16
@@ -56,11 +55,6 @@ async def serve(reader, writer):
             writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: " + ctype + b"\r\nContent-Length: " + str(size).encode()
                          + b"\r\nx-amz-request-id: stub\r\n\r\n" + (body if method != "HEAD" else b""))
             await writer.drain()
-            if method == "GET" and "list-type" in query and b"<IsTruncated>false" in body:
-                try:
-                    print(f"last_page_at {time.time():.6f}", flush=True)
-                except OSError:  # nobody reads it (bench-bigbucket reads the port only)
-                    pass
     except (asyncio.IncompleteReadError, ConnectionError):
         pass
     finally:

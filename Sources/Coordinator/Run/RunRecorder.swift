@@ -62,8 +62,9 @@ package final class RunRecorder: Sendable {
     private func batch(_ write: RunStore.Write) {
         let queueDrain = pending.withLock { p -> Bool in
             p.writes.append(write)
-            defer { p.drainQueued = true }
-            return !p.drainQueued
+            let first = !p.drainQueued
+            p.drainQueued = true
+            return first
         }
         guard queueDrain else { return }
         queue.async { [self] in
@@ -77,7 +78,6 @@ package final class RunRecorder: Sendable {
                 }
                 if writes.isEmpty { return }
                 perform { [store, runID] in try store.apply(runID: runID, writes) }
-                if writes.count < Self.maxBatch { return }
             }
         }
     }
