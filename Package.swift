@@ -39,6 +39,8 @@ let package = Package(
         .systemLibrary(name: "CLibXML2", providers: [.apt(["libxml2-dev"])]),
         /// Spawning a function's runtime into its cgroup before exec (fork, join, exec in C).
         .systemLibrary(name: "CSpawn"),
+        /// The CPU probe's interpreter loop, at -O2 in every build so debug and release measure alike.
+        .target(name: "CProbe", path: "Sources/CProbe", cSettings: [.unsafeFlags(["-O2"])]),
 
         /// The S3 client: SigV4, operations, XML, libcurl and AsyncHTTPClient transports (public product).
         .target(
@@ -54,7 +56,7 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         /// What every module shares: errors, strategies, sizes, clocks, addresses, JSON, hex, child processes.
-        .target(name: "FanbenchBase", dependencies: ["CSpawn"], path: "Sources/Base", swiftSettings: swiftSettings),
+        .target(name: "FanbenchBase", dependencies: ["CSpawn", "CProbe"], path: "Sources/Base", swiftSettings: swiftSettings),
         /// What coordinator and workers speak: messages, codec, framing, streams, token auth.
         .target(
             name: "FanbenchProtocol",
@@ -110,6 +112,7 @@ let package = Package(
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
                 .product(name: "Yams", package: "Yams"),
+                .product(name: "Crypto", package: "swift-crypto"),
             ],
             path: "Sources/Coordinator",
             swiftSettings: swiftSettings

@@ -1,0 +1,54 @@
+import CProbe
+
+/// A fixed piece of interpreter-like work (Sources/CProbe/probe.c: bytecode dispatch, string-keyed
+/// hash lookups, data-dependent branches — what CPython spends a handler's CPU on), timed in
+/// this thread's CPU time. Its score, million bytecodes per CPU second, says how fast one core
+/// of this host is at handler-like code right now (its clock, its sibling hyperthread's load),
+/// so a profile that states one Lambda vCPU's score can scale a worker's quota to do the same
+/// work per second on any host.
+package enum CPUProbe {
+    package struct Measurement: Sendable, Equatable, Codable {
+        /// Million bytecodes per CPU second: the median round's.
+        package var score: Double
+        /// Every round's score, in the order run.
+        package var rounds: [Double]
+
+        package init(score: Double, rounds: [Double]) {
+            self.score = score
+            self.rounds = rounds
+        }
+    }
+
+    /// Runs `rounds` timed rounds of about `roundMs` CPU ms each after one warm-up; the median
+    /// round's score (a preempted round costs wall time, not CPU time, and the median ignores
+    /// a round disturbed otherwise).
+    package static func measure(rounds: Int = 7, roundMs: Double = 30) -> Measurement {
+        var sink: UInt64 = 0
+        // Calibrate the round's size: how many program runs make `roundMs`.
+        var batch: UInt32 = 50
+        while true {
+            let t0 = fanbench_thread_cpu_ns()
+            sink &+= fanbench_probe_run(sink, batch)
+            let ns = Double(fanbench_thread_cpu_ns() - t0)
+            if ns >= roundMs * 1e6 / 4 || batch >= 1 << 24 {
+                batch = UInt32(min(Double(1 << 24), max(1, Double(batch) * roundMs * 1e6 / max(ns, 1))))
+                break
+            }
+            batch *= 4
+        }
+        var scores: [Double] = []
+        for _ in 0..<max(1, rounds) {
+            let t0 = fanbench_thread_cpu_ns()
+            sink &+= fanbench_probe_run(sink, batch)
+            let ns = Double(fanbench_thread_cpu_ns() - t0)
+            scores.append(Double(batch) * Double(fanbench_probe_ops_per_round()) / max(ns, 1) * 1000)
+        }
+        blackHole(sink)
+        return Measurement(score: Stats.percentile(scores, 50), rounds: scores)
+    }
+
+    @inline(never)
+    static func blackHole(_ value: UInt64) {
+        if value == 0x5EED_5EED_5EED_5EED { print("", terminator: "") }
+    }
+}
