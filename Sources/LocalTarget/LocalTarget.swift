@@ -66,6 +66,8 @@ package struct LocalTarget: Sendable {
         package var proxyPid: Int32?
         package var rttMs: Double?
         package var jitter: String?
+        /// The proxy's whole network (`NetworkProfile.summary`).
+        package var proxyNetwork: String?
 
         /// The emulation clients of `endpoint` get, for reports; nil when there is none.
         package var emulation: (profile: String, rttMs: Double, jitter: String, tls: Bool)? {
@@ -196,7 +198,8 @@ package struct LocalTarget: Sendable {
         let pid = try ProcessLauncher.spawn(executable: binary, arguments: [
             "proxy", "--listen", "127.0.0.1:\(options.proxyPort)", "--upstream", "127.0.0.1:\(options.s3Port)",
             "--rtt-ms", String(network.rttMs), "--jitter", network.jitter.description,
-        ], logPath: targetDirectory.appendingPathComponent("proxy.log").path)
+            "--handshake-rtts", String(network.handshakeRoundTrips), "--tail-rate", String(network.tailProbability), "--tail-ms", String(network.tailMs),
+        ] + (network.bandwidthBytesPerSecond.map { ["--bandwidth-mbps", String($0 / 125_000)] } ?? []), logPath: targetDirectory.appendingPathComponent("proxy.log").path)
         // Ready when it accepts connections; the S3 call through it follows in waitUntilReady.
         let deadline = ContinuousClock.now + .seconds(20)
         while isPortFree(options.proxyPort) {
@@ -210,6 +213,7 @@ package struct LocalTarget: Sendable {
         s.endpoint = "\(state.tls ? "https" : "http")://127.0.0.1:\(options.proxyPort)"
         s.rttMs = network.rttMs
         s.jitter = network.jitter.description
+        s.proxyNetwork = network.summary
         s.ports["proxy"] = options.proxyPort
         try JSONCoding.encoder(pretty: true, snakeCase: false).encode(s).write(to: stateFile, options: .atomic)
         return s

@@ -101,6 +101,12 @@ package final class LatencyProxy: Sendable {
         /// The port it listens on.
         package var port: Int { channel.localAddress?.port ?? 0 }
 
+        /// Closes the socket and stops the loops (for a proxy run outside a service group).
+        package func stop() async {
+            try? await channel.close()
+            try? await group.shutdownGracefully()
+        }
+
         package func run() async throws {
             // Nothing to do but wait: connections are served on the event loops.
             try? await gracefulShutdown()
@@ -136,8 +142,8 @@ final class ConnectionState: @unchecked Sendable {
         self.eventLoop = eventLoop
         let now = NIODeadline.now()
         lastDelivery = [.toUpstream: now, .toClient: now]
-        // A new connection costs one RTT before anything flows, as its handshake would.
-        handshakeNanoseconds = Int64(options.profile.rttMs * 1_000_000)
+        // A new connection costs its handshake's round trips before anything flows.
+        handshakeNanoseconds = Int64(options.profile.rttMs * options.profile.handshakeRoundTrips * 1_000_000)
         let p = options.profile
         faultsPossible = p.resetProbability > 0 || (options.httpAware && p.slowDownProbability + p.internalErrorProbability > 0)
     }
@@ -149,7 +155,14 @@ final class ConnectionState: @unchecked Sendable {
         let previous = lastDelivery[direction] ?? now
         // Chunks of one burst (a response split in segments) share the path's delay: a chunk
         // arriving while the one ahead is still in flight reuses its draw.
-        let delay = (now < previous ? lastDelay[direction] : nil) ?? options.profile.oneWayNanoseconds(using: &rng)
+        var delay: Int64
+        if now < previous, let last = lastDelay[direction] {
+            delay = last
+        } else {
+            delay = options.profile.oneWayNanoseconds(using: &rng)
+            // The tail strikes responses: a fresh one waits it out whole.
+            if direction == .toClient { delay += options.profile.tailNanoseconds(using: &rng) }
+        }
         lastDelay[direction] = delay
         var at = now + .nanoseconds(delay)
         if direction == .toUpstream && handshakeNanoseconds > 0 {

@@ -43,6 +43,12 @@ package struct NetworkProfile: Sendable, Equatable, Codable {
     package var slowDownProbability: Double
     /// Plain HTTP only: probability of answering a request with 500 InternalError.
     package var internalErrorProbability: Double
+    /// The tail: the share of responses that wait `tailMs` more (a slow replica, a queue).
+    package var tailProbability: Double = 0
+    package var tailMs: Double = 0
+    /// Round trips a new connection costs before its first bytes flow (TCP's handshake is one;
+    /// TLS then pays its own real round trips through the proxy).
+    package var handshakeRoundTrips: Double = 1
 
     package init(rttMs: Double = 0, jitter: Jitter = .fixed, bandwidthBytesPerSecond: Double? = nil,
                 resetProbability: Double = 0, slowDownProbability: Double = 0, internalErrorProbability: Double = 0) {
@@ -54,8 +60,29 @@ package struct NetworkProfile: Sendable, Equatable, Codable {
         self.internalErrorProbability = internalErrorProbability
     }
 
-    /// Lambda → S3 in one region: 16 ms RTT, lognormal jitter.
-    package static let lambdaSameRegion = NetworkProfile(rttMs: 16, jitter: .lognormal(sigma: 0.2))
+    /// Lambda → S3 in one region, as `fanbench calibrate` fitted it on the seed blog's table
+    /// (profiles/lambda-same-region.yaml holds the fit and its held-out check).
+    package static let lambdaSameRegion: NetworkProfile = {
+        var p = NetworkProfile(rttMs: 16, jitter: .lognormal(sigma: 0.05))
+        p.tailProbability = 0
+        p.tailMs = 0
+        p.handshakeRoundTrips = 1
+        return p
+    }()
+    /// The same fit's CPU: one Lambda vCPU's `CPUProbe` score (nil: unscaled).
+    package static let lambdaSameRegionVCPUScore: Double? = 114.4
+
+    /// The extra delay of one response: `tailMs` with probability `tailProbability`, in ns.
+    package func tailNanoseconds(using rng: inout some RandomNumberGenerator) -> Int64 {
+        guard tailProbability > 0, tailMs > 0, Double.random(in: 0..<1, using: &rng) < tailProbability else { return 0 }
+        return Int64(tailMs * 1_000_000)
+    }
+
+    /// Every shaping parameter in one line (not the faults): two proxies with equal summaries
+    /// emulate the same network.
+    package var summary: String {
+        "rtt_ms=\(rttMs);jitter=\(jitter);tail_rate=\(tailProbability);tail_ms=\(tailMs);handshake_rtts=\(handshakeRoundTrips);bandwidth=\(bandwidthBytesPerSecond.map { String($0) } ?? "none")"
+    }
 
     /// One one-way delay, in nanoseconds.
     package func oneWayNanoseconds(using rng: inout some RandomNumberGenerator) -> Int64 {
@@ -89,6 +116,9 @@ package struct NetworkProfile: Sendable, Equatable, Codable {
             throw FanbenchError("--slowdown-rate plus --error-rate must not exceed 1", exitCode: 2)
         }
         if let bw = bandwidthBytesPerSecond, bw <= 0 { throw FanbenchError("--bandwidth-mbps must be above 0", exitCode: 2) }
+        guard (0...1).contains(tailProbability) else { throw FanbenchError("--tail-rate must be a probability between 0 and 1", exitCode: 2) }
+        guard tailMs >= 0, tailMs <= 60_000 else { throw FanbenchError("--tail-ms must be between 0 and 60000", exitCode: 2) }
+        guard handshakeRoundTrips >= 0, handshakeRoundTrips <= 10 else { throw FanbenchError("--handshake-rtts must be between 0 and 10", exitCode: 2) }
     }
 }
 

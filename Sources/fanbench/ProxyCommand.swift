@@ -19,13 +19,19 @@ struct ProxyCommand: AsyncParsableCommand {
     @Option(help: "Probability of resetting a request's connection.") var resetRate: Double = 0
     @Option(help: "Plain-HTTP upstreams: probability of a 503 SlowDown reply.") var slowdownRate: Double = 0
     @Option(help: "Plain-HTTP upstreams: probability of a 500 InternalError reply.") var errorRate: Double = 0
+    @Option(help: "Round trips a new connection costs before its first bytes (TCP's handshake: 1; TLS pays its own on top).") var handshakeRtts: Double = 1
+    @Option(help: "Share of responses delayed by --tail-ms more (the latency tail).") var tailRate: Double = 0
+    @Option(help: "The tail's extra delay, ms.") var tailMs: Double = 0
     @Flag(help: "The upstream speaks plain HTTP (enables the HTTP replies).") var plainHttp = false
 
     func run() async throws {
         try await reportingErrors {
-            let profile = NetworkProfile(rttMs: rttMs, jitter: try .init(parsing: jitter),
+            var profile = NetworkProfile(rttMs: rttMs, jitter: try .init(parsing: jitter),
                                          bandwidthBytesPerSecond: bandwidthMbps.map { $0 * 125_000 },
                                          resetProbability: resetRate, slowDownProbability: slowdownRate, internalErrorProbability: errorRate)
+            profile.handshakeRoundTrips = handshakeRtts
+            profile.tailProbability = tailRate
+            profile.tailMs = tailMs
             try profile.validate()
             if (slowdownRate > 0 || errorRate > 0) && !plainHttp {
                 throw FanbenchError.badInput("--slowdown-rate and --error-rate need a plain-HTTP upstream (--plain-http): over TLS the proxy cannot read requests")
@@ -34,7 +40,7 @@ struct ProxyCommand: AsyncParsableCommand {
             logger.logLevel = .warning
             let proxy = LatencyProxy(options: .init(upstreamHost: upstream.host, upstreamPort: upstream.port, profile: profile, httpAware: plainHttp), logger: logger)
             let service = try await proxy.service(listen)
-            say("proxy on \(listen.host):\(service.port) → \(upstream): RTT \(profile.rttMs) ms, jitter \(profile.jitter)")
+            say("proxy on \(listen.host):\(service.port) → \(upstream): RTT \(profile.rttMs) ms, jitter \(profile.jitter), handshake \(profile.handshakeRoundTrips) RTT, tail \(profile.tailProbability) × \(profile.tailMs) ms")
             try await ServiceGroup.runUntilSignalled(service, logger: logger)
         }
     }

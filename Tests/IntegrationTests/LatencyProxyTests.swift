@@ -120,6 +120,45 @@ struct LatencyProxyTests {
         }
     }
 
+    @Test func aNewConnectionCostsTheProfilesHandshakeRoundTrips() async throws {
+        var profile = NetworkProfile(rttMs: 20, jitter: .fixed)
+        profile.handshakeRoundTrips = 3
+        try await withProxy(profile) { port, _ in
+            try await S3Client.withClient(configuration: configuration(port: port), transport: .curl, maxConnections: 1) { client in
+                var t0 = monotonicNanoseconds()
+                _ = try await client.perform(.getObjectAcl(bucket: "b", key: "k"))
+                let first = Double(monotonicNanoseconds() - t0) / 1e6
+                t0 = monotonicNanoseconds()
+                _ = try await client.perform(.getObjectAcl(bucket: "b", key: "k"))
+                let second = Double(monotonicNanoseconds() - t0) / 1e6
+                // Three handshake round trips (60 ms) before the exchange's own (20 ms).
+                #expect(first - second >= 57 && first - second < 75, "first call \(first) ms, warm \(second) ms")
+                #expect(second >= 20 && second < 26, "warm call \(second) ms")
+            }
+        }
+    }
+
+    @Test func theTailDelaysTheSetShareOfResponsesByItsMs() async throws {
+        var profile = NetworkProfile(rttMs: 4, jitter: .fixed)
+        profile.tailProbability = 0.25
+        profile.tailMs = 40
+        try await withProxy(profile) { port, _ in
+            try await S3Client.withClient(configuration: configuration(port: port), transport: .curl, maxConnections: 1) { client in
+                _ = try await client.perform(.getObjectAcl(bucket: "b", key: "k"))
+                var samples: [Double] = []
+                for _ in 0..<160 {
+                    let t0 = monotonicNanoseconds()
+                    _ = try await client.perform(.getObjectAcl(bucket: "b", key: "k"))
+                    samples.append(Double(monotonicNanoseconds() - t0) / 1e6)
+                }
+                let slow = samples.filter { $0 >= 40 }.count
+                #expect(withinBounds(slow, n: samples.count, p: 0.25), "\(slow) of \(samples.count) responses waited the tail")
+                #expect(samples.filter { $0 < 40 }.allSatisfy { $0 < 30 }, "the rest cost the RTT alone")
+                #expect(Stats.percentile(samples, 50) < 15)
+            }
+        }
+    }
+
     /// Observed counts must sit within 4.5 standard deviations of n·p.
     func withinBounds(_ observed: Int, n: Int, p: Double) -> Bool {
         let sd = (Double(n) * p * (1 - p)).squareRoot()
