@@ -54,7 +54,12 @@ struct WorkerCommand: AsyncParsableCommand {
             let s3 = S3InvocationExecutor(coldSpawnNanoseconds: once ? environment["FANBENCH_SPAWN_NS"].flatMap(UInt64.init) : nil)
             let logDirectory = logDir ?? environment["FANBENCH_LOG_DIR"].flatMap { $0.isEmpty ? nil : $0 }
                 ?? FileManager.default.temporaryDirectory.appendingPathComponent("fanbench-functions-\(options.workerID)").path
-            let functions = FunctionExecutor(options: .init(sizeMB: size.memoryMB, logDirectory: logDirectory, environment: environment))
+            var functionOptions = FunctionExecutor.Options(sizeMB: size.memoryMB, logDirectory: logDirectory, environment: environment)
+            // The launcher's emulated vCPU (a profile's CPU scale), for pacing handler threads.
+            functionOptions.vcpuQuotaMicros = environment["FANBENCH_VCPU_QUOTA_US"].flatMap(Int.init)
+            functionOptions.initCPUMultiplier = environment["FANBENCH_INIT_CPU_MULTIPLIER"].flatMap(Double.init) ?? 1
+            functionOptions.vcpuPacing = environment["FANBENCH_VCPU_PACING"].flatMap(VCPUPacer.Mode.init(rawValue:)) ?? .process
+            let functions = FunctionExecutor(options: functionOptions)
             let service = WorkerService(options: options, executor: RoutingExecutor(s3: s3, functions: functions),
                                         limits: CgroupReader().limits(), logger: logger)
             try await ServiceGroup.runUntilSignalled(service, logger: logger)

@@ -44,8 +44,10 @@ package struct CgroupManager: Sendable {
     }
 
     /// Creates the group `name` with the caps of `size`. Throws with what to do when it cannot.
-    package func create(name: String, size: LambdaSize, hostCores: Int) throws -> Group {
+    /// `cpuScale` multiplies the quota (a profile's vCPU over this host's core; at most the cores).
+    package func create(name: String, size: LambdaSize, hostCores: Int, cpuScale: Double = 1) throws -> Group {
         let cores = size.cores(hostCores: hostCores)
+        let quota = size.cfsQuotaMicros(scale: cpuScale, cores: cores)
         let pinCores = cores < hostCores
         switch version {
         case .v2:
@@ -57,7 +59,7 @@ package struct CgroupManager: Sendable {
             try enable(controllers, in: parent)
             let dir = parent + "/" + name
             try makeDirectory(dir)
-            try write("\(size.cfsQuotaMicros) \(LambdaSize.cfsPeriodMicros)", to: dir + "/cpu.max")
+            try write("\(quota) \(LambdaSize.cfsPeriodMicros)", to: dir + "/cpu.max")
             try write(String(size.memoryBytes), to: dir + "/memory.max")
             if exists(dir + "/memory.swap.max") { try write("0", to: dir + "/memory.swap.max") }
             if pinCores { try write("0-\(cores - 1)", to: dir + "/cpuset.cpus") }
@@ -68,7 +70,7 @@ package struct CgroupManager: Sendable {
             try makeDirectory(root + "/cpu/" + base)
             try makeDirectory(cpu)
             try write(String(LambdaSize.cfsPeriodMicros), to: cpu + "/cpu.cfs_period_us")
-            try write(String(size.cfsQuotaMicros), to: cpu + "/cpu.cfs_quota_us")
+            try write(String(quota), to: cpu + "/cpu.cfs_quota_us")
             try makeDirectory(root + "/memory/" + base)
             try makeDirectory(memory)
             try write(String(size.memoryBytes), to: memory + "/memory.limit_in_bytes")
@@ -106,14 +108,24 @@ package struct CgroupManager: Sendable {
 
     /// Removes the group's folders (its processes must have exited). Never throws: cleanup paths call it.
     package func remove(_ group: Group) {
+        func children(_ dir: String) -> [String] {
+            ((try? FileManager.default.contentsOfDirectory(atPath: dir)) ?? [])
+                .filter { $0.hasPrefix("fanbench-sandbox") || $0.hasPrefix("fanbench-vcpu-") }.map { dir + "/" + $0 }
+        }
+        func killAll(in dir: String) {
+            for pid in (read(dir + "/cgroup.procs") ?? "").split(separator: "\n").compactMap({ pid_t($0) }) { kill(pid, SIGKILL) }
+        }
+        // First, in every hierarchy, what a worker left behind: its function sandbox (a child
+        // group, or on v1 hierarchies without one, the handler in the worker's own group) and its
+        // pacer's per-thread groups. A handler outlives a killed worker until this.
         for dir in group.directories {
-            // A worker's function sandbox is a child group of its own: it goes first (its
-            // processes killed), else the worker's folder cannot go.
-            for child in (try? FileManager.default.contentsOfDirectory(atPath: dir)) ?? [] where child.hasPrefix("fanbench-sandbox") {
-                let path = dir + "/" + child
-                for pid in (read(path + "/cgroup.procs") ?? "").split(separator: "\n").compactMap({ pid_t($0) }) { kill(pid, SIGKILL) }
-                for _ in 0..<50 where rmdir(path) != 0 && errno == EBUSY { usleep(20_000) }
-                removeFixture(path)
+            for child in children(dir) { killAll(in: child) }
+            killAll(in: dir)
+        }
+        for dir in group.directories {
+            for child in children(dir) {
+                for _ in 0..<50 where rmdir(child) != 0 && errno == EBUSY { usleep(20_000) }
+                removeFixture(child)
             }
             // A cgroup folder goes only once its last process is gone; that can lag a kill a little.
             for _ in 0..<50 {

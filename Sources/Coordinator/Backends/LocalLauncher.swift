@@ -30,9 +30,15 @@ package final class LocalLauncher: Sendable {
         package var maxRespawns = 5
         /// A fresh worker per invocation (`--cold`).
         package var cold = false
+        /// Quotas × this: the profile's Lambda vCPU over this host's core (`CPUProbe`).
+        package var cpuScale: Double = 1
+        /// Above one vCPU of quota, handlers held to one vCPU: process, thread (nil: not paced).
+        package var vcpuPacing: String?
+        /// The init phase's quota × this (`InitCPUBoost` in the worker); 1: the size's share.
+        package var initCPUMultiplier: Double = 1
 
         package init(workerBinary: String, coordinatorAddress: String, token: String, environment: [String: String],
-                    logDirectory: String, runID: String, cpuBudget: Double, hostCores: Int, workersPerSize: Int, cgroups: CgroupManager?, cold: Bool = false) {
+                    logDirectory: String, runID: String, cpuBudget: Double, hostCores: Int, workersPerSize: Int, cgroups: CgroupManager?, cold: Bool = false, cpuScale: Double = 1, vcpuPacing: String? = nil, initCPUMultiplier: Double = 1) {
             self.workerBinary = workerBinary
             self.coordinatorAddress = coordinatorAddress
             self.token = token
@@ -44,6 +50,9 @@ package final class LocalLauncher: Sendable {
             self.workersPerSize = workersPerSize
             self.cgroups = cgroups
             self.cold = cold
+            self.cpuScale = cpuScale
+            self.vcpuPacing = vcpuPacing
+            self.initCPUMultiplier = initCPUMultiplier
         }
     }
 
@@ -91,8 +100,8 @@ package final class LocalLauncher: Sendable {
         defer { stopAll() }
         var iterator = events.makeAsyncIterator()
         for size in sizes {
-            let n = Self.workersThatFit(size: size, budget: options.cpuBudget, wanted: options.workersPerSize)
-            if size.cpu > options.cpuBudget { oversubscribed.withLockedValue { $0.append(size.memoryMB) } }
+            let n = Self.workersThatFit(size: size, budget: options.cpuBudget / options.cpuScale, wanted: options.workersPerSize)
+            if size.cpu * options.cpuScale > options.cpuBudget { oversubscribed.withLockedValue { $0.append(size.memoryMB) } }
             for _ in 0..<n { try spawn(size) }
             let mb = size.memoryMB
             let sink = eventSink
@@ -139,10 +148,17 @@ package final class LocalLauncher: Sendable {
     private func spawn(_ size: LambdaSize) throws {
         let n = counter.withLockedValue { v -> Int in v += 1; return v }
         let workerID = "\(options.runID)-\(size.memoryMB)mb-\(n)"
-        let group = try options.cgroups?.create(name: "\(options.runID)-w\(n)", size: size, hostCores: options.hostCores)
+        let group = try options.cgroups?.create(name: "\(options.runID)-w\(n)", size: size, hostCores: options.hostCores, cpuScale: options.cpuScale)
         var env = options.environment
         env["FANBENCH_TOKEN"] = options.token
         env["FANBENCH_SPAWN_NS"] = String(monotonicNanoseconds())
+        // A profile's vCPU slower than a host core, at a size whose quota is above one vCPU: a
+        // thread alone would run at the host core's speed, so handler threads are paced to one vCPU.
+        if group != nil, let pacing = options.vcpuPacing, options.cpuScale < 1, size.cpu > 1 {
+            env["FANBENCH_VCPU_QUOTA_US"] = String(Int((options.cpuScale * Double(LambdaSize.cfsPeriodMicros)).rounded()))
+            env["FANBENCH_VCPU_PACING"] = pacing
+        }
+        if group != nil, options.initCPUMultiplier > 1 { env["FANBENCH_INIT_CPU_MULTIPLIER"] = String(options.initCPUMultiplier) }
         let (exe, args) = CgroupManager.joinAndExec(group, executable: options.workerBinary, arguments: [
             "--coordinator", options.coordinatorAddress, "--size-mb", String(size.memoryMB), "--worker-id", workerID,
             "--log-dir", options.logDirectory + "/functions/" + workerID,

@@ -23,6 +23,12 @@ package actor FunctionExecutor: InvocationExecutor {
 
         /// A cgroup of its own for the sandbox (`fanbench lambda serve`), instead of a child of the worker's.
         package var sandboxGroup: SandboxMeter.Group?
+        /// One emulated vCPU, µs per 100 ms: each handler thread is paced to it (`VCPUPacer`;
+        /// a profile's CPU scale above one host core's share; nil: threads unpaced).
+        package var vcpuQuotaMicros: Int?
+        package var vcpuPacing: VCPUPacer.Mode = .process
+        /// The init phase's CPU quota as a multiple of the size's (`InitCPUBoost`; 1: none).
+        package var initCPUMultiplier: Double = 1
 
         package init(sizeMB: Int, logDirectory: String, environment: [String: String] = ProcessInfo.processInfo.environment,
                      sandboxGroup: SandboxMeter.Group? = nil) {
@@ -66,11 +72,16 @@ package actor FunctionExecutor: InvocationExecutor {
     private let throttle: CgroupReader.ThrottleSource?
     private let encoder = JSONCoding.encoder()
     private let decoder = JSONCoding.decoder()
+    private let pacer: VCPUPacer?
+    private let initBoost: InitCPUBoost?
 
     package init(options: Options, cgroup: CgroupReader = CgroupReader()) {
         self.options = options
         self.cgroup = cgroup
         throttle = cgroup.throttleSource()
+        pacer = options.vcpuQuotaMicros.flatMap { VCPUPacer(reader: cgroup, quotaMicros: $0, mode: options.vcpuPacing) }
+        initBoost = InitCPUBoost(reader: cgroup, multiplier: options.initCPUMultiplier,
+                                 cores: cgroup.limits().cores ?? ProcessInfo.processInfo.activeProcessorCount)
     }
 
     private func throttledMs() -> Double { throttle?.throttledMs() ?? 0 }
@@ -141,7 +152,10 @@ package actor FunctionExecutor: InvocationExecutor {
         func coldStart() async -> (initMs: Double?, failed: Invocation?) {
             await stopSandbox()
             let started = monotonicNanoseconds()
-            switch await startSandbox(definition, target: target, server: server, meter: meter, log: log) {
+            initBoost?.begin()
+            let outcome = await startSandbox(definition, target: target, server: server, meter: meter, log: log)
+            initBoost?.end()
+            switch outcome {
             case .success(let readyAt):
                 return (Double(readyAt &- started) / 1e6, nil)
             case .failure(let error):
@@ -292,6 +306,7 @@ package actor FunctionExecutor: InvocationExecutor {
         }
         close(fds[1])
         meter.adopt(pid)
+        pacer?.start(pid: pid)
         let output = log.drain(fds[0])
         sandbox = Sandbox(definition: definition, pid: pid, generation: generation, output: output)
         let signals = server.signals
@@ -337,6 +352,7 @@ package actor FunctionExecutor: InvocationExecutor {
                 if case .exited(let g, _, _, _) = signal, g == s.generation { break }
             }
         }
+        pacer?.stop()
         meter?.killAll()
         meter?.revokeHeadroom()
         server.reset()

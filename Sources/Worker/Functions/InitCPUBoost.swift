@@ -1,0 +1,40 @@
+import FanbenchBase
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A profile's init-phase CPU allowance: while a function's runtime starts (spawn → its first
+/// `/next`), the worker's cgroup-v1 CPU quota is `multiplier` times the size's (at most the
+/// cores it may use), then set back exactly — Lambda is reported to give the init phase more
+/// CPU than the size's share. Only where the worker's own v1 `cpu` group is writable (the local
+/// launcher's); elsewhere `nil` and init runs at the size's share.
+package struct InitCPUBoost: Sendable {
+    let quotaFile: String
+    let steadyMicros: Int
+    let boostedMicros: Int
+
+    package init?(reader: CgroupReader = CgroupReader(), multiplier: Double, cores: Int) {
+        guard multiplier > 1, case .v1(let paths) = reader.membership(), paths["cpu"].map({ $0 != "/" }) == true,
+              let dir = reader.v1Directory("cpu", paths), access(dir + "/cpu.cfs_quota_us", W_OK) == 0,
+              let quota = SmallFile.integer(dir + "/cpu.cfs_quota_us"), quota > 0,
+              let period = SmallFile.integer(dir + "/cpu.cfs_period_us"), period > 0 else { return nil }
+        quotaFile = dir + "/cpu.cfs_quota_us"
+        steadyMicros = Int(quota)
+        boostedMicros = min(Int(period) * max(1, cores), Int((Double(quota) * multiplier).rounded()))
+    }
+
+    /// The init phase begins: the boosted quota.
+    package func begin() { _ = Self.write(quotaFile, boostedMicros) }
+
+    /// It ended (first `/next`, an init error or a timeout): the steady quota, exactly as it was.
+    package func end() { _ = Self.write(quotaFile, steadyMicros) }
+
+    static func write(_ path: String, _ value: Int) -> Bool {
+        let fd = open(path, O_WRONLY)
+        guard fd >= 0 else { return false }
+        defer { close(fd) }
+        let bytes = Array(String(value).utf8)
+        return Glibc.write(fd, bytes, bytes.count) == bytes.count
+    }
+}

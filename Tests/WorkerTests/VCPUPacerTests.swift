@@ -1,0 +1,63 @@
+import FanbenchBase
+@testable import FanbenchWorker
+import Foundation
+import Testing
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The pacer on the real cgroup-v1 `cpu` hierarchy (as root): a busy process runs at a whole
+/// core in its group, and at the pacer's quota once paced — per process and per thread — and
+/// the pacer's groups are gone after `stop`.
+@Suite(.serialized) struct VCPUPacerTests {
+    static let cpuRoot = "/sys/fs/cgroup/cpu"
+    static var usable: Bool { getuid() == 0 && FileManager.default.fileExists(atPath: cpuRoot + "/cgroup.procs") && access(cpuRoot, W_OK) == 0 }
+
+    /// CPU seconds a process used over `seconds` of wall time, from /proc/PID/stat.
+    func cpuShare(_ pid: pid_t, over seconds: Double) -> Double {
+        func ticks() -> Double {
+            guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8), let close = stat.lastIndex(of: ")") else { return 0 }
+            let fields = stat[stat.index(after: close)...].split(separator: " ")
+            return (Double(fields[11]) ?? 0) + (Double(fields[12]) ?? 0)
+        }
+        let hz = Double(sysconf(Int32(_SC_CLK_TCK)))
+        let a = ticks()
+        usleep(UInt32(seconds * 1e6))
+        return (ticks() - a) / hz / seconds
+    }
+
+    @Test(.enabled(if: usable, "needs root and a writable cgroup-v1 cpu hierarchy"), arguments: VCPUPacer.Mode.allCases)
+    func aPacedHandlerRunsAtOneEmulatedVCPU(mode: VCPUPacer.Mode) throws {
+        let name = "fanbench-pacer-test-\(getpid())-\(mode)"
+        let group = Self.cpuRoot + "/" + name
+        #expect(mkdir(group, 0o755) == 0)
+        defer { rmdir(group) }
+        let busy = try ProcessLauncher.spawn(executable: "/bin/sh", arguments: ["-c", "while :; do :; done"], logPath: "/dev/null")
+        defer { kill(busy, SIGKILL); var s: Int32 = 0; waitpid(busy, &s, 0) }
+        try "\(busy)".write(toFile: group + "/cgroup.procs", atomically: false, encoding: .utf8)
+        let unpaced = cpuShare(busy, over: 0.6)
+        #expect(unpaced > 0.6, "alone in its group it takes a core: \(unpaced)")
+
+        // The worker's membership, as the pacer reads it, names the test's group.
+        let proc = FileManager.default.temporaryDirectory.appendingPathComponent("fb-pacer-\(getpid())").path
+        try "4:cpu:/\(name)\n".write(toFile: proc, atomically: true, encoding: .utf8)
+        defer { try? FileManager.default.removeItem(atPath: proc) }
+        let pacer = try #require(VCPUPacer(reader: CgroupReader(procSelfCgroup: proc), quotaMicros: 25_000, mode: mode))
+        pacer.start(pid: busy)
+        usleep(100_000)
+        let paced = cpuShare(busy, over: 1.0)
+        #expect(paced > 0.15 && paced < 0.35, "paced to a quarter of a core: \(paced) (\(mode))")
+        pacer.stop()
+        let left = try FileManager.default.contentsOfDirectory(atPath: group).filter { $0.hasPrefix("fanbench-vcpu-") }
+        #expect(left.isEmpty, "the pacer's groups are removed: \(left)")
+        #expect(cpuShare(busy, over: 0.5) > 0.6, "and the process runs unpaced again")
+    }
+
+    @Test func noPacerWhereThereIsNoGroupOfTheWorkersOwn() throws {
+        let proc = FileManager.default.temporaryDirectory.appendingPathComponent("fb-pacer-root-\(getpid())").path
+        try "4:cpu:/\n0::/\n".write(toFile: proc, atomically: true, encoding: .utf8)
+        defer { try? FileManager.default.removeItem(atPath: proc) }
+        #expect(VCPUPacer(reader: CgroupReader(procSelfCgroup: proc), quotaMicros: 25_000) == nil)
+        #expect(VCPUPacer(reader: CgroupReader(procSelfCgroup: proc), quotaMicros: 10) == nil)
+    }
+}
