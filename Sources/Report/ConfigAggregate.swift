@@ -22,6 +22,8 @@ package struct ConfigAggregate: Sendable {
     package var limits: WorkerLimits?
     /// Whether every counted invocation ran under the caps asked for.
     package var enforced = true
+    /// The run's CPU quota scale (its profile's vCPU score ÷ this host's probe), 1 when none.
+    package var cpuScale: Double = 1
     /// Results whose calls were measured (a function that does not report its calls gives none).
     package var measuredResults = 0
     /// Failed function invocations by Lambda's error type, and the first one's message.
@@ -103,13 +105,15 @@ package struct ConfigAggregate: Sendable {
         cpuMs += result.cpuMs
         throttledMs += result.throttledMs
         if self.limits == nil { self.limits = limits }
-        enforced = enforced && Self.isEnforced(limits, size: config.size)
+        enforced = enforced && Self.isEnforced(limits, size: config.size, cpuScale: cpuScale)
     }
 
-    /// Caps count as enforced when the CPU read back is within 1% of size ÷ 1,769 and memory is exact.
-    package static func isEnforced(_ limits: WorkerLimits, size: LambdaSize) -> Bool {
+    /// Caps count as enforced when the CPU read back is within 1% of size ÷ 1,769 (times the
+    /// profile's CPU scale, at most the cores the worker has) and memory is exact.
+    package static func isEnforced(_ limits: WorkerLimits, size: LambdaSize, cpuScale: Double = 1) -> Bool {
         guard let cpu = limits.cpu, let memory = limits.memoryBytes else { return false }
-        return abs(cpu - size.cpu) <= size.cpu * 0.01 && memory == size.memoryBytes
+        let expected = LambdaSize.scaledCPU(size.cpu * cpuScale, cores: limits.cores)
+        return abs(cpu - expected) <= expected * 0.01 && memory == size.memoryBytes
     }
 
     package var invocations: Int { durationsMs.count }

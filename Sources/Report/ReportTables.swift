@@ -26,7 +26,12 @@ package enum ReportTables {
         }
         if let b = report.plan.backend { lines.append(b.describe(emulation: report.target.emulation, workers: report.plan.workers)) }
         if let e = report.target.emulation {
-            lines.append("EMULATED network (\(e.profile): \(formatNumber(e.rttMs)) ms RTT, \(e.jitter) jitter, TLS \(e.tls ? "on" : "off")) against a local SeaweedFS: not AWS figures")
+            var extra = ""
+            if let h = e.handshakeRtts, h != 1 { extra += ", new connection +\(formatNumber(h)) RTT" }
+            if let t = e.tailRate, t > 0, let ms = e.tailMs { extra += ", tail \(formatNumber(t * 100))% +\(formatNumber(ms)) ms" }
+            if let b = e.bandwidthMbps { extra += ", \(formatNumber(b)) Mbit/s" }
+            lines.append("EMULATED network (\(e.profile): \(formatNumber(e.rttMs)) ms RTT, \(e.jitter) jitter\(extra), TLS \(e.tls ? "on" : "off")) against a local SeaweedFS: not AWS figures")
+            if e.profileHash != nil || e.cpu != nil { lines.append("profile: \(e.profileLabel)") }
         }
         // Only configurations that ran say anything about caps: one with no result measured nothing.
         let unenforced = report.configs.filter { !$0.limits.enforced && $0.invocations.count > 0 }.count

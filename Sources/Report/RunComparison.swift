@@ -32,6 +32,9 @@ package struct RunComparison: Codable, Sendable {
     /// Where each run's invocations ran (the emulation against real Lambda is what a calibration compares).
     package var backendA: String?
     package var backendB: String?
+    /// The emulation profiles, when the two runs' differ (hash, or CPU probe scale by over 5%).
+    package var profileA: String?
+    package var profileB: String?
     package var rows: [Row]
 
     /// Whether the runs pair by strategy alone: each has one memory size, and they differ.
@@ -67,10 +70,18 @@ package struct RunComparison: Codable, Sendable {
         for cb in b.configs where !matchedB.contains(key(cb)) {
             rows.append(Row(label: key(cb), meanMsB: cb.invocations.meanMs, verdict: .onlyInB))
         }
-        return RunComparison(runA: a.runId, runB: b.runId,
+        var comparison = RunComparison(runA: a.runId, runB: b.runId,
                              pairedBy: byStrategy ? "strategy (each run has one memory size)" : "memory and strategy",
                              backendA: a.plan.backend?.describe(emulation: a.target.emulation, workers: a.plan.workers),
                              backendB: b.plan.backend?.describe(emulation: b.target.emulation, workers: b.plan.workers), rows: rows)
+        if let ea = a.target.emulation, let eb = b.target.emulation, ea.profileHash != nil || eb.profileHash != nil {
+            let scaleA = ea.cpu?.scale ?? 1, scaleB = eb.cpu?.scale ?? 1
+            if ea.profileHash != eb.profileHash || abs(scaleA / scaleB - 1) > 0.05 {
+                comparison.profileA = ea.profileLabel
+                comparison.profileB = eb.profileLabel
+            }
+        }
+        return comparison
     }
 
     package static func row(label: String, _ a: RunReport.Config, _ b: RunReport.Config) -> Row {
@@ -123,6 +134,9 @@ package struct RunComparison: Codable, Sendable {
         var header = "compare A = \(runA) with B = \(runB)"
         if let backendA, let backendB, backendA != backendB {
             header += "\nA \(backendA)\nB \(backendB)"
+        }
+        if let profileA, let profileB {
+            header += "\nthe runs' emulation differs — A profile \(profileA)\n                           B profile \(profileB)"
         }
         return markdown
             ? "## \(header)\n\n" + ReportTables.markdown(rows) + "\n" + summary + "\n"

@@ -33,6 +33,48 @@ package struct RunReport: Codable, Sendable {
         package var rttMs: Double
         package var jitter: String
         package var tls: Bool
+        /// The profile's parameters beyond RTT and jitter (absent in reports before fidelity profiles).
+        package var profileHash: String?
+        package var profileFile: String?
+        package var tailRate: Double?
+        package var tailMs: Double?
+        package var handshakeRtts: Double?
+        package var bandwidthMbps: Double?
+        package var initCpuMultiplier: Double?
+        /// How handlers were held to one vCPU's speed above one vCPU of quota: process, thread, none.
+        package var vcpuPacing: String?
+        /// The CPU probe on this host and the quota scale it gave.
+        package var cpu: CPU?
+
+        package struct CPU: Codable, Sendable, Equatable {
+            /// This host's `CPUProbe` score at run start (M bytecodes per CPU second).
+            package var probeScore: Double
+            /// The profile's Lambda vCPU score (nil: the host's core counted as one vCPU).
+            package var vcpuScore: Double?
+            /// Quotas were multiplied by this (vcpuScore ÷ probeScore).
+            package var scale: Double
+            /// Whether fanbench set the quotas (local workers) or only measured (the platform sets them).
+            package var applied: Bool
+
+            package init(probeScore: Double, vcpuScore: Double?, scale: Double, applied: Bool) {
+                self.probeScore = probeScore
+                self.vcpuScore = vcpuScore
+                self.scale = scale
+                self.applied = applied
+            }
+        }
+
+        /// The profile, its hash and the CPU scale, in one phrase.
+        package var profileLabel: String {
+            var s = profile + (profileHash.map { " #\($0)" } ?? "") + (profileFile.map { " (\($0))" } ?? "")
+            if let cpu {
+                s += String(format: "; CPU probe %.1f", cpu.probeScore)
+                    + (cpu.vcpuScore.map { String(format: ", Lambda vCPU %.1f, quotas × %.3f", $0, cpu.scale) } ?? ", quotas unscaled")
+                    + (vcpuPacing.map { $0 == "none" ? "" : ", handlers paced to one vCPU per \($0)" } ?? "")
+                    + (cpu.applied || cpu.vcpuScore == nil ? "" : " (not applied: the platform sets these workers' CPU)")
+            }
+            return s
+        }
 
         package init(profile: String, rttMs: Double, jitter: String, tls: Bool) {
             self.profile = profile

@@ -177,6 +177,9 @@ package final class RunStore: Sendable {
                 ALTER TABLE invocation ADD COLUMN overhead_finish_us INTEGER;  -- last call → result ready
                 """)
         }
+        m.registerMigration("v7: the whole emulation (profile hash, CPU probe and scale)") { db in
+            try db.execute(sql: "ALTER TABLE run ADD COLUMN emulation_json TEXT")  // RunReport.Emulation; the emulation_* columns stay for queries
+        }
         return m
     }
 
@@ -207,16 +210,18 @@ package final class RunStore: Sendable {
     /// Records a planned run (status `running`) and its configurations.
     package func begin(_ header: RunReport, configs: [ConfigSpec], plannedInvocations: Int) throws {
         let plan = String(decoding: try Self.encoder.encode(header.plan), as: UTF8.self)
+        let emulation = try header.target.emulation.map { String(decoding: try Self.encoder.encode($0), as: UTF8.self) }
         try pool.write { db in
             try db.execute(sql: """
                 INSERT INTO run (id, started_at, status, pid, hostname, fanbench_version, host_cores, host_cgroup, endpoint, bucket,
-                                 prefix, op, emulation_profile, emulation_rtt_ms, emulation_jitter, emulation_tls, planned_invocations, plan_json)
-                VALUES (?, ?, 'running', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                                 prefix, op, emulation_profile, emulation_rtt_ms, emulation_jitter, emulation_tls, planned_invocations, plan_json,
+                                 emulation_json)
+                VALUES (?, ?, 'running', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                 """, arguments: [header.runId, header.startedAt.timeIntervalSince1970, Int(getpid()), Self.hostname,
                                  header.fanbenchVersion, header.host.cores, header.host.cgroup, header.target.endpoint,
                                  header.target.bucket, header.target.prefix, header.target.op, header.target.emulation?.profile,
                                  header.target.emulation?.rttMs, header.target.emulation?.jitter, header.target.emulation?.tls,
-                                 plannedInvocations, plan])
+                                 plannedInvocations, plan, emulation])
             for c in configs {
                 try db.execute(sql: "INSERT INTO config (run_id, idx, memory_mb, strategy, concurrency, function) VALUES (?, ?, ?, ?, ?, ?)",
                                arguments: [header.runId, c.index, c.size.memoryMB, c.strategy.name, c.strategy.concurrency, c.strategy.functionName])
@@ -376,12 +381,21 @@ package final class RunStore: Sendable {
             guard let run = try Row.fetchOne(db, sql: "SELECT * FROM run WHERE id = ?", arguments: [runID]) else {
                 throw StoreError.unknownRun(runID, in: path)
             }
+            let emulation: RunReport.Emulation? = try (run["emulation_json"] as String?).map {
+                try Self.decoder.decode(RunReport.Emulation.self, from: Data($0.utf8))
+            } ?? (run["emulation_profile"] as String?).map {
+                RunReport.Emulation(profile: $0, rttMs: run["emulation_rtt_ms"], jitter: run["emulation_jitter"], tls: run["emulation_tls"])
+            }
+            // Quotas scaled by the profile's CPU probe are what "enforced" is checked against.
+            let cpuScale = emulation?.cpu.flatMap { $0.applied ? $0.scale : nil } ?? 1
             var aggregates: [ConfigAggregate] = []
             var counters: [Int: (failed: Int, reassigned: Int)] = [:]
             for row in try Row.fetchAll(db, sql: "SELECT * FROM config WHERE run_id = ? ORDER BY idx", arguments: [runID]) {
                 let strategy = try Strategy(name: row["strategy"], concurrency: row["concurrency"], function: row["function"])
                 let spec = ConfigSpec(index: row["idx"], size: try LambdaSize(memoryMB: row["memory_mb"]), strategy: strategy)
-                aggregates.append(ConfigAggregate(config: spec))
+                var aggregate = ConfigAggregate(config: spec)
+                aggregate.cpuScale = cpuScale
+                aggregates.append(aggregate)
                 counters[spec.index] = (row["failed"], row["reassigned"])
             }
             let errors = try Row.fetchAll(db, sql: "SELECT seq, code, count FROM invocation_error WHERE run_id = ?", arguments: [runID])
@@ -418,9 +432,6 @@ package final class RunStore: Sendable {
                 aggregates[i].reassigned = counters[aggregates[i].config.index]?.reassigned ?? 0
             }
             let plan = try Self.decoder.decode(RunReport.Plan.self, from: Data((run["plan_json"] as String).utf8))
-            let emulation: RunReport.Emulation? = (run["emulation_profile"] as String?).map {
-                RunReport.Emulation(profile: $0, rttMs: run["emulation_rtt_ms"], jitter: run["emulation_jitter"], tls: run["emulation_tls"])
-            }
             let abandoned = try Row.fetchAll(db, sql: "SELECT invocation_id, config_idx, reason FROM abandoned WHERE run_id = ? ORDER BY seq",
                                              arguments: [runID]).compactMap { row -> RunReport.Abandoned? in
                 guard let i = position[row["config_idx"]] else { return nil }

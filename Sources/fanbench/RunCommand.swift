@@ -32,6 +32,7 @@ struct RunCommand: AsyncParsableCommand {
     @Option(help: "External workers to wait for.") var expect: Int?
     @Option(help: "Seconds to wait for external workers.") var waitTimeout: Int = 300
     @Option(help: ArgumentHelp("The endpoint is an emulated network you set up yourself (e.g. fanbench proxy in compose): lambda-same-region, or an RTT in ms; stated in every report and used for the network-limit ideal.", valueName: "profile|rtt-ms")) var emulation: String?
+    @Option(help: ArgumentHelp("The local target's emulation: lambda-same-region (the calibrated default), none, or a profile file from fanbench calibrate (over the plan's profile:).", valueName: "name|file")) var profile: String?
     @Option(help: "Seconds a busy worker may stay silent before it is dropped and its invocation re-queued.") var workerSilence: Int = 15
     @Option(help: "After Ctrl-C (or SIGTERM), seconds the running invocations get to finish; a second Ctrl-C stops at once.") var grace: Int = 30
     @Option(help: "Local workers per size, within the CPU budget.") var workersPerSize: Int = 1
@@ -64,6 +65,7 @@ struct RunCommand: AsyncParsableCommand {
             r.expect = expect
             r.waitTimeout = .seconds(waitTimeout)
             r.emulation = emulation
+            r.profile = profile
             r.workerSilenceSeconds = workerSilence
             r.grace = .seconds(max(0, grace))
             r.workersPerSize = workersPerSize

@@ -7,7 +7,8 @@ import Testing
 @Suite struct EmulationTests {
     @Test func aDeclaredEmulationIsAProfileOrAnRTT() throws {
         let profile = try RunReport.Emulation.declared("lambda-same-region", endpoint: "http://proxy:8334")
-        #expect(profile == RunReport.Emulation(profile: "lambda-same-region", rttMs: 16, jitter: "lognormal:0.2", tls: false))
+        let builtIn = EmulationProfile.lambdaSameRegion.network
+        #expect(profile == RunReport.Emulation(profile: "lambda-same-region", rttMs: builtIn.rttMs, jitter: builtIn.jitter.description, tls: false))
         #expect(try RunReport.Emulation.declared("25", endpoint: "https://x").rttMs == 25)
         #expect(try RunReport.Emulation.declared("25", endpoint: "https://x").tls)
         #expect(throws: FanbenchError.self) { try RunReport.Emulation.declared("fast", endpoint: "") }

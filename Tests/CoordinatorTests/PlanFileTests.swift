@@ -13,7 +13,7 @@ import Testing
         #expect(seed.sizes?.map(\.memoryMB) == [128, 512, 1024, 1536, 2048, 3008])
         #expect(seed.strategies == [.serial, .threads(16), .async(16)])
         #expect(seed.invocations == 5)
-        #expect(seed.profile == .lambdaSameRegion)
+        #expect(seed.profile == "lambda-same-region")
         let fanout = try PlanFile.load(path: Self.root.appendingPathComponent("plans/fanout.yaml").path)
         #expect(fanout.objects == 10_000)
         #expect(fanout.shardSize == 500)
@@ -77,7 +77,7 @@ import Testing
     }
 
     @Test func badPlansNameTheFileLineAndKey() {
-        #expect(message("op: get-object-acl\nsizez: [128]\n") == "p.yaml:2: unknown key 'sizez' (known: target, op, sizes, strategies, invocations, shard_size, listing, cold, functions, tune)")
+        #expect(message("op: get-object-acl\nsizez: [128]\n") == "p.yaml:2: unknown key 'sizez' (known: target, profile, op, sizes, strategies, invocations, shard_size, listing, cold, functions, tune)")
         #expect(message("target:\n  bukket: b\n")?.hasPrefix("p.yaml:2: unknown key 'target.bukket'") == true)
         #expect(message("sizes: [128, 64]\n")?.contains("p.yaml:1: 'sizes' holds '64'") == true)
         #expect(message("strategies: [serial, threads]\n")?.contains("'strategies' holds 'threads'") == true)

@@ -128,7 +128,8 @@ import Testing
                                                                                                  "v3: functions (Lambda handlers) and their failures",
                                                                                                  "v4: what Lambda billed (the Lambda backend's REPORT lines)",
                                                                                                  "v5: the timeline (attempts), call waterfalls, tuning searches (fanbench tune)",
-                                                                                                 "v6: the worker's own overhead around each invocation's calls"])
+                                                                                                 "v6: the worker's own overhead around each invocation's calls",
+                                                                                                 "v7: the whole emulation (profile hash, CPU probe and scale)"])
             let merged = try String.fetchOne(db, sql: "SELECT latency_histogram_json FROM config WHERE run_id = 'run-b' AND idx = 0")
             let decoder = JSONDecoder()
             decoder.keyDecodingStrategy = .convertFromSnakeCase

@@ -13,7 +13,9 @@ package struct PlanFile: Sendable, Equatable {
     package var region: String?
     /// Objects to seed when the local target is used.
     package var objects: Int?
-    package var profile: LocalTarget.TargetProfile?
+    /// The emulation profile (`profile:`, or `target.profile:`): a built-in's name
+    /// (lambda-same-region, none) or a profile file, made absolute against the plan's folder.
+    package var profile: String?
     package var op: ObjectOperation?
     package var sizes: [LambdaSize]?
     package var strategies: [Strategy]?
@@ -34,7 +36,7 @@ package struct PlanFile: Sendable, Equatable {
 
     package init() {}
 
-    static let topKeys = ["target", "op", "sizes", "strategies", "invocations", "shard_size", "listing", "cold", "functions", "tune"]
+    static let topKeys = ["target", "profile", "op", "sizes", "strategies", "invocations", "shard_size", "listing", "cold", "functions", "tune"]
     static let tuneKeys = ["strategy", "goal", "max_concurrency"]
     static let functionKeys = ["command", "code", "handler", "env", "timeout_s", "init_timeout_s"]
     static let targetKeys = ["bucket", "prefix", "endpoint", "region", "objects", "profile"]
@@ -73,9 +75,23 @@ package struct PlanFile: Sendable, Equatable {
             return Array(seq)
         }
 
+        /// A built-in's name, or a file that must exist (relative to the plan's folder).
+        func profileSpec(_ node: Node, _ key: String) throws(PlanError) -> String {
+            let p = try string(node, key)
+            if LocalTarget.TargetProfile(rawValue: p) != nil { return p }
+            let dir = (path as NSString).deletingLastPathComponent
+            let resolved = p.hasPrefix("/") ? p : ((dir.isEmpty ? "." : dir) as NSString).appendingPathComponent(p)
+            guard FileManager.default.fileExists(atPath: resolved) else {
+                throw fail(node, "'\(key)' is '\(p)': neither a built-in profile (lambda-same-region, none) nor a file (looked for \(resolved)); fanbench calibrate writes profile files")
+            }
+            return resolved
+        }
+
         for (keyNode, value) in top {
             let key = keyNode.string ?? ""
             switch key {
+            case "profile":
+                plan.profile = try profileSpec(value, "profile")
             case "target":
                 guard let target = value.mapping else { throw fail(value, "'target' must be a mapping (\(targetKeys.joined(separator: ", ")))") }
                 for (k, v) in target {
@@ -86,12 +102,7 @@ package struct PlanFile: Sendable, Equatable {
                     case "endpoint": plan.endpoint = try string(v, "target.endpoint")
                     case "region": plan.region = try string(v, "target.region")
                     case "objects": plan.objects = try int(v, "target.objects")
-                    case "profile":
-                        let p = try string(v, "target.profile")
-                        guard let profile = LocalTarget.TargetProfile(rawValue: p) else {
-                            throw fail(v, "'target.profile' is '\(p)': use lambda-same-region or none")
-                        }
-                        plan.profile = profile
+                    case "profile": plan.profile = try profileSpec(v, "target.profile")
                     default:
                         throw fail(k, "unknown key 'target.\(name)' (known: \(targetKeys.joined(separator: ", ")))")
                     }

@@ -6,7 +6,9 @@ import FanbenchReport
 import FanbenchS3
 import FanbenchStore
 import Foundation
+import FanbenchProxy
 import Logging
+import Synchronization
 
 /// `fanbench run` from start to finish: the plan file and the flags over it, the local target
 /// when no endpoint is named, the workers, the store, the run, and the report in every format
@@ -33,6 +35,10 @@ package struct RunSession {
         package var expect: Int?
         package var waitTimeout: Duration = .seconds(300)
         package var emulation: String?
+        /// `--profile`: a built-in's name or a profile file (over the plan's `profile:`).
+        package var profile: String?
+        /// A profile in hand (`fanbench calibrate`'s candidates), over both.
+        package var profileOverride: EmulationProfile?
         package var workerSilenceSeconds = 15
         package var workersPerSize = 1
         package var cpuBudget: Double?
@@ -49,6 +55,8 @@ package struct RunSession {
         package var functionPrefix: String?
         package var maxConcurrency = 10
         package var lambdaEndpoint: String?
+        /// A CPU probe already taken (calibrate's, once per fit); nil: measured at run start.
+        package var cpuProbe: CPUProbe.Measurement?
         package init() {}
     }
 
@@ -67,6 +75,18 @@ package struct RunSession {
     /// finished is kept as an incomplete run).
     @discardableResult
     package func run() async throws -> RunReport {
+        let scoped = ScopedProxy()
+        do {
+            let report = try await run(scoped)
+            await scoped.stop()
+            return report
+        } catch {
+            await scoped.stop()
+            throw error
+        }
+    }
+
+    private func run(_ scoped: ScopedProxy) async throws -> RunReport {
         let r = request
         var logger = Logger(label: "fanbench")
         logger.logLevel = r.verbose ? .info : .warning
@@ -91,19 +111,44 @@ package struct RunSession {
 
         var emulation: RunReport.Emulation?
         var bucket = r.bucket ?? (s3.namesEndpoint() ? file?.bucket : nil)
+        /// The local target's client configuration, when its endpoint is not the one it records.
+        var localConfig: S3ClientConfiguration?
+        /// The profile in force and this host's CPU probe (the report's figures, the quota scale).
+        var profiled: (profile: EmulationProfile, probe: CPUProbe.Measurement, tls: Bool)?
+        if s3.namesEndpoint(), r.profileOverride != nil || r.profile != nil {
+            throw FanbenchError.badInput("--profile shapes the local target's network and CPU; with an endpoint named, put `fanbench proxy` in front of it and declare that with --emulation")
+        }
         if !s3.namesEndpoint() {
             // No endpoint named: the local target, started (and the seed's bucket filled) when needed.
+            // The profile asked for; else the running target's own (none when it was started so).
             let target = LocalTarget(stateDirectory: r.stateDirectory)
+            let running = target.runningState()
+            let spec = r.profile ?? file?.profile ?? running?.profile ?? EmulationProfile.lambdaSameRegion.name
+            let profile = try r.profileOverride ?? EmulationProfile.resolve(spec)
             let state: LocalTarget.State
-            if let running = target.runningState() {
+            if let running {
                 state = running
             } else {
-                notice("no endpoint given; starting the local target (SeaweedFS behind the lambda-same-region emulation)")
+                notice("no endpoint given; starting the local target (SeaweedFS behind the \(profile?.name ?? "no") emulation)")
                 var o = LocalTarget.Options()
-                if let p = file?.profile { o.profile = p }
+                o.profile = profile == nil ? .none : .lambdaSameRegion
                 state = try await target.up(o).state
             }
-            if let e = state.emulation { emulation = RunReport.Emulation(profile: e.profile, rttMs: e.rttMs, jitter: e.jitter, tls: e.tls) }
+            if let profile {
+                // The target's own proxy when it emulates this network; else one for this run.
+                if state.proxyPid == nil || state.proxyNetwork != profile.network.summary {
+                    guard let port = state.ports["s3"] else { throw FanbenchError("the local target's state names no S3 port: run `fanbench target down` and start again") }
+                    let proxy = LatencyProxy(options: .init(upstreamHost: "127.0.0.1", upstreamPort: port, profile: profile.network, httpAware: !state.tls), logger: logger)
+                    let service = try await proxy.service(HostPort(host: "127.0.0.1", port: 0))
+                    scoped.set(service)
+                    var config = try target.clientConfiguration(state, direct: true)
+                    config.endpoint = try S3Endpoint(parsing: "\(state.tls ? "https" : "http")://127.0.0.1:\(service.port)")
+                    localConfig = config
+                }
+                profiled = (profile, r.cpuProbe ?? CPUProbe.measure(), state.tls)
+            } else if state.proxyPid != nil {
+                localConfig = try target.clientConfiguration(state, direct: true)
+            }
             if bucket == nil {
                 // The plan's (or the seed's) bucket, filled on the local target.
                 let name = file?.bucket ?? "fanbench-seed"
@@ -131,8 +176,13 @@ package struct RunSession {
         guard r.workerSilenceSeconds >= 3 else {
             throw FanbenchError.badInput("--worker-silence \(r.workerSilenceSeconds) is too short: workers send a heartbeat every second; use 3 or more")
         }
-        let config = try s3.clientConfiguration(stateDirectory: r.stateDirectory)
+        let config = try localConfig ?? s3.clientConfiguration(stateDirectory: r.stateDirectory)
         let workers = try workers(s3: config, region: s3.region)
+        var cpuScale = 1.0
+        if let profiled {
+            cpuScale = workers.isLocal ? profiled.profile.cpuScale(hostScore: profiled.probe.score) : 1
+            emulation = profiled.profile.reportEmulation(tls: profiled.tls, probe: profiled.probe, applied: workers.isLocal)
+        }
         let store = try RunStore(path: r.databasePath ?? r.stateDirectory + "/fanbench.db")
         let runID = Self.makeRunID()
         let logDirectory = r.stateDirectory + "/runs/" + runID
@@ -151,6 +201,9 @@ package struct RunSession {
         options.listen = r.listen ?? HostPort(host: r.workers == .external ? "0.0.0.0" : "127.0.0.1", port: r.workers == .external ? 7100 : 0)
         options.cold = cold
         options.emulation = emulation
+        options.cpuScale = cpuScale
+        options.vcpuPacing = profiled?.profile.vcpuPacing
+        options.initCPUMultiplier = profiled?.profile.initCPUMultiplier ?? 1
         options.heartbeatSilence = .seconds(r.workerSilenceSeconds)
         options.handleSignals = true
         options.grace = r.grace
@@ -294,5 +347,17 @@ package enum ReportOutput {
         } catch {
             throw FanbenchError.badInput("cannot write \(path): \(error.localizedDescription); check the folder exists and is writable")
         }
+    }
+}
+
+/// A proxy started for one run (its profile differs from the local target's own): stopped
+/// when the run ends, however it ends.
+final class ScopedProxy: Sendable {
+    private let service = Mutex<LatencyProxy.Service?>(nil)
+
+    func set(_ s: LatencyProxy.Service) { service.withLock { $0 = s } }
+
+    func stop() async {
+        if let s = service.withLock({ v -> LatencyProxy.Service? in defer { v = nil }; return v }) { await s.stop() }
     }
 }

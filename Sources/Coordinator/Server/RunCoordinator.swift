@@ -66,12 +66,16 @@ package actor RunCoordinator {
     /// Ended attempts, in the order they ended (the first `RunReport.maxTimelineAttempts`).
     package private(set) var attempts: [RunReport.Attempt] = []
 
-    package init(plan: RunPlan, maxAttempts: Int = 3, logger: Logger, events: Events = Events(),
+    package init(plan: RunPlan, maxAttempts: Int = 3, logger: Logger, events: Events = Events(), cpuScale: Double = 1,
                  now: @escaping @Sendable () -> UInt64 = monotonicNanoseconds,
                  assign: @escaping @Sendable (InvocationSpec) -> Assign) {
         self.plan = plan
         scheduler = Scheduler(plan: plan, maxAttempts: maxAttempts)
-        aggregates = plan.configs.map(ConfigAggregate.init(config:))
+        aggregates = plan.configs.map { config in
+            var a = ConfigAggregate(config: config)
+            a.cpuScale = cpuScale
+            return a
+        }
         assignTemplate = assign
         self.logger = logger
         self.events = events

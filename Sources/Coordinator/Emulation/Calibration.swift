@@ -1,0 +1,300 @@
+import FanbenchBase
+import FanbenchProxy
+import FanbenchReport
+import Foundation
+
+/// `fanbench calibrate`: runs the reference's workload (a plan's strategies and functions,
+/// through the local target) under candidate profiles and fits the profile's parameters to the
+/// reference's cells with a bounded compass search — each candidate a real run, the search
+/// stopped before the budget would be overrun — then checks the best on the fitted cells and
+/// on the held-out ones with more invocations.
+package struct Calibration: Sendable {
+    package struct Options: Sendable {
+        package var reference: CalibrationReference
+        /// The cells fitted on, and those only checked.
+        package var fitCells: [Int]
+        package var checkCells: [Int]
+        package var budget: Duration
+        package var searchInvocations = 3
+        package var checkInvocations = 5
+        /// Where the search starts (its parameters not fitted are kept).
+        package var start: EmulationProfile
+        /// The runs' plan, state folder, database, caps.
+        package var base: RunSession.Request
+
+        package init(reference: CalibrationReference, fitCells: [Int], checkCells: [Int], budget: Duration,
+                     start: EmulationProfile, base: RunSession.Request) {
+            self.reference = reference
+            self.fitCells = fitCells
+            self.checkCells = checkCells
+            self.budget = budget
+            self.start = start
+            self.base = base
+        }
+    }
+
+    /// The fitted parameters: a point of the search.
+    package struct Point: Sendable, Equatable, CustomStringConvertible {
+        package var vcpuScore: Double
+        package var rttMs: Double
+        package var sigma: Double
+        package var handshakeRtts: Double
+        package var tailRate: Double
+
+        static let names = ["vcpu_score", "rtt_ms", "sigma", "handshake_rtts", "tail_rate"]
+        static let lower = [1.0, 2, 0, 0, 0]
+        static let upper = [100_000.0, 60, 1.2, 4, 0.2]
+        /// Starting steps (vcpu_score's is a factor) and the smallest worth taking.
+        static let firstSteps = [1.3, 2, 0.15, 1, 0.02]
+        static let lastSteps = [1.03, 0.25, 0.02, 0.25, 0.004]
+
+        subscript(i: Int) -> Double {
+            get { [vcpuScore, rttMs, sigma, handshakeRtts, tailRate][i] }
+            set {
+                // Rounded to what the profile file keeps, so the file is exactly the point.
+                switch i {
+                case 0: vcpuScore = (newValue * 100).rounded() / 100
+                case 1: rttMs = (newValue * 100).rounded() / 100
+                case 2: sigma = (newValue * 1000).rounded() / 1000
+                case 3: handshakeRtts = (newValue * 100).rounded() / 100
+                default: tailRate = (newValue * 10000).rounded() / 10000
+                }
+            }
+        }
+
+        /// One step along parameter `i` (up or down), clamped; nil when clamping leaves it where it was.
+        func moved(_ i: Int, step: Double, up: Bool) -> Point? {
+            var p = self
+            let v = self[i]
+            let raw = i == 0 ? (up ? v * step : v / step) : (up ? v + step : v - step)
+            p[i] = min(Self.upper[i], max(Self.lower[i], raw))
+            return p[i] == v ? nil : p
+        }
+
+        func profile(from base: EmulationProfile, name: String) -> EmulationProfile {
+            var p = base
+            p.name = name
+            p.vcpuScore = vcpuScore
+            p.network.rttMs = rttMs
+            p.network.jitter = sigma > 0 ? .lognormal(sigma: sigma) : .fixed
+            p.network.handshakeRoundTrips = handshakeRtts
+            p.network.tailProbability = tailRate
+            if tailRate > 0 && p.network.tailMs == 0 { p.network.tailMs = 50 }
+            p.file = nil
+            p.fitText = nil
+            return p
+        }
+
+        package var description: String {
+            String(format: "vcpu %.2f, rtt %.2f ms, sigma %.3f, handshake %.2f RTT, tail %.4f", vcpuScore, rttMs, sigma, handshakeRtts, tailRate)
+        }
+    }
+
+    /// One cell's comparison.
+    package struct Cell: Sendable, Equatable {
+        package var memoryMb: Int
+        package var column: String
+        package var referenceMs: Double
+        package var emulatedMs: Double
+        package var fitted: Bool
+        package var deviation: Double { emulatedMs / referenceMs - 1 }
+    }
+
+    package struct Outcome: Sendable {
+        package var profile: EmulationProfile
+        package var point: Point
+        package var probe: CPUProbe.Measurement
+        /// The check run's cells (fitted and held out, `checkInvocations` each).
+        package var cells: [Cell]
+        package var checkRunID: String?
+        /// Every evaluation: the point, its score, its run.
+        package var evaluations: [(point: Point, score: Double, runID: String)]
+        package var elapsed: Duration
+        package var bestScore: Double
+    }
+
+    package let options: Options
+    package var notice: @Sendable (String) -> Void = { FileHandle.standardError.write(Data("fanbench: \($0)\n".utf8)) }
+
+    package init(options: Options) { self.options = options }
+
+    // MARK: - Budget
+
+    /// A rough duration for one run over `cells` (the reference's durations × invocations, one
+    /// more for each function's init, and a few seconds per size for workers to start).
+    package func estimate(cells: [Int], invocations: Int) -> Duration {
+        var ms = 0.0
+        for mb in cells {
+            ms += 4000
+            for column in options.reference.columns { ms += (options.reference.cells[mb]?[column] ?? 0) * Double(invocations + 2) }
+        }
+        return .milliseconds(Int64(ms))
+    }
+
+    /// Refuses, before any run, a budget that cannot hold the starting point, one candidate and the check.
+    package func checkBudget() throws(FanbenchError) {
+        let one = estimate(cells: options.fitCells, invocations: options.searchInvocations)
+        let check = options.checkCells.isEmpty && options.checkInvocations == options.searchInvocations
+            ? Duration.zero : estimate(cells: options.fitCells + options.checkCells, invocations: options.checkInvocations)
+        let needed = one * 2 + check
+        guard options.budget >= needed else {
+            throw FanbenchError.badInput(String(format: "--budget %@ cannot fit anything: one evaluation of %d cell(s) takes about %.1f min, a fit needs two (the start and a candidate) and the check %.1f min more: give --budget %d or more (or fewer --cells, or --check none)",
+                                                Self.minutes(options.budget), options.fitCells.count, Self.seconds(one) / 60, Self.seconds(check) / 60,
+                                                Int((Self.seconds(needed) / 60).rounded(.up))))
+        }
+    }
+
+    static func seconds(_ d: Duration) -> Double { Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18 }
+    static func minutes(_ d: Duration) -> String { EmulationProfile.number((seconds(d) / 6).rounded() / 10) + " min" }
+
+    // MARK: - The search
+
+    package func run() async throws -> Outcome {
+        try checkBudget()
+        let began = ContinuousClock.now
+        let deadline = began + options.budget
+        let probe = CPUProbe.measure()
+        notice(String(format: "calibrate: this host's CPU probe %.1f (M bytecodes per CPU second); fitting %@ on %@ MB, %d invocation(s) a point",
+                      probe.score, options.reference.columns.joined(separator: ", "), options.fitCells.map(String.init).joined(separator: ", "),
+                      options.searchInvocations))
+        var point = Point(vcpuScore: options.start.vcpuScore ?? probe.score, rttMs: options.start.network.rttMs,
+                          sigma: { if case .lognormal(let s) = options.start.network.jitter { return s } else { return 0 } }(),
+                          handshakeRtts: options.start.network.handshakeRoundTrips, tailRate: options.start.network.tailProbability)
+        point[0] = point.vcpuScore
+        var evaluations: [(point: Point, score: Double, runID: String)] = []
+        let estimated = Self.seconds(estimate(cells: options.fitCells, invocations: options.searchInvocations))
+        var slowest = 0.0
+        let checkEstimate = Self.seconds(estimate(cells: options.fitCells + options.checkCells, invocations: options.checkInvocations))
+
+        /// Whether one more evaluation, and the check after it, still fit the budget.
+        func affordable() -> Bool {
+            let each = max(slowest, evaluations.isEmpty ? estimated : 0)
+            let ratio = evaluations.isEmpty ? 1 : max(1, slowest / estimated)
+            let left = Self.seconds(deadline - ContinuousClock.now)
+            return left > each + checkEstimate * ratio
+        }
+        func evaluate(_ p: Point) async throws -> Double {
+            let t0 = ContinuousClock.now
+            let (cells, runID) = try await measure(p.profile(from: options.start, name: "calibrating"), cells: options.fitCells,
+                                                   invocations: options.searchInvocations, probe: probe, fitted: Set(options.fitCells))
+            let s = Self.score(cells)
+            slowest = max(slowest, Self.seconds(ContinuousClock.now - t0))
+            evaluations.append((p, s, runID))
+            let worst = cells.max { abs($0.deviation) < abs($1.deviation) }
+            notice(String(format: "calibrate: #%d %@ → score %.3f (worst %@ MB %@ %+.1f%%), %.0f s", evaluations.count, p.description, s,
+                          worst.map { String($0.memoryMb) } ?? "?", worst?.column ?? "?", (worst?.deviation ?? 0) * 100,
+                          Self.seconds(ContinuousClock.now - t0)))
+            return s
+        }
+
+        var best = try await evaluate(point)
+        var steps = Point.firstSteps
+        var lastGood = [Bool](repeating: true, count: steps.count)
+        search: while true {
+            var improved = false
+            for i in steps.indices where steps[i] > Point.lastSteps[i] {
+                // The direction that helped last time first.
+                for up in lastGood[i] ? [true, false] : [false, true] {
+                    guard let candidate = point.moved(i, step: steps[i], up: up) else { continue }
+                    guard affordable() else { break search }
+                    let s = try await evaluate(candidate)
+                    if s < best {
+                        (point, best) = (candidate, s)
+                        lastGood[i] = up
+                        improved = true
+                        break
+                    }
+                }
+            }
+            if !improved {
+                // Nothing helped at these steps: halve them (vcpu_score's factor towards 1).
+                for i in steps.indices { steps[i] = i == 0 ? 1 + (steps[i] - 1) / 2 : steps[i] / 2 }
+                if steps.indices.allSatisfy({ steps[$0] <= Point.lastSteps[$0] }) { break }
+            }
+        }
+        notice("calibrate: best after \(evaluations.count) evaluation(s): \(point) (score \(String(format: "%.3f", best))); checking it with \(options.checkInvocations) invocation(s) on \((options.fitCells + options.checkCells).sorted().map(String.init).joined(separator: ", ")) MB")
+        let profile = point.profile(from: options.start, name: "calibrated")
+        let (cells, checkID) = try await measure(profile, cells: Array(Set(options.fitCells + options.checkCells)).sorted(),
+                                                 invocations: options.checkInvocations, probe: probe, fitted: Set(options.fitCells))
+        return Outcome(profile: profile, point: point, probe: probe, cells: cells, checkRunID: checkID, evaluations: evaluations,
+                       elapsed: ContinuousClock.now - began, bestScore: best)
+    }
+
+    /// Root mean square of the log ratios, plus half the worst: a fit that is good on average
+    /// but far off in one cell scores worse than one a little off everywhere.
+    package static func score(_ cells: [Cell]) -> Double {
+        let logs = cells.filter(\.fitted).map { log($0.emulatedMs / $0.referenceMs) }
+        guard !logs.isEmpty else { return .infinity }
+        let rms = (logs.map { $0 * $0 }.reduce(0, +) / Double(logs.count)).squareRoot()
+        return rms + 0.5 * (logs.map(abs).max() ?? 0)
+    }
+
+    /// One real run of the reference's columns at `cells` under `profile`; its cells and run id.
+    func measure(_ profile: EmulationProfile, cells: [Int], invocations: Int, probe: CPUProbe.Measurement, fitted: Set<Int>) async throws -> ([Cell], String) {
+        var r = options.base
+        r.sizes = try cells.map { mb throws(FanbenchError) in try LambdaSize(memoryMB: mb) }
+        var strategies: [Strategy] = []
+        for column in options.reference.columns {
+            if let s = options.reference.strategies[column], !strategies.contains(s) { strategies.append(s) }
+        }
+        r.strategies = strategies
+        r.invocations = invocations
+        r.profileOverride = profile
+        r.cpuProbe = probe
+        r.jsonPath = nil
+        r.htmlPath = nil
+        var session = RunSession(r)
+        session.output = { _ in }
+        let report = try await session.run()
+        var out: [Cell] = []
+        for mb in cells {
+            for column in options.reference.columns {
+                guard let reference = options.reference.cells[mb]?[column], let strategy = options.reference.strategies[column] else { continue }
+                guard let config = report.configs.first(where: { c in
+                    c.memoryMb == mb && (c.function.map { Strategy.function($0) } ?? (try? Strategy(parsing: c.strategyLabel))) == strategy
+                }), config.invocations.count > 0 else {
+                    throw FanbenchError("calibrate: run \(report.runId) measured no \(mb) MB \(strategy) invocation: see fanbench report \(report.runId)")
+                }
+                if config.invocations.failed > 0 {
+                    throw FanbenchError("calibrate: run \(report.runId) had \(config.invocations.failed) failed \(mb) MB \(strategy) invocation(s), so it says nothing about the emulation: see fanbench report \(report.runId) and the function's log")
+                }
+                out.append(Cell(memoryMb: mb, column: column, referenceMs: reference, emulatedMs: config.invocations.meanMs, fitted: fitted.contains(mb)))
+            }
+        }
+        return (out, report.runId)
+    }
+
+    // MARK: - Output
+
+    /// The cells as a table: reference, emulated, deviation, fitted or held out.
+    package static func table(_ cells: [Cell]) -> String {
+        var lines = ["    MB  column          reference   emulated  deviation  cell"]
+        for c in cells.sorted(by: { ($0.memoryMb, $0.column) < ($1.memoryMb, $1.column) }) {
+            lines.append(String(format: "%6d  %-14@ %9.1f ms %8.1f ms  %+8.1f%%  %@", c.memoryMb, c.column as NSString, c.referenceMs, c.emulatedMs,
+                                c.deviation * 100, c.fitted ? "fitted" : "held out"))
+        }
+        return lines.joined(separator: "\n")
+    }
+
+    /// The `fit:` section a profile file keeps: where the fit came from and how well it did.
+    package func fitYAML(_ o: Outcome) -> String {
+        var s = """
+            reference: \(options.reference.path)
+            fitted_cells: [\(options.fitCells.map(String.init).joined(separator: ", "))]
+            held_out_cells: [\(options.checkCells.map(String.init).joined(separator: ", "))]
+            host_probe: \(String(format: "%.2f", o.probe.score))
+            evaluations: \(o.evaluations.count)
+            minutes: \(String(format: "%.1f", Self.seconds(o.elapsed) / 60))
+            search_invocations: \(options.searchInvocations)
+            check_invocations: \(options.checkInvocations)
+            check_run: \(o.checkRunID ?? "none")
+            cells:
+
+            """
+        for c in o.cells.sorted(by: { ($0.memoryMb, $0.column) < ($1.memoryMb, $1.column) }) {
+            s += String(format: "  - {mb: %d, column: %@, reference_ms: %.1f, emulated_ms: %.1f, deviation_pct: %.1f, cell: %@}\n",
+                        c.memoryMb, c.column, c.referenceMs, c.emulatedMs, c.deviation * 100, c.fitted ? "fitted" : "held-out")
+        }
+        return s
+    }
+}

@@ -1,0 +1,210 @@
+import Crypto
+import FanbenchBase
+import FanbenchLocalTarget
+import FanbenchProxy
+import FanbenchReport
+import Foundation
+import Yams
+
+/// Everything the local emulation does to make a host behave like Lambda → S3, as parameters
+/// (shared/DESIGN.md, "Fidelity"): the network (RTT median and lognormal spread, a tail, the
+/// round trips a new connection costs, bandwidth) and the CPU (one Lambda vCPU's score on
+/// `CPUProbe`, so quotas do the same work per second on every host; the init phase's CPU as a
+/// multiple of the size's share). A built-in (`lambda-same-region`, fitted by `fanbench
+/// calibrate` on the seed blog's table: profiles/lambda-same-region.yaml) or a YAML file.
+package struct EmulationProfile: Sendable, Equatable {
+    package var name: String
+    package var network: NetworkProfile
+    /// One Lambda vCPU's `CPUProbe` score; nil: a host core counts as one vCPU, unscaled.
+    package var vcpuScore: Double?
+    /// The init phase's CPU quota as a multiple of the size's (capped at the size's cores).
+    package var initCPUMultiplier: Double = 1
+    /// Where a quota above one vCPU is paced to one vCPU's speed (`VCPUPacer`): `process`,
+    /// `thread`, or nil (none).
+    package var vcpuPacing: String? = "process"
+    /// Where it came from: nil for a built-in, else the file's path.
+    package var file: String?
+    /// What `fanbench calibrate` recorded about the fit (kept as written; not a parameter).
+    package var fitText: String?
+
+    package init(name: String, network: NetworkProfile, vcpuScore: Double?, initCPUMultiplier: Double = 1) {
+        self.name = name
+        self.network = network
+        self.vcpuScore = vcpuScore
+        self.initCPUMultiplier = initCPUMultiplier
+    }
+
+    /// The default: the calibrated Lambda → S3 same-region profile.
+    package static let lambdaSameRegion = EmulationProfile(
+        name: LocalTarget.TargetProfile.lambdaSameRegion.rawValue, network: .lambdaSameRegion,
+        vcpuScore: NetworkProfile.lambdaSameRegionVCPUScore, initCPUMultiplier: 1)
+
+    /// The parameters as one canonical line: what the hash covers (not the name, file or fit,
+    /// so two files with the same parameters compare equal).
+    package var canonical: String {
+        let n = network
+        return [
+            "rtt_ms=\(Self.number(n.rttMs))", "jitter=\(n.jitter)", "tail_rate=\(Self.number(n.tailProbability))",
+            "tail_ms=\(Self.number(n.tailMs))", "handshake_rtts=\(Self.number(n.handshakeRoundTrips))",
+            "bandwidth_mbps=\(n.bandwidthBytesPerSecond.map { Self.number($0 / 125_000) } ?? "none")",
+            "vcpu_score=\(vcpuScore.map(Self.number) ?? "host")", "init_cpu_multiplier=\(Self.number(initCPUMultiplier))",
+            "pacing=\(vcpuPacing ?? "none")",
+        ].joined(separator: ";")
+    }
+
+    /// The first 12 hex digits of SHA-256 over `canonical`.
+    package var hash: String {
+        SHA256.hash(data: Data(canonical.utf8)).prefix(6).map { String(format: "%02x", $0) }.joined()
+    }
+
+    /// The quota scale on a host whose core scores `hostScore`: one emulated vCPU does the
+    /// reference vCPU's work per second.
+    package func cpuScale(hostScore: Double) -> Double {
+        guard let vcpuScore, hostScore > 0 else { return 1 }
+        return vcpuScore / hostScore
+    }
+
+    /// What a report says about it, with this host's probe.
+    package func reportEmulation(tls: Bool, probe: CPUProbe.Measurement?, applied: Bool) -> RunReport.Emulation {
+        var e = RunReport.Emulation(profile: name, rttMs: network.rttMs, jitter: network.jitter.description, tls: tls)
+        e.profileHash = hash
+        e.profileFile = file
+        e.tailRate = network.tailProbability
+        e.tailMs = network.tailMs
+        e.handshakeRtts = network.handshakeRoundTrips
+        e.bandwidthMbps = network.bandwidthBytesPerSecond.map { $0 / 125_000 }
+        e.initCpuMultiplier = initCPUMultiplier
+        e.vcpuPacing = vcpuPacing ?? "none"
+        if let probe {
+            e.cpu = RunReport.Emulation.CPU(probeScore: probe.score, vcpuScore: vcpuScore, scale: cpuScale(hostScore: probe.score), applied: applied)
+        }
+        return e
+    }
+
+    static func number(_ v: Double) -> String {
+        v == v.rounded() && abs(v) < 1e15 ? String(Int(v)) : String(format: "%.6g", v)
+    }
+
+    // MARK: - Files
+
+    package static let keys = ["name", "network", "cpu", "fit"]
+    static let networkKeys = ["rtt_ms", "jitter", "tail_rate", "tail_ms", "handshake_rtts", "bandwidth_mbps"]
+    static let cpuKeys = ["vcpu_score", "init_cpu_multiplier", "pacing"]
+
+    /// A built-in's name (`lambda-same-region`; `none` is no profile: nil) or a profile file's path.
+    package static func resolve(_ spec: String, relativeTo directory: String? = nil) throws(FanbenchError) -> EmulationProfile? {
+        if spec == LocalTarget.TargetProfile.none.rawValue { return nil }
+        if spec == lambdaSameRegion.name { return lambdaSameRegion }
+        let path = spec.hasPrefix("/") || directory == nil ? spec : directory! + "/" + spec
+        guard FileManager.default.fileExists(atPath: path) else {
+            throw FanbenchError.badInput("profile '\(spec)' is neither a built-in (lambda-same-region, none) nor a file that exists\(path != spec ? " (looked for \(path))" : ""): give a profile file written by fanbench calibrate")
+        }
+        return try load(path: path)
+    }
+
+    package static func load(path: String) throws(FanbenchError) -> EmulationProfile {
+        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
+            throw FanbenchError.badInput("cannot read the profile \(path): check the path and that it is readable")
+        }
+        var p = try parse(text, path: path)
+        p.file = path
+        return p
+    }
+
+    package static func parse(_ text: String, path: String) throws(FanbenchError) -> EmulationProfile {
+        func fail(_ node: Node?, _ message: String) -> FanbenchError {
+            FanbenchError.badInput("\(path)\(node?.mark.map { ":\($0.line)" } ?? ""): \(message)")
+        }
+        let root: Node?
+        do { root = try Yams.compose(yaml: text) } catch {
+            throw FanbenchError.badInput("\(path): not valid YAML (\(String(describing: error).split(separator: "\n").first ?? "")): a profile is a YAML mapping as fanbench calibrate writes it")
+        }
+        guard let root, let top = root.mapping else { throw fail(root, "a profile is a mapping of \(keys.joined(separator: ", "))") }
+        func number(_ node: Node, _ key: String, _ range: ClosedRange<Double>) throws(FanbenchError) -> Double {
+            guard let v = node.float ?? node.int.map(Double.init), v.isFinite, range.contains(v) else {
+                throw fail(node, "'\(key)' must be a number from \(Self.number(range.lowerBound)) to \(Self.number(range.upperBound))")
+            }
+            return v
+        }
+        var name: String?
+        var network = NetworkProfile(rttMs: 0)
+        var sawNetwork = false
+        var vcpu: Double?
+        var initMultiplier = 1.0
+        var pacing: String? = "process"
+        var fitText: String?
+        for (k, v) in top {
+            switch k.string ?? "" {
+            case "name":
+                guard let s = v.scalar?.string, !s.isEmpty, s.count <= 100 else { throw fail(v, "'name' must be a short text") }
+                name = s
+            case "network":
+                guard let m = v.mapping else { throw fail(v, "'network' must be a mapping of \(networkKeys.joined(separator: ", "))") }
+                sawNetwork = true
+                for (nk, nv) in m {
+                    switch nk.string ?? "" {
+                    case "rtt_ms": network.rttMs = try number(nv, "network.rtt_ms", 0...10_000)
+                    case "jitter":
+                        guard let s = nv.scalar?.string else { throw fail(nv, "'network.jitter' must be fixed, uniform:SPREAD_MS or lognormal:SIGMA") }
+                        do { network.jitter = try NetworkProfile.Jitter(parsing: s) } catch { throw fail(nv, error.message) }
+                    case "tail_rate": network.tailProbability = try number(nv, "network.tail_rate", 0...1)
+                    case "tail_ms": network.tailMs = try number(nv, "network.tail_ms", 0...60_000)
+                    case "handshake_rtts": network.handshakeRoundTrips = try number(nv, "network.handshake_rtts", 0...10)
+                    case "bandwidth_mbps":
+                        if nv.null != nil { network.bandwidthBytesPerSecond = nil } else {
+                            network.bandwidthBytesPerSecond = try number(nv, "network.bandwidth_mbps", 0.001...1_000_000) * 125_000
+                        }
+                    default: throw fail(nk, "unknown key 'network.\(nk.string ?? "")' (known: \(networkKeys.joined(separator: ", ")))")
+                    }
+                }
+            case "cpu":
+                guard let m = v.mapping else { throw fail(v, "'cpu' must be a mapping of \(cpuKeys.joined(separator: ", "))") }
+                for (ck, cv) in m {
+                    switch ck.string ?? "" {
+                    case "vcpu_score": vcpu = cv.null != nil ? nil : try number(cv, "cpu.vcpu_score", 0.001...1_000_000)
+                    case "init_cpu_multiplier": initMultiplier = try number(cv, "cpu.init_cpu_multiplier", 1...64)
+                    case "pacing":
+                        guard let s = cv.scalar?.string, ["process", "thread", "none"].contains(s) else {
+                            throw fail(cv, "'cpu.pacing' must be process (a handler runs one core's work at a time, as CPython and Node do), thread or none")
+                        }
+                        pacing = s == "none" ? nil : s
+                    default: throw fail(ck, "unknown key 'cpu.\(ck.string ?? "")' (known: \(cpuKeys.joined(separator: ", ")))")
+                    }
+                }
+            case "fit":
+                fitText = (try? Yams.serialize(node: v)) ?? nil
+            default:
+                throw fail(k, "unknown key '\(k.string ?? "")' (known: \(keys.joined(separator: ", ")))")
+            }
+        }
+        guard let name else { throw fail(root, "a profile needs a 'name'") }
+        guard sawNetwork, network.rttMs > 0 else { throw fail(root, "a profile needs 'network' with rtt_ms above 0") }
+        var p = EmulationProfile(name: name, network: network, vcpuScore: vcpu, initCPUMultiplier: initMultiplier)
+        p.vcpuPacing = pacing
+        p.fitText = fitText
+        return p
+    }
+
+    /// The profile as a file (`fit`, when given, is appended as written).
+    package func yaml(comment: String? = nil, fit: String? = nil) -> String {
+        let n = network
+        var out = comment.map { $0.split(separator: "\n", omittingEmptySubsequences: false).map { "# " + $0 }.joined(separator: "\n") + "\n" } ?? ""
+        out += """
+            name: \(name)
+            network:
+              rtt_ms: \(Self.number(n.rttMs))          # median round trip per request/response exchange
+              jitter: \(n.jitter)   # each one-way delay lognormal around half the RTT
+              tail_rate: \(Self.number(n.tailProbability))       # share of responses that also wait tail_ms
+              tail_ms: \(Self.number(n.tailMs))
+              handshake_rtts: \(Self.number(n.handshakeRoundTrips))    # round trips a new connection costs before TLS's own
+              bandwidth_mbps: \(n.bandwidthBytesPerSecond.map { Self.number($0 / 125_000) } ?? "null")
+            cpu:
+              vcpu_score: \(vcpuScore.map { String(format: "%.2f", $0) } ?? "null")   # one Lambda vCPU on fanbench's CPU probe (M bytecodes per CPU second)
+              init_cpu_multiplier: \(Self.number(initCPUMultiplier))
+              pacing: \(vcpuPacing ?? "none")    # above one vCPU of quota, a handler's process held to one vCPU's speed
+
+            """
+        if let fit { out += "fit:\n" + fit.split(separator: "\n", omittingEmptySubsequences: false).map { $0.isEmpty ? "" : "  " + $0 }.joined(separator: "\n") + "\n" }
+        return out
+    }
+}

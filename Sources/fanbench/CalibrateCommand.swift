@@ -1,0 +1,95 @@
+import ArgumentParser
+import FanbenchBase
+import FanbenchCommandSupport
+import FanbenchCoordinator
+import FanbenchReport
+import Foundation
+
+/// `fanbench calibrate`: fit an emulation profile to real-Lambda figures.
+struct CalibrateCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "calibrate",
+        abstract: "Fit an emulation profile (network and CPU) to real-Lambda figures by running the reference's workload on the local target.",
+        discussion: """
+            Runs the reference's columns (the seed blog's three handlers by default, through plans/seed-python.yaml) \
+            on the fitted cells under candidate profiles — a compass search over the Lambda vCPU's CPU-probe score, \
+            the RTT median, its lognormal spread, a new connection's round trips and the tail rate — every candidate \
+            a real, stored run; stops before the budget would be overrun, then checks the best with more invocations \
+            on the fitted and the held-out cells. Writes the profile (with its fit) for `fanbench run --profile` and \
+            a plan's profile:. The reference: the fidelity form (shared/fidelity/blog-2020.json) or a fanbench report \
+            (run --json, e.g. from --workers lambda).
+            """)
+    @Option(help: ArgumentHelp("Real-Lambda figures: the fidelity JSON form or a fanbench report.", valueName: "file")) var reference: String?
+    @Option(help: "The cells (MB) to fit on, comma-separated (default: the reference's fit_cells, else all).") var cells: SizeList?
+    @Option(help: ArgumentHelp("Cells only checked after the fit, comma-separated, or none (default: the reference's held_out_cells).", valueName: "mb,…|none")) var check: String?
+    @Option(help: "Minutes the whole calibration may take, the check included.") var budget: Double = 30
+    @Option(help: "The plan whose functions and target the reference's columns run with.") var plan: String = "plans/seed-python.yaml"
+    @Option(help: ArgumentHelp("Where the search starts: a built-in profile or a profile file.", valueName: "name|file")) var start: String = "lambda-same-region"
+    @Option(help: "Invocations per configuration while searching.") var searchInvocations: Int = 3
+    @Option(help: "Invocations per configuration in the final check.") var checkInvocations: Int = 5
+    @Option(help: ArgumentHelp("The profile file to write (default: <state-dir>/profiles/<reference>.yaml).", valueName: "file")) var out: String?
+    @Flag(help: "Only measure and print this host's CPU probe score.") var probe = false
+    @OptionGroup var global: GlobalOptions
+    @Option(help: "The fanbench-worker binary (default: next to fanbench).") var workerBinary: String?
+    @OptionGroup var database: DatabaseOptions
+
+    func run() async throws {
+        try await reportingErrors {
+            if probe {
+                let m = CPUProbe.measure()
+                say(String(format: "CPU probe: %.2f M bytecodes per CPU second (rounds: %@)", m.score, m.rounds.map { String(format: "%.1f", $0) }.joined(separator: " ")))
+                return
+            }
+            guard let reference else { throw FanbenchError.badInput("--reference FILE is required: real-Lambda figures (e.g. ../shared/fidelity/blog-2020.json, or a fanbench report)") }
+            let ref = try CalibrationReference.load(path: reference)
+            let fit = cells?.sizes.map(\.memoryMB) ?? ref.fitCells ?? ref.sizes
+            try ref.checkCells(fit, flag: "--cells")
+            var held: [Int] = []
+            if let check, check != "none" {
+                held = try LambdaSize.parseList(check).map(\.memoryMB)
+                try ref.checkCells(held, flag: "--check")
+            } else if check == nil {
+                held = (ref.heldOutCells ?? []).filter { !fit.contains($0) }
+            }
+            guard budget > 0, budget.isFinite else { throw FanbenchError.badInput("--budget must be a number of minutes above 0") }
+            guard (1...100).contains(searchInvocations), (1...100).contains(checkInvocations) else {
+                throw FanbenchError.badInput("--search-invocations and --check-invocations must be 1 to 100")
+            }
+            guard let startProfile = try EmulationProfile.resolve(start) else {
+                throw FanbenchError.badInput("--start none has nothing to fit: start from lambda-same-region or a profile file")
+            }
+            guard FileManager.default.fileExists(atPath: plan) else {
+                throw FanbenchError.badInput("the plan \(plan) does not exist: give --plan, the plan whose functions run the reference's columns (plans/seed-python.yaml for the blog)")
+            }
+            var base = RunSession.Request()
+            base.planFile = plan
+            base.stateDirectory = global.stateDirectory
+            base.workerBinary = workerBinary
+            base.databasePath = database.path(stateDirectory: global.stateDirectory)
+            var options = Calibration.Options(reference: ref, fitCells: fit, checkCells: held, budget: .seconds(budget * 60), start: startProfile, base: base)
+            options.searchInvocations = searchInvocations
+            options.checkInvocations = checkInvocations
+            let calibration = Calibration(options: options)
+            try calibration.checkBudget()
+            let path = out ?? global.stateDirectory + "/profiles/" + ((reference as NSString).lastPathComponent as NSString).deletingPathExtension + ".yaml"
+            // Refused now, not after the runs: a folder that cannot take the file.
+            let dir = (path as NSString).deletingLastPathComponent
+            if !dir.isEmpty { try? FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true) }
+            guard FileManager.default.isWritableFile(atPath: dir.isEmpty ? "." : dir) else {
+                throw FanbenchError.badInput("cannot write the profile to \(path): its folder is missing or not writable; give --out")
+            }
+            let outcome = try await calibration.run()
+            var profile = outcome.profile
+            profile.name = ((path as NSString).lastPathComponent as NSString).deletingPathExtension
+            let comment = "fanbench calibrate --reference \(reference) (\(Date().formatted(.iso8601))): fitted on \(fit.map(String.init).joined(separator: ", ")) MB"
+                + (held.isEmpty ? "" : ", checked on \(held.map(String.init).joined(separator: ", ")) MB") + "\nprofile hash \(profile.hash)"
+            try ReportOutput.write(profile.yaml(comment: comment, fit: calibration.fitYAML(outcome)), to: path)
+            say(Calibration.table(outcome.cells))
+            let fitted = outcome.cells.filter(\.fitted).map { abs($0.deviation) }.max() ?? 0
+            let heldOut = outcome.cells.filter { !$0.fitted }.map { abs($0.deviation) }.max()
+            say(String(format: "worst: fitted ±%.1f%%", fitted * 100) + (heldOut.map { String(format: ", held out ±%.1f%%", $0 * 100) } ?? "")
+                + String(format: "; %d evaluation(s) in %.1f min", outcome.evaluations.count, Double(outcome.elapsed.components.seconds) / 60))
+            say("profile \(profile.name) #\(profile.hash) written to \(path): fanbench run --profile \(path)")
+        }
+    }
+}

@@ -1,0 +1,197 @@
+import FanbenchBase
+@testable import FanbenchCoordinator
+import FanbenchReport
+import Foundation
+import Testing
+
+/// Emulation profiles (files, hashes, the built-in's shipped file), calibration references and
+/// the calibration's budget and search arithmetic. The runs themselves are real and slow:
+/// scripts/test runs `fanbench calibrate`'s refusals, BENCHMARKS.md has a whole fit.
+@Suite struct EmulationProfileTests {
+    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+
+    func temp(_ text: String, ext: String = "yaml") throws -> String {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("fb-prof-\(UInt32.random(in: 0..<UInt32.max)).\(ext)").path
+        try text.write(toFile: path, atomically: true, encoding: .utf8)
+        return path
+    }
+
+    @Test func theShippedDefaultIsTheBuiltIn() throws {
+        let shipped = try EmulationProfile.load(path: Self.root.appendingPathComponent("profiles/lambda-same-region.yaml").path)
+        let builtIn = EmulationProfile.lambdaSameRegion
+        #expect(shipped.canonical == builtIn.canonical, "profiles/lambda-same-region.yaml and NetworkProfile.lambdaSameRegion* must agree")
+        #expect(shipped.hash == builtIn.hash)
+        #expect(shipped.fitText?.contains("held_out_cells") == true, "the shipped file keeps its fit and held-out check")
+        #expect(try EmulationProfile.resolve("lambda-same-region") == builtIn)
+        #expect(try EmulationProfile.resolve("none") == nil)
+    }
+
+    @Test func aWrittenProfileReadsBackWithTheSameHash() throws {
+        var p = EmulationProfile(name: "mine", network: .init(rttMs: 12.5, jitter: .lognormal(sigma: 0.35)), vcpuScore: 81.25, initCPUMultiplier: 2)
+        p.network.tailProbability = 0.02
+        p.network.tailMs = 60
+        p.network.handshakeRoundTrips = 2
+        p.network.bandwidthBytesPerSecond = 100 * 125_000
+        p.vcpuPacing = "thread"
+        let path = try temp(p.yaml(comment: "a test\nsecond line", fit: "reference: x.json\ncells:\n  - {mb: 128}\n"))
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let back = try EmulationProfile.load(path: path)
+        #expect(back.canonical == p.canonical)
+        #expect(back.hash == p.hash)
+        #expect(back.file == path)
+        #expect(back.fitText?.contains("x.json") == true)
+        // The hash covers the parameters only: another name, the same hash; another RTT, another.
+        var renamed = p
+        renamed.name = "other"
+        #expect(renamed.hash == p.hash)
+        var moved = p
+        moved.network.rttMs = 13
+        #expect(moved.hash != p.hash)
+        #expect(p.hash.count == 12)
+    }
+
+    @Test(arguments: [
+        ("name: x\n", "needs 'network'"),
+        ("name: x\nnetwork: {rtt_ms: -1}\n", "network.rtt_ms"),
+        ("name: x\nnetwork: {rtt_ms: 10, jitter: gaussian}\n", "jitter"),
+        ("name: x\nnetwork: {rtt_ms: 10}\ncpu: {vcpu_score: abc}\n", "cpu.vcpu_score"),
+        ("name: x\nnetwork: {rtt_ms: 10}\ncpu: {pacing: sometimes}\n", "cpu.pacing"),
+        ("name: x\nnetwork: {rtt_ms: 10, ttl: 3}\n", "unknown key 'network.ttl'"),
+        ("network: {rtt_ms: 10}\n", "needs a 'name'"),
+        ("[1, 2]\n", "a profile is a mapping"),
+        ("name: x\n  network: : :\n", "not valid YAML"),
+    ])
+    func badProfilesAreOneClearLine(text: String, needle: String) throws {
+        let path = try temp(text)
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        do {
+            _ = try EmulationProfile.load(path: path)
+            Issue.record("\(text) was accepted")
+        } catch {
+            #expect(error.message.contains(needle), "\(error.message)")
+            #expect(error.message.contains(path))
+            #expect(!error.message.contains("\n"))
+            #expect(error.exitCode == 2)
+        }
+        #expect(throws: FanbenchError.self) { try EmulationProfile.resolve("/no/such/profile.yaml") }
+    }
+
+    @Test func theCPUScaleIsTheVCPUOverTheHost() {
+        var p = EmulationProfile.lambdaSameRegion
+        p.vcpuScore = 90
+        #expect(abs(p.cpuScale(hostScore: 120) - 0.75) < 1e-12)
+        p.vcpuScore = nil
+        #expect(p.cpuScale(hostScore: 120) == 1)
+        let size = try! LambdaSize(memoryMB: 1024)
+        #expect(size.cfsQuotaMicros(scale: 0.75, cores: 2) == Int((size.cpu * 0.75 * 100_000).rounded()))
+        // Never more than the cores the worker has.
+        #expect(try! LambdaSize(memoryMB: 3008).cfsQuotaMicros(scale: 1.5, cores: 2) == 200_000)
+        let e = p.reportEmulation(tls: true, probe: CPUProbe.Measurement(score: 120, rounds: [120]), applied: true)
+        #expect(e.cpu?.scale == 1)
+        #expect(e.profileHash == p.hash)
+        #expect(e.profileLabel.contains("#\(p.hash)"))
+        #expect(e.profileLabel.contains("CPU probe 120.0"))
+    }
+
+    @Test func theCPUProbeMeasuresInterpreterLikeWorkInCPUTime() {
+        let m = CPUProbe.measure(rounds: 5, roundMs: 10)
+        #expect(m.rounds.count == 5)
+        #expect(m.score > 1 && m.score < 100_000, "\(m.score)")
+        // CPU time, not wall time: rounds agree within a factor (the median tolerates one outlier).
+        let sorted = m.rounds.sorted()
+        #expect(sorted[3] / sorted[1] < 1.5, "\(m.rounds)")
+    }
+
+    // MARK: - References
+
+    @Test func theBlogsReferenceNamesItsHandlers() throws {
+        let ref = try CalibrationReference.load(path: Self.root.appendingPathComponent("../shared/fidelity/blog-2020.json").standardizedFileURL.path)
+        #expect(ref.sizes == [128, 512, 1024, 1536, 2048, 3008])
+        #expect(ref.fitCells == [128, 1024, 3008])
+        #expect(ref.heldOutCells == [512, 1536, 2048])
+        #expect(ref.columns == ["serial", "aio", "threads"])
+        #expect(ref.strategies["threads"] == .function("boto3-threads"))
+        #expect(ref.cells[128]?["threads"] == 6097.20)
+        #expect(throws: FanbenchError.self) { try ref.checkCells([128, 999], flag: "--cells") }
+    }
+
+    @Test(arguments: [
+        ("nope", "not a JSON object"),
+        ("{\"cells\": {}}", "no \"cells\""),
+        ("{\"cells\": {\"100\": {\"serial\": 5}}}", "not a Lambda memory size"),
+        ("{\"cells\": {\"128\": {\"serial\": -5}}}", "not a duration"),
+        ("{\"cells\": {\"128\": {\"mystery\": 5}}}", "names no strategy"),
+        ("{\"cells\": {\"128\": {\"serial\": 5}}, \"fit_cells\": [\"512\"]}", "not one of its cells"),
+        ("{\"schema\": \"fanbench.report/v1\"}", "not a fanbench report"),
+    ])
+    func badReferencesAreOneClearLine(text: String, needle: String) throws {
+        let path = try temp(text, ext: "json")
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        do {
+            _ = try CalibrationReference.load(path: path)
+            Issue.record("\(text) was accepted")
+        } catch {
+            #expect(error.message.contains(needle), "\(error.message)")
+            #expect(!error.message.contains("\n"))
+        }
+    }
+
+    @Test func aReferenceNamesStrategiesForItsColumns() throws {
+        let path = try temp("{\"cells\": {\"1024\": {\"mine\": 800, \"async:16\": 200}}, \"strategies\": {\"mine\": \"function:my-handler\"}}", ext: "json")
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let ref = try CalibrationReference.load(path: path)
+        #expect(ref.strategies["mine"] == .function("my-handler"))
+        #expect(ref.strategies["async:16"] == .async(16))
+    }
+
+    // MARK: - The search's arithmetic
+
+    func calibration(budgetMinutes: Double, fit: [Int] = [128, 1024, 3008], check: [Int] = [512]) throws -> Calibration {
+        let ref = try CalibrationReference.load(path: Self.root.appendingPathComponent("../shared/fidelity/blog-2020.json").standardizedFileURL.path)
+        return Calibration(options: .init(reference: ref, fitCells: fit, checkCells: check, budget: .seconds(budgetMinutes * 60),
+                                          start: .lambdaSameRegion, base: RunSession.Request()))
+    }
+
+    @Test func aBudgetTooSmallToFitAnythingIsRefusedBeforeAnyRun() throws {
+        do {
+            try calibration(budgetMinutes: 1).checkBudget()
+            Issue.record("a 1-minute budget was accepted")
+        } catch let error as FanbenchError {
+            #expect(error.message.contains("--budget 1 min cannot fit anything"), "\(error.message)")
+            #expect(error.message.contains("give --budget"))
+        }
+        try calibration(budgetMinutes: 60).checkBudget()
+        // The estimate grows with the reference's durations and the invocations.
+        let c = try calibration(budgetMinutes: 60)
+        #expect(c.estimate(cells: [128], invocations: 5) > c.estimate(cells: [3008], invocations: 5))
+        #expect(c.estimate(cells: [1024], invocations: 5) > c.estimate(cells: [1024], invocations: 3))
+    }
+
+    @Test func theScorePunishesTheWorstCell() {
+        func cell(_ dev: Double) -> Calibration.Cell {
+            Calibration.Cell(memoryMb: 128, column: "c", referenceMs: 100, emulatedMs: 100 * (1 + dev), fitted: true)
+        }
+        let even = Calibration.score([cell(0.1), cell(0.1), cell(0.1)])
+        let lopsided = Calibration.score([cell(0), cell(0), cell(0.3)])
+        #expect(lopsided > even)
+        #expect(Calibration.score([cell(0)]) == 0)
+        // Held-out cells never steer the fit.
+        var held = cell(0.9)
+        held.fitted = false
+        #expect(Calibration.score([cell(0), held]) == 0)
+    }
+
+    @Test func pointsMoveWithinTheirBoundsAndRoundAsTheFileKeepsThem() {
+        let p = Calibration.Point(vcpuScore: 100, rttMs: 2.1, sigma: 0.05, handshakeRtts: 4, tailRate: 0)
+        #expect(p.moved(0, step: 1.3, up: true)?.vcpuScore == 130)
+        #expect(p.moved(1, step: 2, up: false)?.rttMs == 2, "clamped at the lower bound")
+        #expect(p.moved(3, step: 1, up: true) == nil, "already at the upper bound")
+        #expect(p.moved(4, step: 0.02, up: false) == nil)
+        #expect(p.moved(2, step: 0.15, up: false)?.sigma == 0)
+        let profile = p.moved(2, step: 0.15, up: false)!.profile(from: .lambdaSameRegion, name: "x")
+        #expect(profile.network.jitter == .fixed, "sigma 0 is fixed jitter")
+        let written = profile.yaml()
+        let back = try! EmulationProfile.parse(written, path: "x.yaml")
+        #expect(back.canonical == profile.canonical)
+    }
+}

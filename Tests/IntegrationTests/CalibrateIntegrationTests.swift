@@ -1,0 +1,87 @@
+import FanbenchBase
+import FanbenchCoordinator
+import FanbenchReport
+import Foundation
+import Testing
+
+/// `fanbench calibrate` as a person runs it: its refusals (one line each, before any run), and a
+/// whole small calibration — three cells, real runs on the test target through a proxy made for
+/// each candidate, real capped workers — that keeps to its budget and writes a profile
+/// `fanbench run --profile` takes and names in its report. The seed blog's full fit is
+/// BENCHMARKS.md's (it takes most of an hour).
+@Suite(.serialized, .timeLimit(.minutes(6)))
+struct CalibrateIntegrationTests {
+    let cli = CLIBadInputTests()
+
+    func temp(_ name: String, _ text: String) throws -> String {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("fb-cal-\(TestTarget.uniqueSuffix())-\(name)").path
+        try text.write(toFile: path, atomically: true, encoding: .utf8)
+        return path
+    }
+
+    static var blog: String {
+        URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("../shared/fidelity/blog-2020.json").standardizedFileURL.path
+    }
+
+    @Test func refusalsAreOneClearLineEachBeforeAnyRun() throws {
+        let malformed = try temp("bad.json", "{\"cells\": {\"128\": {\"serial\": \"slow\"}}}")
+        defer { try? FileManager.default.removeItem(atPath: malformed) }
+        cli.expectOneClearLine(try cli.run(["calibrate", "--reference", malformed]), mentions: [malformed, "not a duration in ms"])
+        let notJSON = try temp("bad2.json", "REPORT RequestId: x Duration: 12 ms")
+        defer { try? FileManager.default.removeItem(atPath: notJSON) }
+        cli.expectOneClearLine(try cli.run(["calibrate", "--reference", notJSON]), mentions: ["not a calibration reference"])
+        cli.expectOneClearLine(try cli.run(["calibrate", "--reference", "/no/such.json"]), mentions: ["cannot read the reference"])
+        guard FileManager.default.fileExists(atPath: Self.blog) else { return }
+        cli.expectOneClearLine(try cli.run(["calibrate", "--reference", Self.blog, "--cells", "128,640"]),
+                               mentions: ["--cells names 640 MB", "128, 512, 1024, 1536, 2048, 3008"])
+        cli.expectOneClearLine(try cli.run(["calibrate", "--reference", Self.blog, "--check", "4096"]), mentions: ["--check names 4096 MB"])
+        cli.expectOneClearLine(try cli.run(["calibrate", "--reference", Self.blog, "--budget", "2"]),
+                               mentions: ["--budget 2 min cannot fit anything", "give --budget"])
+        cli.expectOneClearLine(try cli.run(["run", "--profile", "/no/such/profile.yaml"]), mentions: ["profile '/no/such/profile.yaml'"])
+    }
+
+    @Test(.enabled(if: TestTarget.available && getuid() == 0, "needs ./scripts/test's target and root (cgroups)"))
+    func aThreeCellCalibrationKeepsItsBudgetAndRunTakesItsProfile() throws {
+        let state = try #require(TestTarget.stateDirectory(.https))
+        let bucket = "fb-cal-\(TestTarget.uniqueSuffix())"
+        let plan = try temp("plan.yaml", "target: {bucket: \(bucket), objects: 20}\nop: get-object-acl\nlisting: invocation\n")
+        let reference = try temp("ref.json", """
+            {"cells": {"1024": {"async:4": 200}, "2048": {"async:4": 180}, "3008": {"async:4": 170}}}
+            """)
+        let profile = FileManager.default.temporaryDirectory.appendingPathComponent("fb-cal-\(TestTarget.uniqueSuffix()).yaml").path
+        let db = FileManager.default.temporaryDirectory.appendingPathComponent("fb-cal-\(TestTarget.uniqueSuffix()).db").path
+        defer { for f in [plan, reference, profile, db] { try? FileManager.default.removeItem(atPath: f) } }
+        let budgetMinutes = 1.5
+        let t0 = ContinuousClock.now
+        let cal = try cli.run(["calibrate", "--reference", reference, "--plan", plan, "--budget", String(budgetMinutes), "--check", "none",
+                               "--search-invocations", "1", "--check-invocations", "1", "--out", profile, "--state-dir", state, "--db", db])
+        let elapsed = ContinuousClock.now - t0
+        #expect(cal.status == 0, "\(cal.stderr)")
+        #expect(elapsed < .seconds(budgetMinutes * 60 + 10), "took \(elapsed) on a \(budgetMinutes) min budget")
+        #expect(cal.stderr.contains("calibrate: #2 "), "the search tried a candidate beyond its start: \(cal.stderr)")
+        for mb in ["1024", "2048", "3008"] { #expect(cal.stdout.contains("  \(mb)  async:4"), "\(cal.stdout)") }
+        let written = try EmulationProfile.load(path: profile)
+        #expect(written.vcpuScore != nil)
+        #expect(written.fitText?.contains("fitted_cells") == true && written.fitText?.contains("check_run") == true, "\(written.fitText ?? "no fit")")
+        #expect(cal.stdout.contains("#\(written.hash)"))
+
+        let json = profile + ".report.json"
+        defer { try? FileManager.default.removeItem(atPath: json) }
+        let run = try cli.run(["run", plan, "--profile", profile, "--sizes", "1024", "--strategies", "async:4", "--invocations", "1",
+                               "--state-dir", state, "--db", db, "--json", json])
+        #expect(run.status == 0, "\(run.stderr)")
+        #expect(run.stdout.contains("profile: \(written.name) #\(written.hash)"), "\(run.stdout)")
+        let report = try ReportFile.read(json)
+        let e = try #require(report.target.emulation)
+        #expect(e.profileHash == written.hash)
+        #expect(e.profileFile == profile)
+        let cpu = try #require(e.cpu)
+        #expect(cpu.applied)
+        #expect(abs(cpu.scale - written.vcpuScore! / cpu.probeScore) < 1e-9)
+        // The cap read back is the scaled one, and counts as enforced.
+        let config = try #require(report.configs.first)
+        #expect(config.limits.enforced)
+        #expect(abs((config.limits.cpu ?? 0) - min(2, 1024 / 1769.0 * cpu.scale)) < 0.01, "cap \(config.limits.cpu ?? -1), scale \(cpu.scale)")
+    }
+}
