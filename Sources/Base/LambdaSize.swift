@@ -27,6 +27,17 @@ package struct LambdaSize: Sendable, Hashable, Comparable, CustomStringConvertib
     /// CFS quota per 100 ms period, µs.
     package var cfsQuotaMicros: Int { Int((cpu * Double(Self.cfsPeriodMicros)).rounded()) }
 
+    /// CPU cores' worth scaled by `scale` (a profile's vCPU speed over this host's), at most `cores`.
+    package static func scaledCPU(_ cpu: Double, cores: Int?) -> Double {
+        cores.map { min(cpu, Double($0)) } ?? cpu
+    }
+
+    /// The CFS quota per period, µs, with the CPU scaled by `scale` (at most `cores` cores).
+    package func cfsQuotaMicros(scale: Double, cores: Int) -> Int {
+        guard scale != 1 else { return cfsQuotaMicros }
+        return max(1000, Int((Self.scaledCPU(cpu * scale, cores: cores) * Double(Self.cfsPeriodMicros)).rounded()))
+    }
+
     /// The cores Lambda shows at this size.
     package var lambdaCores: Int {
         switch memoryMB {
