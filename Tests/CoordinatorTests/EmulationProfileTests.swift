@@ -105,7 +105,7 @@ import Testing
     // MARK: - References
 
     @Test func theBlogsReferenceNamesItsHandlers() throws {
-        let ref = try CalibrationReference.load(path: Self.root.appendingPathComponent("../shared/fidelity/blog-2020.json").standardizedFileURL.path)
+        let ref = try CalibrationReference.load(path: Self.root.appendingPathComponent("Tests/Fixtures/blog-2020.json").path)
         #expect(ref.sizes == [128, 512, 1024, 1536, 2048, 3008])
         #expect(ref.fitCells == [128, 1024, 3008])
         #expect(ref.heldOutCells == [512, 1536, 2048])
@@ -147,7 +147,7 @@ import Testing
     // MARK: - The search's arithmetic
 
     func calibration(budgetMinutes: Double, fit: [Int] = [128, 1024, 3008], check: [Int] = [512]) throws -> Calibration {
-        let ref = try CalibrationReference.load(path: Self.root.appendingPathComponent("../shared/fidelity/blog-2020.json").standardizedFileURL.path)
+        let ref = try CalibrationReference.load(path: Self.root.appendingPathComponent("Tests/Fixtures/blog-2020.json").path)
         return Calibration(options: .init(reference: ref, fitCells: fit, checkCells: check, budget: .seconds(budgetMinutes * 60),
                                           start: .lambdaSameRegion, base: RunSession.Request()))
     }

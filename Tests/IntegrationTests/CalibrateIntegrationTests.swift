@@ -21,7 +21,7 @@ struct CalibrateIntegrationTests {
 
     static var blog: String {
         URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-            .appendingPathComponent("../shared/fidelity/blog-2020.json").standardizedFileURL.path
+            .appendingPathComponent("Tests/Fixtures/blog-2020.json").path
     }
 
     @Test func refusalsAreOneClearLineEachBeforeAnyRun() throws {
