@@ -62,13 +62,8 @@ package struct NetworkProfile: Sendable, Equatable, Codable {
 
     /// Lambda → S3 in one region, as `fanbench calibrate` fitted it on the seed blog's table
     /// (profiles/lambda-same-region.yaml holds the fit and its held-out check).
-    package static let lambdaSameRegion: NetworkProfile = {
-        var p = NetworkProfile(rttMs: 16, jitter: .lognormal(sigma: 0.05))
-        p.tailProbability = 0
-        p.tailMs = 0
-        p.handshakeRoundTrips = 1
-        return p
-    }()
+    /// No tail, one handshake round trip (the defaults).
+    package static let lambdaSameRegion = NetworkProfile(rttMs: 16, jitter: .lognormal(sigma: 0.05))
     /// The same fit's CPU: one Lambda vCPU's `CPUProbe` score (nil: unscaled).
     package static let lambdaSameRegionVCPUScore: Double? = 114.4
 

@@ -41,7 +41,8 @@ package struct RunReport: Codable, Sendable {
         package var handshakeRtts: Double?
         package var bandwidthMbps: Double?
         package var initCpuMultiplier: Double?
-        /// How handlers were held to one vCPU's speed above one vCPU of quota: process, thread, none.
+        /// Whether handlers were held to one vCPU's speed above one vCPU of quota: process, none,
+        /// or unavailable (the profile asks, the workers' cgroups cannot: v1 only).
         package var vcpuPacing: String?
         /// The CPU probe on this host and the quota scale it gave.
         package var cpu: CPU?
@@ -70,7 +71,7 @@ package struct RunReport: Codable, Sendable {
             if let cpu {
                 s += String(format: "; CPU probe %.1f", cpu.probeScore)
                     + (cpu.vcpuScore.map { String(format: ", Lambda vCPU %.1f, quotas × %.3f", $0, cpu.scale) } ?? ", quotas unscaled")
-                    + (vcpuPacing.map { $0 == "none" ? "" : ", handlers paced to one vCPU per \($0)" } ?? "")
+                    + (vcpuPacing.map { $0 == "none" ? "" : $0 == "process" ? ", handlers paced to one vCPU" : ", handler pacing \($0)" } ?? "")
                     + (cpu.applied || cpu.vcpuScore == nil ? "" : " (not applied: the platform sets these workers' CPU)")
             }
             return s

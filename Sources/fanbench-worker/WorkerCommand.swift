@@ -58,7 +58,6 @@ struct WorkerCommand: AsyncParsableCommand {
             // The launcher's emulated vCPU (a profile's CPU scale), for pacing handler threads.
             functionOptions.vcpuQuotaMicros = environment["FANBENCH_VCPU_QUOTA_US"].flatMap(Int.init)
             functionOptions.initCPUMultiplier = environment["FANBENCH_INIT_CPU_MULTIPLIER"].flatMap(Double.init) ?? 1
-            functionOptions.vcpuPacing = environment["FANBENCH_VCPU_PACING"].flatMap(VCPUPacer.Mode.init(rawValue:)) ?? .process
             let functions = FunctionExecutor(options: functionOptions)
             let service = WorkerService(options: options, executor: RoutingExecutor(s3: s3, functions: functions),
                                         limits: CgroupReader().limits(), logger: logger)

@@ -70,9 +70,9 @@ struct CalibrateCommand: AsyncParsableCommand {
             options.searchInvocations = searchInvocations
             options.checkInvocations = checkInvocations
             let calibration = Calibration(options: options)
-            try calibration.checkBudget()
             let path = out ?? global.stateDirectory + "/profiles/" + ((reference as NSString).lastPathComponent as NSString).deletingPathExtension + ".yaml"
-            // Refused now, not after the runs: a folder that cannot take the file.
+            // Refused now, not after the runs: a folder that cannot take the file (the budget is
+            // checked first thing in `run`, before any run too).
             let dir = (path as NSString).deletingLastPathComponent
             if !dir.isEmpty { try? FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true) }
             guard FileManager.default.isWritableFile(atPath: dir.isEmpty ? "." : dir) else {

@@ -21,6 +21,8 @@ import Testing
         let builtIn = EmulationProfile.lambdaSameRegion
         #expect(shipped.canonical == builtIn.canonical, "profiles/lambda-same-region.yaml and NetworkProfile.lambdaSameRegion* must agree")
         #expect(shipped.hash == builtIn.hash)
+        let text = try String(contentsOfFile: Self.root.appendingPathComponent("profiles/lambda-same-region.yaml").path, encoding: .utf8)
+        #expect(text.contains("# profile hash \(builtIn.hash)"), "the file's header names the built-in's hash, \(builtIn.hash)")
         #expect(shipped.fitText?.contains("held_out_cells") == true, "the shipped file keeps its fit and held-out check")
         #expect(try EmulationProfile.resolve("lambda-same-region") == builtIn)
         #expect(try EmulationProfile.resolve("none") == nil)
@@ -32,7 +34,7 @@ import Testing
         p.network.tailMs = 60
         p.network.handshakeRoundTrips = 2
         p.network.bandwidthBytesPerSecond = 100 * 125_000
-        p.vcpuPacing = "thread"
+        p.pacesHandlers = false
         let path = try temp(p.yaml(comment: "a test\nsecond line", fit: "reference: x.json\ncells:\n  - {mb: 128}\n"))
         defer { try? FileManager.default.removeItem(atPath: path) }
         let back = try EmulationProfile.load(path: path)
@@ -55,7 +57,7 @@ import Testing
         ("name: x\nnetwork: {rtt_ms: -1}\n", "network.rtt_ms"),
         ("name: x\nnetwork: {rtt_ms: 10, jitter: gaussian}\n", "jitter"),
         ("name: x\nnetwork: {rtt_ms: 10}\ncpu: {vcpu_score: abc}\n", "cpu.vcpu_score"),
-        ("name: x\nnetwork: {rtt_ms: 10}\ncpu: {pacing: sometimes}\n", "cpu.pacing"),
+        ("name: x\nnetwork: {rtt_ms: 10}\ncpu: {pacing: thread}\n", "cpu.pacing"),
         ("name: x\nnetwork: {rtt_ms: 10, ttl: 3}\n", "unknown key 'network.ttl'"),
         ("network: {rtt_ms: 10}\n", "needs a 'name'"),
         ("[1, 2]\n", "a profile is a mapping"),
@@ -86,8 +88,10 @@ import Testing
         #expect(size.cfsQuotaMicros(scale: 0.75, cores: 2) == Int((size.cpu * 0.75 * 100_000).rounded()))
         // Never more than the cores the worker has.
         #expect(try! LambdaSize(memoryMB: 3008).cfsQuotaMicros(scale: 1.5, cores: 2) == 200_000)
-        let e = p.reportEmulation(tls: true, probe: CPUProbe.Measurement(score: 120, rounds: [120]), applied: true)
+        let e = p.reportEmulation(tls: true, probe: CPUProbe.Measurement(score: 120, rounds: [120]), applied: true, pacingAvailable: false)
         #expect(e.cpu?.scale == 1)
+        #expect(e.vcpuPacing == "unavailable (cgroup v1 only)", "a report never claims pacing the workers' cgroups could not do")
+        #expect(p.reportEmulation(tls: true, probe: nil, applied: true, pacingAvailable: true).vcpuPacing == "process")
         #expect(e.profileHash == p.hash)
         #expect(e.profileLabel.contains("#\(p.hash)"))
         #expect(e.profileLabel.contains("CPU probe 120.0"))

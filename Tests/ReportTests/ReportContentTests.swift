@@ -114,6 +114,24 @@ enum SampleReport {
         #expect(c.render().contains("0 of 2 paired configuration(s) changed"))
     }
 
+    @Test func runsUnderDifferentProfilesOrCPUScalesSaySo() {
+        func run(_ id: String, hash: String, scale: Double) -> RunReport {
+            var r = SampleReport.make([(1024, .serial, [100, 110, 90])], id: id)
+            var e = RunReport.Emulation(profile: "p", rttMs: 16, jitter: "fixed", tls: true)
+            e.profileHash = hash
+            e.cpu = .init(probeScore: 100, vcpuScore: 100 * scale, scale: scale, applied: true)
+            r.target.emulation = e
+            return r
+        }
+        let same = RunComparison.compare(run("a", hash: "aaa", scale: 1), run("b", hash: "aaa", scale: 1.02))
+        #expect(same.profileA == nil && !same.render().contains("emulation differs"))
+        let otherHash = RunComparison.compare(run("a", hash: "aaa", scale: 1), run("b", hash: "bbb", scale: 1))
+        #expect(otherHash.render().contains("the runs' emulation differs"))
+        #expect(otherHash.profileB?.contains("#bbb") == true)
+        let otherHost = RunComparison.compare(run("a", hash: "aaa", scale: 1), run("b", hash: "aaa", scale: 0.8))
+        #expect(otherHost.profileA?.contains("quotas × 1.000") == true && otherHost.profileB?.contains("quotas × 0.800") == true)
+    }
+
     @Test func aWiggleWithinTheSpreadIsNoise() {
         let a = SampleReport.make([(1024, .serial, [100, 110, 90, 105, 95])])
         let b = SampleReport.make([(1024, .serial, [103, 113, 93, 108, 98])], id: "r2")  // +3%

@@ -7,8 +7,8 @@ import Glibc
 #endif
 
 /// The pacer on the real cgroup-v1 `cpu` hierarchy (as root): a busy process runs at a whole
-/// core in its group, and at the pacer's quota once paced — per process and per thread — and
-/// the pacer's groups are gone after `stop`.
+/// core in its group, at the pacer's quota once paced, and unpaced again after `stop`, its
+/// group gone.
 @Suite(.serialized) struct VCPUPacerTests {
     static let cpuRoot = "/sys/fs/cgroup/cpu"
     static var usable: Bool { getuid() == 0 && FileManager.default.fileExists(atPath: cpuRoot + "/cgroup.procs") && access(cpuRoot, W_OK) == 0 }
@@ -26,9 +26,9 @@ import Glibc
         return (ticks() - a) / hz / seconds
     }
 
-    @Test(.enabled(if: usable, "needs root and a writable cgroup-v1 cpu hierarchy"), arguments: VCPUPacer.Mode.allCases)
-    func aPacedHandlerRunsAtOneEmulatedVCPU(mode: VCPUPacer.Mode) throws {
-        let name = "fanbench-pacer-test-\(getpid())-\(mode)"
+    @Test(.enabled(if: usable, "needs root and a writable cgroup-v1 cpu hierarchy"))
+    func aPacedHandlerRunsAtOneEmulatedVCPU() throws {
+        let name = "fanbench-pacer-test-\(getpid())"
         let group = Self.cpuRoot + "/" + name
         #expect(mkdir(group, 0o755) == 0)
         defer { rmdir(group) }
@@ -42,12 +42,14 @@ import Glibc
         let proc = FileManager.default.temporaryDirectory.appendingPathComponent("fb-pacer-\(getpid())").path
         try "4:cpu:/\(name)\n".write(toFile: proc, atomically: true, encoding: .utf8)
         defer { try? FileManager.default.removeItem(atPath: proc) }
-        let pacer = try #require(VCPUPacer(reader: CgroupReader(procSelfCgroup: proc), quotaMicros: 25_000, mode: mode))
-        pacer.start(pid: busy)
+        let pacer = try #require(VCPUPacer(reader: CgroupReader(procSelfCgroup: proc), quotaMicros: 25_000))
+        #expect(pacer.start(pid: busy))
+        #expect(pacer.pacedGroup == group + "/fanbench-vcpu-\(busy)")
         usleep(100_000)
         let paced = cpuShare(busy, over: 1.0)
-        #expect(paced > 0.15 && paced < 0.35, "paced to a quarter of a core: \(paced) (\(mode))")
+        #expect(paced > 0.15 && paced < 0.35, "paced to a quarter of a core: \(paced)")
         pacer.stop()
+        #expect(pacer.pacedGroup == nil)
         let left = try FileManager.default.contentsOfDirectory(atPath: group).filter { $0.hasPrefix("fanbench-vcpu-") }
         #expect(left.isEmpty, "the pacer's groups are removed: \(left)")
         #expect(cpuShare(busy, over: 0.5) > 0.6, "and the process runs unpaced again")

@@ -32,13 +32,13 @@ package final class LocalLauncher: Sendable {
         package var cold = false
         /// Quotas × this: the profile's Lambda vCPU over this host's core (`CPUProbe`).
         package var cpuScale: Double = 1
-        /// Above one vCPU of quota, handlers held to one vCPU: process, thread (nil: not paced).
-        package var vcpuPacing: String?
+        /// Above one vCPU of quota, a handler's process held to one vCPU (cgroup v1).
+        package var pacesHandlers = false
         /// The init phase's quota × this (`InitCPUBoost` in the worker); 1: the size's share.
         package var initCPUMultiplier: Double = 1
 
         package init(workerBinary: String, coordinatorAddress: String, token: String, environment: [String: String],
-                    logDirectory: String, runID: String, cpuBudget: Double, hostCores: Int, workersPerSize: Int, cgroups: CgroupManager?, cold: Bool = false, cpuScale: Double = 1, vcpuPacing: String? = nil, initCPUMultiplier: Double = 1) {
+                    logDirectory: String, runID: String, cpuBudget: Double, hostCores: Int, workersPerSize: Int, cgroups: CgroupManager?, cold: Bool = false, cpuScale: Double = 1, pacesHandlers: Bool = false, initCPUMultiplier: Double = 1) {
             self.workerBinary = workerBinary
             self.coordinatorAddress = coordinatorAddress
             self.token = token
@@ -51,7 +51,7 @@ package final class LocalLauncher: Sendable {
             self.cgroups = cgroups
             self.cold = cold
             self.cpuScale = cpuScale
-            self.vcpuPacing = vcpuPacing
+            self.pacesHandlers = pacesHandlers
             self.initCPUMultiplier = initCPUMultiplier
         }
     }
@@ -152,13 +152,14 @@ package final class LocalLauncher: Sendable {
         var env = options.environment
         env["FANBENCH_TOKEN"] = options.token
         env["FANBENCH_SPAWN_NS"] = String(monotonicNanoseconds())
-        // A profile's vCPU slower than a host core, at a size whose quota is above one vCPU: a
-        // thread alone would run at the host core's speed, so handler threads are paced to one vCPU.
-        if group != nil, let pacing = options.vcpuPacing, options.cpuScale < 1, size.cpu > 1 {
+        // A profile's vCPU slower than a host core, at a size whose quota is above one vCPU: the
+        // handler alone would run at the host core's speed, so its process is paced to one vCPU.
+        // Both this and the init boost are the worker's writes to its own v1 cpu group.
+        let v1 = group != nil && options.cgroups?.version == .v1
+        if v1, options.pacesHandlers, options.cpuScale < 1, size.cpu > 1 {
             env["FANBENCH_VCPU_QUOTA_US"] = String(Int((options.cpuScale * Double(LambdaSize.cfsPeriodMicros)).rounded()))
-            env["FANBENCH_VCPU_PACING"] = pacing
         }
-        if group != nil, options.initCPUMultiplier > 1 { env["FANBENCH_INIT_CPU_MULTIPLIER"] = String(options.initCPUMultiplier) }
+        if v1, options.initCPUMultiplier > 1 { env["FANBENCH_INIT_CPU_MULTIPLIER"] = String(options.initCPUMultiplier) }
         let (exe, args) = CgroupManager.joinAndExec(group, executable: options.workerBinary, arguments: [
             "--coordinator", options.coordinatorAddress, "--size-mb", String(size.memoryMB), "--worker-id", workerID,
             "--log-dir", options.logDirectory + "/functions/" + workerID,

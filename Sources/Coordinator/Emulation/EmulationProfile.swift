@@ -19,9 +19,9 @@ package struct EmulationProfile: Sendable, Equatable {
     package var vcpuScore: Double?
     /// The init phase's CPU quota as a multiple of the size's (capped at the size's cores).
     package var initCPUMultiplier: Double = 1
-    /// Where a quota above one vCPU is paced to one vCPU's speed (`VCPUPacer`): `process`,
-    /// `thread`, or nil (none).
-    package var vcpuPacing: String? = "process"
+    /// Whether, above one vCPU of quota, a function's process is held to one vCPU's speed
+    /// (`VCPUPacer`; the file's `pacing: process`, or `none`).
+    package var pacesHandlers = true
     /// Where it came from: nil for a built-in, else the file's path.
     package var file: String?
     /// What `fanbench calibrate` recorded about the fit (kept as written; not a parameter).
@@ -42,14 +42,8 @@ package struct EmulationProfile: Sendable, Equatable {
     /// The parameters as one canonical line: what the hash covers (not the name, file or fit,
     /// so two files with the same parameters compare equal).
     package var canonical: String {
-        let n = network
-        return [
-            "rtt_ms=\(Self.number(n.rttMs))", "jitter=\(n.jitter)", "tail_rate=\(Self.number(n.tailProbability))",
-            "tail_ms=\(Self.number(n.tailMs))", "handshake_rtts=\(Self.number(n.handshakeRoundTrips))",
-            "bandwidth_mbps=\(n.bandwidthBytesPerSecond.map { Self.number($0 / 125_000) } ?? "none")",
-            "vcpu_score=\(vcpuScore.map(Self.number) ?? "host")", "init_cpu_multiplier=\(Self.number(initCPUMultiplier))",
-            "pacing=\(vcpuPacing ?? "none")",
-        ].joined(separator: ";")
+        network.summary + ";vcpu_score=\(vcpuScore.map(Self.number) ?? "host");init_cpu_multiplier=\(Self.number(initCPUMultiplier))"
+            + ";pacing=\(pacesHandlers ? "process" : "none")"
     }
 
     /// The first 12 hex digits of SHA-256 over `canonical`.
@@ -65,7 +59,8 @@ package struct EmulationProfile: Sendable, Equatable {
     }
 
     /// What a report says about it, with this host's probe.
-    package func reportEmulation(tls: Bool, probe: CPUProbe.Measurement?, applied: Bool) -> RunReport.Emulation {
+    /// `pacingAvailable`: the workers' cgroups let a handler be paced (and init boosted): v1.
+    package func reportEmulation(tls: Bool, probe: CPUProbe.Measurement?, applied: Bool, pacingAvailable: Bool) -> RunReport.Emulation {
         var e = RunReport.Emulation(profile: name, rttMs: network.rttMs, jitter: network.jitter.description, tls: tls)
         e.profileHash = hash
         e.profileFile = file
@@ -74,7 +69,7 @@ package struct EmulationProfile: Sendable, Equatable {
         e.handshakeRtts = network.handshakeRoundTrips
         e.bandwidthMbps = network.bandwidthBytesPerSecond.map { $0 / 125_000 }
         e.initCpuMultiplier = initCPUMultiplier
-        e.vcpuPacing = vcpuPacing ?? "none"
+        e.vcpuPacing = !pacesHandlers ? "none" : pacingAvailable ? "process" : "unavailable (cgroup v1 only)"
         if let probe {
             e.cpu = RunReport.Emulation.CPU(probeScore: probe.score, vcpuScore: vcpuScore, scale: cpuScale(hostScore: probe.score), applied: applied)
         }
@@ -131,7 +126,7 @@ package struct EmulationProfile: Sendable, Equatable {
         var sawNetwork = false
         var vcpu: Double?
         var initMultiplier = 1.0
-        var pacing: String? = "process"
+        var paces = true
         var fitText: String?
         for (k, v) in top {
             switch k.string ?? "" {
@@ -164,10 +159,10 @@ package struct EmulationProfile: Sendable, Equatable {
                     case "vcpu_score": vcpu = cv.null != nil ? nil : try number(cv, "cpu.vcpu_score", 0.001...1_000_000)
                     case "init_cpu_multiplier": initMultiplier = try number(cv, "cpu.init_cpu_multiplier", 1...64)
                     case "pacing":
-                        guard let s = cv.scalar?.string, ["process", "thread", "none"].contains(s) else {
-                            throw fail(cv, "'cpu.pacing' must be process (a handler runs one core's work at a time, as CPython and Node do), thread or none")
+                        guard let s = cv.scalar?.string, ["process", "none"].contains(s) else {
+                            throw fail(cv, "'cpu.pacing' must be process (above one vCPU of quota, a handler is held to one vCPU, right for CPython and Node) or none")
                         }
-                        pacing = s == "none" ? nil : s
+                        paces = s == "process"
                     default: throw fail(ck, "unknown key 'cpu.\(ck.string ?? "")' (known: \(cpuKeys.joined(separator: ", ")))")
                     }
                 }
@@ -180,7 +175,7 @@ package struct EmulationProfile: Sendable, Equatable {
         guard let name else { throw fail(root, "a profile needs a 'name'") }
         guard sawNetwork, network.rttMs > 0 else { throw fail(root, "a profile needs 'network' with rtt_ms above 0") }
         var p = EmulationProfile(name: name, network: network, vcpuScore: vcpu, initCPUMultiplier: initMultiplier)
-        p.vcpuPacing = pacing
+        p.pacesHandlers = paces
         p.fitText = fitText
         return p
     }
@@ -201,7 +196,7 @@ package struct EmulationProfile: Sendable, Equatable {
             cpu:
               vcpu_score: \(vcpuScore.map { String(format: "%.2f", $0) } ?? "null")   # one Lambda vCPU on fanbench's CPU probe (M bytecodes per CPU second)
               init_cpu_multiplier: \(Self.number(initCPUMultiplier))
-              pacing: \(vcpuPacing ?? "none")    # above one vCPU of quota, a handler's process held to one vCPU's speed
+              pacing: \(pacesHandlers ? "process" : "none")    # above one vCPU of quota, a handler's process held to one vCPU's speed
 
             """
         if let fit { out += "fit:\n" + fit.split(separator: "\n", omittingEmptySubsequences: false).map { $0.isEmpty ? "" : "  " + $0 }.joined(separator: "\n") + "\n" }

@@ -23,10 +23,10 @@ package enum FanoutRun {
         /// Invoke Lambda functions `PREFIX-<MB>` (real AWS Lambda, or a Lambda API such as `fanbench lambda serve`).
         case lambda(LambdaFleet.Options)
 
-        /// Workers whose cgroups fanbench itself sets (and so scales by a profile's CPU).
-        package var isLocal: Bool {
-            if case .local(let cgroups, _, _, _) = self { return cgroups != nil }
-            return false
+        /// The cgroups of workers fanbench itself caps (and so scales by a profile's CPU); nil otherwise.
+        package var localCgroups: CgroupManager? {
+            if case .local(let cgroups, _, _, _) = self { return cgroups }
+            return nil
         }
     }
 
@@ -53,9 +53,10 @@ package enum FanoutRun {
         package var cold = false
         /// The network the endpoint emulates, when it is the local target's proxy.
         package var emulation: RunReport.Emulation?
-        /// Local workers' quotas × this (the profile's vCPU over this host's probe); 1: as sized.
+        /// Local workers' quotas × this (the profile's vCPU over this host's probe); 1: as sized
+        /// (and for workers fanbench does not cap, whose reports it also checks against).
         package var cpuScale: Double = 1
-        package var vcpuPacing: String?
+        package var pacesHandlers = false
         package var initCPUMultiplier: Double = 1
         /// Shut down gracefully on SIGINT/SIGTERM (the command line); tests leave it off.
         package var handleSignals = false
@@ -139,7 +140,7 @@ package enum FanoutRun {
         let timeouts = Timeouts(connectMs: s3.connectTimeout.roundedUpMilliseconds, requestMs: s3.requestTimeout.roundedUpMilliseconds)
         let retry = RetrySpec(maxAttempts: s3.retry.maxAttempts)
         let coordinator = RunCoordinator(plan: plan, maxAttempts: options.maxAttempts, logger: logger, events: hooks.events,
-                                         cpuScale: options.workers.isLocal ? options.cpuScale : 1) { spec in
+                                         cpuScale: options.cpuScale) { spec in
             Assign(invocationId: spec.id, op: op.rawValue, strategy: spec.config.strategy.name,
                    concurrency: spec.config.strategy.concurrency, keys: spec.keys,
                    list: spec.keys == nil ? ListSpec(prefix: prefix) : nil, target: target, timeouts: timeouts, retry: retry,
@@ -368,7 +369,7 @@ struct RunDriver: Service {
                     workerBinary: binary, coordinatorAddress: address.description, token: options.token,
                     environment: FanoutRun.workerEnvironment(s3.credentials, region: s3.region), logDirectory: options.logDirectory, runID: options.runID,
                     cpuBudget: budget, hostCores: ProcessInfo.processInfo.activeProcessorCount, workersPerSize: perSize,
-                    cgroups: cgroups, cold: options.cold, cpuScale: options.cpuScale, vcpuPacing: options.vcpuPacing,
+                    cgroups: cgroups, cold: options.cold, cpuScale: options.cpuScale, pacesHandlers: options.pacesHandlers,
                     initCPUMultiplier: options.initCPUMultiplier), logger: logger)
                 hooks.launcher(launcher)
                 defer {

@@ -180,8 +180,10 @@ package struct RunSession {
         let workers = try workers(s3: config, region: s3.region)
         var cpuScale = 1.0
         if let profiled {
-            cpuScale = workers.isLocal ? profiled.profile.cpuScale(hostScore: profiled.probe.score) : 1
-            emulation = profiled.profile.reportEmulation(tls: profiled.tls, probe: profiled.probe, applied: workers.isLocal)
+            let capped = workers.localCgroups
+            cpuScale = capped != nil ? profiled.profile.cpuScale(hostScore: profiled.probe.score) : 1
+            emulation = profiled.profile.reportEmulation(tls: profiled.tls, probe: profiled.probe, applied: capped != nil,
+                                                         pacingAvailable: capped?.version == .v1)
         }
         let store = try RunStore(path: r.databasePath ?? r.stateDirectory + "/fanbench.db")
         let runID = Self.makeRunID()
@@ -202,7 +204,7 @@ package struct RunSession {
         options.cold = cold
         options.emulation = emulation
         options.cpuScale = cpuScale
-        options.vcpuPacing = profiled?.profile.vcpuPacing
+        options.pacesHandlers = profiled?.profile.pacesHandlers ?? false
         options.initCPUMultiplier = profiled?.profile.initCPUMultiplier ?? 1
         options.heartbeatSilence = .seconds(r.workerSilenceSeconds)
         options.handleSignals = true

@@ -23,10 +23,9 @@ package actor FunctionExecutor: InvocationExecutor {
 
         /// A cgroup of its own for the sandbox (`fanbench lambda serve`), instead of a child of the worker's.
         package var sandboxGroup: SandboxMeter.Group?
-        /// One emulated vCPU, µs per 100 ms: each handler thread is paced to it (`VCPUPacer`;
-        /// a profile's CPU scale above one host core's share; nil: threads unpaced).
+        /// One emulated vCPU, µs per 100 ms: the handler's process is paced to it (`VCPUPacer`;
+        /// a profile's vCPU slower than a host core, above one vCPU of quota; nil: unpaced).
         package var vcpuQuotaMicros: Int?
-        package var vcpuPacing: VCPUPacer.Mode = .process
         /// The init phase's CPU quota as a multiple of the size's (`InitCPUBoost`; 1: none).
         package var initCPUMultiplier: Double = 1
 
@@ -79,9 +78,11 @@ package actor FunctionExecutor: InvocationExecutor {
         self.options = options
         self.cgroup = cgroup
         throttle = cgroup.throttleSource()
-        pacer = options.vcpuQuotaMicros.flatMap { VCPUPacer(reader: cgroup, quotaMicros: $0, mode: options.vcpuPacing) }
-        initBoost = InitCPUBoost(reader: cgroup, multiplier: options.initCPUMultiplier,
-                                 cores: cgroup.limits().cores ?? ProcessInfo.processInfo.activeProcessorCount)
+        pacer = options.vcpuQuotaMicros.flatMap { VCPUPacer(reader: cgroup, quotaMicros: $0) }
+        initBoost = options.initCPUMultiplier > 1
+            ? InitCPUBoost(reader: cgroup, multiplier: options.initCPUMultiplier,
+                           cores: cgroup.limits().cores ?? ProcessInfo.processInfo.activeProcessorCount)
+            : nil
     }
 
     private func throttledMs() -> Double { throttle?.throttledMs() ?? 0 }

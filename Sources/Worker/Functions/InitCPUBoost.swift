@@ -25,16 +25,8 @@ package struct InitCPUBoost: Sendable {
     }
 
     /// The init phase begins: the boosted quota.
-    package func begin() { _ = Self.write(quotaFile, boostedMicros) }
+    package func begin() { VCPUPacer.write(quotaFile, String(boostedMicros)) }
 
     /// It ended (first `/next`, an init error or a timeout): the steady quota, exactly as it was.
-    package func end() { _ = Self.write(quotaFile, steadyMicros) }
-
-    static func write(_ path: String, _ value: Int) -> Bool {
-        let fd = open(path, O_WRONLY)
-        guard fd >= 0 else { return false }
-        defer { close(fd) }
-        let bytes = Array(String(value).utf8)
-        return Glibc.write(fd, bytes, bytes.count) == bytes.count
-    }
+    package func end() { VCPUPacer.write(quotaFile, String(steadyMicros)) }
 }
