@@ -4,7 +4,9 @@ import Histogram
 /// errors by code, retries.
 package struct CallRecorder: Sendable {
     /// Call latencies in µs, 3 significant digits, up to 10 minutes.
-    package var latency = Histogram<UInt64>(highestTrackableValue: 600_000_000, numberOfSignificantValueDigits: .three)
+    package var latency = Histogram<UInt64>(highestTrackableValue: CallRecorder.maxLatencyUs, numberOfSignificantValueDigits: .three)
+    /// The longest call latency recorded, µs (longer ones count as this).
+    package static let maxLatencyUs: UInt64 = 600_000_000
     package var calls = 0
     package var errors: [String: Int] = [:]
     package var retries = 0
@@ -41,7 +43,8 @@ package struct CallRecorder: Sendable {
     package static let maxErrorCodeBytes = 100
 
     package mutating func record(nanoseconds: UInt64, retries: Int, errorCode: String? = nil) {
-        _ = latency.record(max(1, nanoseconds / 1000))
+        // Clamped to the histogram's top, so that it always counts every call (the coordinator checks).
+        _ = latency.record(min(Self.maxLatencyUs, max(1, nanoseconds / 1000)))
         calls += 1
         self.retries += retries
         if let errorCode { countError(errorCode, 1) }

@@ -143,7 +143,12 @@ package final class LambdaFleet: Sendable {
             }
         }
         switch Self.interpret(response, assign: assign, function: name, prefix: options.functionPrefix, size: size) {
-        case .success(let result): _ = await coordinator.receive(.result(result), from: worker)
+        case .success(let result):
+            // A function's answer is untrusted too: a result that cannot be true is not counted,
+            // and the invocation is tried again (the attempt counts), the slot kept.
+            if let refused = await coordinator.receive(.result(result), from: worker) {
+                _ = await coordinator.receive(.failed(Failed(invocationId: assign.invocationId, reason: "its result was refused: \(refused)")), from: worker)
+            }
         case .failure(let stopping): stop(stopping.message)
         }
     }

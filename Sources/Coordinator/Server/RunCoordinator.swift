@@ -50,6 +50,8 @@ package actor RunCoordinator {
     private var held: [(id: String, sizeMB: Int, singleUse: Bool)]?
     /// Why each abandoned invocation was given up, in the order they were.
     package private(set) var abandonments: [(invocation: String, reason: String, worker: String?)] = []
+    /// Results refused because they could not be true or were not the sender's to give.
+    package private(set) var refusedResults = 0
     /// The worker each invocation was last sent to.
     private var lastAssignee: [String: String] = [:]
     /// What each worker last said was wrong (an `error` it sent before going), for loss reasons.
@@ -182,14 +184,24 @@ package actor RunCoordinator {
         case .progress:
             return nil
         case .result(let result):
-            let (accept, actions) = scheduler.resultArrived(result.invocationId, from: id, now: t)
-            if accept, let spec = scheduler.specs[result.invocationId], let limits = connections[id]?.limits {
-                endAttempt(result.invocationId, outcome: "ok", worker: id)
-                aggregates[spec.config.index].add(result, limits: limits)
-                events.result(spec, result, limits, id)
-            } else {
-                logger.debug("dropped a result not assigned to this worker", metadata: ["worker": "\(id)", "invocation": "\(result.invocationId)"])
+            // Only the worker an invocation is assigned to may complete it, once, with figures
+            // that can be true. Anything else drops the worker (the caller closes it) and its
+            // invocation goes back to the queue when the connection ends: no aggregate moves.
+            guard scheduler.isAssigned(result.invocationId, to: id), let spec = scheduler.specs[result.invocationId],
+                  let limits = connections[id]?.limits else {
+                let what = scheduler.completed.contains(result.invocationId) ? "a second result for invocation" : "a result for invocation"
+                return refusedResult("\(what) \(result.invocationId.prefix(80)), which is not assigned to this worker", from: id)
             }
+            let assign = assignTemplate(spec)
+            let openMs = Double(t &- min(t, open[result.invocationId]?.start ?? origin)) / 1e6
+            if let problem = ResultCheck.problem(with: result, keys: spec.keys?.count, builtIn: assign.function == nil,
+                                                 maxAttempts: assign.retry.maxAttempts, openMs: openMs, limits: limits) {
+                return refusedResult("the result for \(result.invocationId) cannot be true: \(problem)", from: id)
+            }
+            let (_, actions) = scheduler.resultArrived(result.invocationId, from: id, now: t)
+            endAttempt(result.invocationId, outcome: "ok", worker: id)
+            aggregates[spec.config.index].add(result, limits: limits)
+            events.result(spec, result, limits, id)
             await apply(actions)
             return nil
         case .error(let e):
@@ -210,6 +222,12 @@ package actor RunCoordinator {
         default:
             return "unexpected \(message.type) from a worker"
         }
+    }
+
+    private func refusedResult(_ reason: String, from id: String) -> String {
+        refusedResults += 1
+        logger.warning("refused a worker's result; dropping the worker", metadata: ["worker": "\(id)", "reason": "\(reason)"])
+        return reason
     }
 
     /// The worker's connection ended.
