@@ -57,11 +57,12 @@ let package = Package(
         ),
         /// What every module shares: errors, strategies, sizes, clocks, addresses, JSON, hex, child processes.
         .target(name: "FanbenchBase", dependencies: ["CSpawn", "CProbe"], path: "Sources/Base", swiftSettings: swiftSettings),
-        /// What coordinator and workers speak: messages, codec, framing, streams, token auth.
+        /// What coordinator and workers speak: messages, codec, framing, streams, token auth, TLS.
         .target(
             name: "FanbenchProtocol",
             dependencies: [
                 "FanbenchBase", nioCore,
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
             ],

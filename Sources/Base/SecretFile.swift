@@ -20,6 +20,22 @@ package enum SecretFile {
     }
 }
 
+extension SecretFile {
+    /// Refuses a secret file that every user can read or write (its owner and group may:
+    /// Kubernetes gives a Secret to a non-root container through its group): `what` names where
+    /// it was given.
+    package static func checkPrivate(_ path: String, what: String) throws(FanbenchError) {
+        var st = stat()
+        guard stat(path, &st) == 0 else {
+            throw .badInput("cannot read \(what) \(path): \(String(cString: strerror(errno))); check the path")
+        }
+        let mode = st.st_mode & 0o777
+        guard mode & 0o007 == 0 else {
+            throw .badInput("\(what) \(path) is open to other users (mode \(String(mode, radix: 8))): a secret must not be readable by every user; run chmod 600 \(shellQuoted(path))")
+        }
+    }
+}
+
 /// Quotes a word for a POSIX shell.
 package func shellQuoted(_ s: String) -> String {
     "'" + s.replacingOccurrences(of: "'", with: "'\\''") + "'"

@@ -31,9 +31,11 @@ package struct MessageStream: Sendable {
         return try MessageCodec.decode(Array(line.readableBytesView))
     }
 
-    /// Adds the line framing (bounded) to a new channel and wraps it for async use.
-    package static func configure(_ channel: any Channel, maxLineBytes: Int) -> EventLoopFuture<NIOAsyncChannel<ByteBuffer, ByteBuffer>> {
+    /// Adds TLS (when given) and the line framing (bounded) to a new channel and wraps it for async use.
+    package static func configure(_ channel: any Channel, maxLineBytes: Int,
+                                  tls: ControlTLS.Side? = nil) -> EventLoopFuture<NIOAsyncChannel<ByteBuffer, ByteBuffer>> {
         channel.eventLoop.makeCompletedFuture {
+            if let tls { try ControlTLS.add(tls, to: channel) }
             try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(BoundedLineDecoder(maxLength: maxLineBytes)))
             return try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel)
         }

@@ -20,10 +20,12 @@ package enum TokenAuth {
                                                       using: SymmetricKey(data: Array(token.utf8)))
     }
 
-    /// The token from FANBENCH_TOKEN, else from `file`; nil when neither gives one.
+    /// The token from FANBENCH_TOKEN, else from `file` (refused when others can read it); nil
+    /// when neither gives one. Never from a flag: arguments are visible to everyone (`ps`).
     package static func readToken(file: String?, environment: [String: String]) throws(FanbenchError) -> String? {
         if let env = environment["FANBENCH_TOKEN"], !env.isEmpty { return env }
         guard let file else { return nil }
+        try SecretFile.checkPrivate(file, what: "--token-file")
         guard let text = try? String(contentsOfFile: file, encoding: .utf8),
               case let token = text.trimmingCharacters(in: .whitespacesAndNewlines), !token.isEmpty else {
             throw .badInput("cannot read a token from --token-file \(file): check the path, or set FANBENCH_TOKEN")

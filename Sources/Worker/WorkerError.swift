@@ -14,6 +14,8 @@ package enum WorkerErrorKind: Hashable, Sendable {
     case refused
     /// The coordinator sent something this worker cannot take (an oversized or malformed line).
     case protocolViolation
+    /// TLS on the control channel failed (an untrusted certificate, a plaintext coordinator).
+    case tls
 }
 
 package typealias WorkerError = CodedError<WorkerErrorKind>
@@ -45,5 +47,9 @@ extension CodedError where Kind == WorkerErrorKind {
     package static func protocolViolation(_ coordinator: String, _ reason: String) -> Self {
         Self(.protocolViolation, "the coordinator at \(coordinator) sent what this worker cannot take (\(reason)): run the same fanbench version on both",
              context: ["coordinator": coordinator, "reason": reason])
+    }
+
+    package static func tls(_ coordinator: String, _ detail: String) -> Self {
+        Self(.tls, "cannot join the coordinator at \(coordinator) over TLS: \(detail)", context: ["coordinator": coordinator])
     }
 }

@@ -20,6 +20,9 @@ package struct WorkerService: Service {
         package var workerID: String
         package var version: String
         package var maxLineBytes = defaultMaxLineBytes
+        /// TLS to the coordinator (`ControlTLS.client`) and the CA file it trusts (for messages); nil: plaintext.
+        package var tls: ControlTLS.Side?
+        package var tlsCA: String?
         /// How long to keep trying to reach the coordinator.
         package var dialTimeout: Duration = .seconds(60)
         package var heartbeatInterval: Duration = .seconds(1)
@@ -73,7 +76,13 @@ package struct WorkerService: Service {
                     // says is open and nobody serves: without a limit the worker would wait forever.
                     let silent = channel.channel.eventLoop.scheduleTask(in: .seconds(30)) { channel.channel.close(promise: nil) }
                     defer { silent.cancel() }
-                    try await handshake(stream, &iterator)
+                    do {
+                        try await handshake(stream, &iterator)
+                    } catch where options.tls != nil {
+                        // The TLS handshake runs under the first read: say what its failure means.
+                        if let meaning = ControlTLS.explain(error, ca: options.tlsCA ?? "") { throw WorkerError.tls(address.description, meaning) }
+                        throw error
+                    }
                     silent.cancel()
                     do {
                         try await serve(stream, &iterator, channel: channel.channel)
@@ -131,7 +140,7 @@ package struct WorkerService: Service {
                     .channelOption(Self.tcpOption(TCP_KEEPCNT), value: 3)
                     .channelOption(Self.tcpOption(Int32(TCP_USER_TIMEOUT)), value: 30_000)
                     .connect(host: options.coordinator.host, port: options.coordinator.port) { channel in
-                        MessageStream.configure(channel, maxLineBytes: options.maxLineBytes)
+                        MessageStream.configure(channel, maxLineBytes: options.maxLineBytes, tls: options.tls)
                     }
             } catch {
                 guard ContinuousClock.now + backoff < deadline else {
@@ -185,7 +194,10 @@ package struct WorkerService: Service {
     }
 
     private func handshake(_ stream: MessageStream, _ iterator: inout MessageStream.Inbound.AsyncIterator) async throws {
-        guard case .challenge(let challenge)? = try await MessageStream.next(&iterator) else {
+        let first = try await MessageStream.next(&iterator)
+        // A coordinator that requires TLS says so to a plaintext worker (and nothing else).
+        if case .reject(let r)? = first { throw WorkerError.refused(options.coordinator.description, r.reason) }
+        guard case .challenge(let challenge)? = first else {
             throw WorkerError.handshake(options.coordinator.description, "did not open with a challenge (closed, or silent for 30 s)")
         }
         guard challenge.protocol == ProtocolVersion.current else {

@@ -20,6 +20,10 @@ struct WorkerCommand: AsyncParsableCommand {
     @Option(help: ArgumentHelp("Folder for the functions' logs (env FANBENCH_LOG_DIR; default: a temporary folder).", valueName: "dir"))
     var logDir: String?
     @Option(help: ArgumentHelp("File holding the token (env FANBENCH_TOKEN).", valueName: "file")) var tokenFile: String?
+    @Option(help: ArgumentHelp("TLS on the control channel: the CA that signed the coordinator's certificate, PEM (env FANBENCH_TLS_CA).", valueName: "file"))
+    var tlsCa: String?
+    @Option(help: ArgumentHelp("With --tls-ca: the name the coordinator's certificate must hold (default: the --coordinator host).", valueName: "name"))
+    var tlsServerName: String?
     @Option(help: "Worker id (default: host name and pid).") var workerId: String?
     @Option(help: "Seconds to keep trying to reach the coordinator.") var dialTimeout: Int = 60
     @Flag(help: "Serve one invocation, then exit (cold starts).") var once = false
@@ -50,6 +54,12 @@ struct WorkerCommand: AsyncParsableCommand {
                                                 workerID: workerId ?? "\(ProcessInfo.processInfo.hostName)-\(getpid())",
                                                 version: fanbenchVersion)
             options.dialTimeout = .seconds(dialTimeout)
+            if let ca = tlsCa ?? environment["FANBENCH_TLS_CA"].flatMap({ $0.isEmpty ? nil : $0 }) {
+                options.tls = try ControlTLS.client(ca: ca, host: tlsServerName ?? coordinator.host)
+                options.tlsCA = ca
+            } else if tlsServerName != nil {
+                throw FanbenchError.badInput("--tls-server-name goes with --tls-ca: give the CA that signed the coordinator's certificate")
+            }
             options.once = once
             let s3 = S3InvocationExecutor(coldSpawnNanoseconds: once ? environment["FANBENCH_SPAWN_NS"].flatMap(UInt64.init) : nil)
             let logDirectory = logDir ?? environment["FANBENCH_LOG_DIR"].flatMap { $0.isEmpty ? nil : $0 }

@@ -39,6 +39,9 @@ struct RunCommand: AsyncParsableCommand {
     @Option(help: "Sum of local workers' CPU caps, in cores (default: host cores − 0.5 for the target and coordinator).") var cpuBudget: Double?
     @Flag(help: "Run local workers without caps when cgroups cannot be written (results marked enforced: false).") var allowUncapped = false
     @Option(help: ArgumentHelp("File holding the worker token (env FANBENCH_TOKEN; default: generated under the state folder).", valueName: "file")) var tokenFile: String?
+    @Option(help: ArgumentHelp("TLS on the control channel: the coordinator's certificate chain, PEM (workers then need --tls-ca).", valueName: "file")) var tlsCert: String?
+    @Option(help: ArgumentHelp("The private key of --tls-cert, PEM; refused when every user can read it.", valueName: "file")) var tlsKey: String?
+    @Option(help: ArgumentHelp("With --tls-cert: the CA local workers trust (default: --tls-cert itself, self-signed).", valueName: "file")) var tlsCA: String?
     @Option(help: "The fanbench-worker binary (default: next to fanbench).") var workerBinary: String?
     @Option(help: "Write the report as JSON (schema fanbench.report/v1) to this file.") var json: String?
     @Option(help: "Write the report as a self-contained HTML page with charts to this file.") var html: String?
@@ -72,6 +75,9 @@ struct RunCommand: AsyncParsableCommand {
             r.cpuBudget = cpuBudget
             r.allowUncapped = allowUncapped
             r.tokenFile = tokenFile
+            r.tlsCert = tlsCert
+            r.tlsKey = tlsKey
+            r.tlsCA = tlsCA
             r.workerBinary = workerBinary
             r.jsonPath = json
             r.htmlPath = html

@@ -59,6 +59,37 @@ def secret_keys(path):
     return keys
 
 
+TLS_SECRET = "fanbench-tls"
+
+
+def tls_problems(name, spec, component):
+    main = next((c for c in spec.get("containers") or [] if c.get("name") == component), None)
+    if main is None:
+        return []
+    args = [str(a) for a in (main.get("command") or []) + (main.get("args") or [])]
+    wanted = ["--tls-cert", "--tls-key"] if component == "coordinator" else ["--tls-ca"]
+    problems = []
+    mounts = {m.get("name"): m.get("mountPath", "") for m in main.get("volumeMounts") or []}
+    volumes = {v.get("name"): v for v in spec.get("volumes") or []}
+    for flag in wanted:
+        path = arg_value(args, flag)
+        if path is None:
+            problems.append("%s: %s has no %s (the control channel is TLS)" % (name, component, flag))
+            continue
+        vol = next((v for v, at in mounts.items() if path.startswith(at.rstrip("/") + "/")), None)
+        secret = (volumes.get(vol) or {}).get("secret") or {}
+        if secret.get("secretName") != TLS_SECRET:
+            problems.append("%s: %s %s is not in a mounted Secret %s" % (name, flag, path, TLS_SECRET))
+            continue
+        item = next((i for i in secret.get("items") or [] if i.get("path") == path.rsplit("/", 1)[-1]), None)
+        if secret.get("items") and item is None:
+            problems.append("%s: %s %s is not an item of its Secret volume" % (name, flag, path))
+        mode = (item or {}).get("mode", secret.get("defaultMode", 0o644))
+        if flag == "--tls-key" and mode & 0o007:
+            problems.append("%s: --tls-key %s is mode %o, open to every user (fanbench refuses it)" % (name, path, mode))
+    return problems
+
+
 def main(rendered, secret_example):
     with open(rendered) as f:
         objs = [o for o in yaml.safe_load_all(f) if o]
@@ -91,7 +122,12 @@ def main(rendered, secret_example):
                     problems.append("%s: %s has no key %s" % (where, SETTINGS_NAME, ref.get("key")))
 
         labels = o["metadata"].get("labels") or {}
-        if o.get("kind") != "Deployment" or labels.get("app.kubernetes.io/component") != "worker":
+        component = labels.get("app.kubernetes.io/component")
+        # TLS on the control channel: the coordinator serves fanbench-tls's certificate, every
+        # worker trusts its CA, from mounted files, and no key is open to every user.
+        if component in ("coordinator", "worker") and o.get("kind") in ("Job", "Deployment"):
+            problems += tls_problems(name, spec, component)
+        if o.get("kind") != "Deployment" or component != "worker":
             continue
         worker = next((c for c in spec.get("containers") or [] if c.get("name") == "worker"), None)
         if worker is None:

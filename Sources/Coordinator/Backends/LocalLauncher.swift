@@ -36,9 +36,12 @@ package final class LocalLauncher: Sendable {
         package var pacesHandlers = false
         /// The init phase's quota × this (`InitCPUBoost` in the worker); 1: the size's share.
         package var initCPUMultiplier: Double = 1
+        /// The CA file workers trust on a TLS control channel; nil: plaintext.
+        package var tlsCA: String?
 
         package init(workerBinary: String, coordinatorAddress: String, token: String, environment: [String: String],
-                    logDirectory: String, runID: String, cpuBudget: Double, hostCores: Int, workersPerSize: Int, cgroups: CgroupManager?, cold: Bool = false, cpuScale: Double = 1, pacesHandlers: Bool = false, initCPUMultiplier: Double = 1) {
+                    logDirectory: String, runID: String, cpuBudget: Double, hostCores: Int, workersPerSize: Int, cgroups: CgroupManager?, cold: Bool = false, cpuScale: Double = 1, pacesHandlers: Bool = false, initCPUMultiplier: Double = 1, tlsCA: String? = nil) {
+            self.tlsCA = tlsCA
             self.workerBinary = workerBinary
             self.coordinatorAddress = coordinatorAddress
             self.token = token
@@ -163,7 +166,7 @@ package final class LocalLauncher: Sendable {
         let (exe, args) = CgroupManager.joinAndExec(group, executable: options.workerBinary, arguments: [
             "--coordinator", options.coordinatorAddress, "--size-mb", String(size.memoryMB), "--worker-id", workerID,
             "--log-dir", options.logDirectory + "/functions/" + workerID,
-        ] + (options.cold ? ["--once"] : []))
+        ] + (options.cold ? ["--once"] : []) + (options.tlsCA.map { ["--tls-ca", $0] } ?? []))
         let logPath = options.logDirectory + "/\(workerID).log"
         let pid: pid_t
         do {

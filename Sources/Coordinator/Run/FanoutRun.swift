@@ -49,6 +49,9 @@ package enum FanoutRun {
         package var heartbeatSilence: Duration = .seconds(15)
         package var maxAttempts = 3
         package var maxLineBytes = defaultMaxLineBytes
+        /// TLS required of every worker on the control channel, and the CA file local workers trust.
+        package var tls: ControlTLS.Side?
+        package var workerTLSCA: String?
         /// A fresh worker per invocation, with its init duration recorded (local workers only).
         package var cold = false
         /// The network the endpoint emulates, when it is the local target's proxy.
@@ -187,6 +190,7 @@ package enum FanoutRun {
         do {
             var configuration = CoordinatorServer.Configuration(token: options.token)
             configuration.maxLineBytes = options.maxLineBytes
+            configuration.tls = options.tls
             let server = try await CoordinatorServer.bind(options.listen, configuration: configuration, coordinator: coordinator,
                                                           group: group, logger: logger)
             let address = HostPort(host: options.listen.host, port: server.port)
@@ -370,7 +374,7 @@ struct RunDriver: Service {
                     environment: FanoutRun.workerEnvironment(s3.credentials, region: s3.region), logDirectory: options.logDirectory, runID: options.runID,
                     cpuBudget: budget, hostCores: ProcessInfo.processInfo.activeProcessorCount, workersPerSize: perSize,
                     cgroups: cgroups, cold: options.cold, cpuScale: options.cpuScale, pacesHandlers: options.pacesHandlers,
-                    initCPUMultiplier: options.initCPUMultiplier), logger: logger)
+                    initCPUMultiplier: options.initCPUMultiplier, tlsCA: options.tls == nil ? nil : options.workerTLSCA), logger: logger)
                 hooks.launcher(launcher)
                 defer {
                     state.setLauncherOutcome(oversubscribed: launcher.oversubscribed.withLockedValue { $0 },

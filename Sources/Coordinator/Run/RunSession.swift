@@ -44,6 +44,11 @@ package struct RunSession {
         package var cpuBudget: Double?
         package var allowUncapped = false
         package var tokenFile: String?
+        /// TLS on the control channel: the coordinator's certificate chain and key (PEM), and
+        /// the CA its local workers trust (default: the certificate itself, self-signed).
+        package var tlsCert: String?
+        package var tlsKey: String?
+        package var tlsCA: String?
         package var workerBinary: String?
         package var jsonPath: String?
         package var htmlPath: String?
@@ -58,6 +63,22 @@ package struct RunSession {
         /// A CPU probe already taken (calibrate's, once per fit); nil: measured at run start.
         package var cpuProbe: CPUProbe.Measurement?
         package init() {}
+    }
+
+    /// The control channel's TLS from `--tls-cert/--tls-key/--tls-ca`, checked before anything
+    /// runs; nil without them.
+    static func controlTLS(_ r: Request) throws(FanbenchError) -> (side: ControlTLS.Side, workerCA: String)? {
+        switch (r.tlsCert, r.tlsKey) {
+        case (nil, nil):
+            if r.tlsCA != nil { throw .badInput("--tls-ca names the CA local workers trust on a TLS control channel: give --tls-cert and --tls-key too") }
+            return nil
+        case (let cert?, let key?):
+            if r.workers == .lambda { throw .badInput("--tls-cert is for the control channel of local and external workers: --workers lambda has none (Lambda's Invoke API is HTTPS already)") }
+            // Absolute: local workers may start elsewhere.
+            return (try ControlTLS.server(certificate: cert, key: key), URL(fileURLWithPath: r.tlsCA ?? cert).path)
+        default:
+            throw .badInput("--tls-cert and --tls-key go together: give the coordinator's certificate and its private key")
+        }
     }
 
     package enum WorkerMode: String, Sendable, CaseIterable {
@@ -90,6 +111,8 @@ package struct RunSession {
         let r = request
         var logger = Logger(label: "fanbench")
         logger.logLevel = r.verbose ? .info : .warning
+        // Before anything is reached: a certificate that cannot serve is bad input, not a late failure.
+        let tls = try Self.controlTLS(r)
         let file = try r.planFile.map { path throws(PlanError) in try PlanFile.load(path: path) }
         var s3 = r.s3
         if s3.endpoint == nil, !s3.namesEndpoint(), let endpoint = file?.endpoint { s3.endpoint = endpoint }
@@ -207,6 +230,8 @@ package struct RunSession {
         options.pacesHandlers = profiled?.profile.pacesHandlers ?? false
         options.initCPUMultiplier = profiled?.profile.initCPUMultiplier ?? 1
         options.heartbeatSilence = .seconds(r.workerSilenceSeconds)
+        options.tls = tls?.side
+        options.workerTLSCA = tls?.workerCA
         options.handleSignals = true
         options.grace = r.grace
         if cold, r.workers != .local {

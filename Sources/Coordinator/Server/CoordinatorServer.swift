@@ -15,6 +15,8 @@ package struct CoordinatorServer: Service {
         package var token: String
         package var maxLineBytes = defaultMaxLineBytes
         package var handshakeTimeout: Duration = .seconds(10)
+        /// TLS required of every worker (`ControlTLS.server`); nil: plaintext.
+        package var tls: ControlTLS.Side?
         package init(token: String) { self.token = token }
     }
 
@@ -32,6 +34,7 @@ package struct CoordinatorServer: Service {
     package static func bind(_ address: HostPort, configuration: Configuration, coordinator: RunCoordinator,
                              group: any EventLoopGroup, logger: Logger) async throws -> CoordinatorServer {
         let maxLine = configuration.maxLineBytes
+        let tls = configuration.tls
         do {
             let listener = try await ServerBootstrap(group: group)
                 .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
@@ -40,7 +43,7 @@ package struct CoordinatorServer: Service {
                 // open (they wait for a challenge that never comes). The kernel caps it at somaxconn.
                 .serverChannelOption(.backlog, value: 4096)
                 .childChannelOption(.tcpOption(.tcp_nodelay), value: 1)
-                .bind(host: address.host, port: address.port) { channel in MessageStream.configure(channel, maxLineBytes: maxLine) }
+                .bind(host: address.host, port: address.port) { channel in MessageStream.configure(channel, maxLineBytes: maxLine, tls: tls) }
             return CoordinatorServer(configuration: configuration, coordinator: coordinator, listener: listener, logger: logger)
         } catch {
             throw FanbenchError.badInput("cannot listen on \(address) (\(error)): choose another address with --listen")
