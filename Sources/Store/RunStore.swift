@@ -180,6 +180,9 @@ package final class RunStore: Sendable {
         m.registerMigration("v7: the whole emulation (profile hash, CPU probe and scale)") { db in
             try db.execute(sql: "ALTER TABLE run ADD COLUMN emulation_json TEXT")  // RunReport.Emulation; the emulation_* columns stay for queries
         }
+        m.registerMigration("v8: what `fanbench resume` needs to continue a run") { db in
+            try db.execute(sql: "ALTER TABLE run ADD COLUMN resume_json TEXT")  // the coordinator's RunRecipe (no secrets)
+        }
         return m
     }
 
@@ -207,8 +210,9 @@ package final class RunStore: Sendable {
 
     // MARK: writing, as the run happens
 
-    /// Records a planned run (status `running`) and its configurations.
-    package func begin(_ header: RunReport, configs: [ConfigSpec], plannedInvocations: Int) throws {
+    /// Records a planned run (status `running`) and its configurations; `recipe`: what
+    /// `fanbench resume` needs to run the rest of it (JSON, no secrets).
+    package func begin(_ header: RunReport, configs: [ConfigSpec], plannedInvocations: Int, recipe: String? = nil) throws {
         let plan = String(decoding: try Self.encoder.encode(header.plan), as: UTF8.self)
         let emulation = try header.target.emulation.map { String(decoding: try Self.encoder.encode($0), as: UTF8.self) }
         try pool.write { db in
@@ -222,6 +226,7 @@ package final class RunStore: Sendable {
                                  header.target.bucket, header.target.prefix, header.target.op, header.target.emulation?.profile,
                                  header.target.emulation?.rttMs, header.target.emulation?.jitter, header.target.emulation?.tls,
                                  plannedInvocations, plan, emulation])
+            if let recipe { try db.execute(sql: "UPDATE run SET resume_json = ? WHERE id = ?", arguments: [recipe, header.runId]) }
             for c in configs {
                 try db.execute(sql: "INSERT INTO config (run_id, idx, memory_mb, strategy, concurrency, function) VALUES (?, ?, ?, ?, ?, ?)",
                                arguments: [header.runId, c.index, c.size.memoryMB, c.strategy.name, c.strategy.concurrency, c.strategy.functionName])
@@ -340,6 +345,54 @@ package final class RunStore: Sendable {
                 let json = try PairsJSON.histogram(snapshot) ?? String(decoding: try Self.encoder.encode(snapshot), as: UTF8.self)
                 try db.execute(sql: "UPDATE config SET latency_histogram_json = ? WHERE run_id = ? AND idx = ?", arguments: [json, runID, index])
             }
+        }
+    }
+
+    /// What a run left behind, for `fanbench resume`.
+    package struct Unfinished: Sendable {
+        package var runID: String
+        /// `complete`, `incomplete` (its coordinator is gone), `running`, `failed`.
+        package var status: String
+        package var pid: Int
+        package var hostname: String
+        package var fanbenchVersion: String
+        package var endpoint: String
+        package var bucket: String
+        package var recipe: String?
+        /// Invocations with a stored outcome: a result, or given up (abandoned).
+        package var done: Set<String>
+        /// Each configuration's abandoned and re-assigned counts so far.
+        package var counters: [Int: (failed: Int, reassigned: Int)]
+        /// Where the stored timeline ends, ms from the run's start.
+        package var timelineEndMs: Double
+        package var emulationJSON: String?
+    }
+
+    package func unfinished(_ id: String) throws -> Unfinished {
+        let runID = try resolve(id)
+        return try pool.read { db in
+            guard let run = try Row.fetchOne(db, sql: "SELECT * FROM run WHERE id = ?", arguments: [runID]) else {
+                throw StoreError.unknownRun(runID, in: path)
+            }
+            var done = Set(try String.fetchAll(db, sql: "SELECT invocation_id FROM invocation WHERE run_id = ?", arguments: [runID]))
+            done.formUnion(try String.fetchAll(db, sql: "SELECT invocation_id FROM abandoned WHERE run_id = ?", arguments: [runID]))
+            var counters: [Int: (failed: Int, reassigned: Int)] = [:]
+            for row in try Row.fetchAll(db, sql: "SELECT idx, failed, reassigned FROM config WHERE run_id = ?", arguments: [runID]) {
+                counters[row["idx"]] = (row["failed"], row["reassigned"])
+            }
+            let end = try Double.fetchOne(db, sql: "SELECT MAX(end_ms) FROM attempt WHERE run_id = ?", arguments: [runID]) ?? 0
+            return Unfinished(runID: runID, status: Self.status(run), pid: run["pid"], hostname: run["hostname"],
+                              fanbenchVersion: run["fanbench_version"], endpoint: run["endpoint"], bucket: run["bucket"],
+                              recipe: run["resume_json"], done: done, counters: counters, timelineEndMs: end,
+                              emulationJSON: run["emulation_json"])
+        }
+    }
+
+    /// Takes an unfinished run over for this process (`fanbench resume`): `running` again, under its id.
+    package func reopen(_ runID: String) throws {
+        try pool.write { db in
+            try db.execute(sql: "UPDATE run SET status = 'running', error = NULL, finished_at = NULL, pid = ?, hostname = ? WHERE id = ?",
+                           arguments: [Int(getpid()), Self.hostname, runID])
         }
     }
 

@@ -11,7 +11,7 @@ struct FanbenchCommand: AsyncParsableCommand {
         abstract: "Which Lambda memory size and concurrency strategy gets your S3 calls done fastest and cheapest.",
         version: fanbenchVersion,
         subcommands: [RunCommand.self, RunsCommand.self, ReportCommand.self, CompareCommand.self, TargetCommand.self,
-                      SeedCommand.self, ProbeCommand.self, ProxyCommand.self, RuntimeBenchCommand.self, LambdaCommand.self, TuneCommand.self, CalibrateCommand.self]
+                      SeedCommand.self, ProbeCommand.self, ProxyCommand.self, RuntimeBenchCommand.self, LambdaCommand.self, TuneCommand.self, CalibrateCommand.self, ResumeCommand.self]
     )
 }
 

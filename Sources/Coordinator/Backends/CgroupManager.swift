@@ -106,6 +106,20 @@ package struct CgroupManager: Sendable {
                                   cpuacctDir: exists(cpu + "/cpuacct.usage") ? cpu : nil)
     }
 
+    /// Removes every group whose name starts with `prefix` (what a killed coordinator's workers
+    /// left), killing what still runs in them.
+    package func removeGroups(prefix: String) {
+        let parents: [String] = version == .v1 ? ["cpu", "memory", "cpuset"].map { root + "/" + $0 + "/" + base } : [root + "/" + base]
+        var names = Set<String>()
+        for p in parents {
+            for n in (try? FileManager.default.contentsOfDirectory(atPath: p)) ?? [] where n.hasPrefix(prefix) { names.insert(n) }
+        }
+        for name in names.sorted() {
+            let dirs = parents.map { $0 + "/" + name }.filter(exists)
+            remove(Group(name: name, procsFiles: dirs.map { $0 + "/cgroup.procs" }, directories: dirs))
+        }
+    }
+
     /// Removes the group's folders (its processes must have exited). Never throws: cleanup paths call it.
     package func remove(_ group: Group) {
         func children(_ dir: String) -> [String] {

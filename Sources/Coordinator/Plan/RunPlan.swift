@@ -24,6 +24,8 @@ package struct RunPlan: Sendable {
     package var invocations: [InvocationSpec]
     /// Invocations per repetition of a configuration.
     package var shardsPerRepetition: Int
+    /// SHA-256 over the listed keys (`RunRecipe.keysDigest`); nil when invocations list.
+    package var keysDigest: String?
 
     /// Splits keys into contiguous shards of at most `size` keys (one shard when size is nil).
     package static func shards(_ keys: [String], size: Int?) -> [[String]] {

@@ -61,6 +61,9 @@ package enum FanoutRun {
         package var cpuScale: Double = 1
         package var pacesHandlers = false
         package var initCPUMultiplier: Double = 1
+        /// `fanbench resume`: the invocations already done, the keys they were planned over, the
+        /// counters so far and where the timeline goes on.
+        package var resume: Resume?
         /// Shut down gracefully on SIGINT/SIGTERM (the command line); tests leave it off.
         package var handleSignals = false
         /// After the first signal, how long running invocations may take to finish.
@@ -103,6 +106,20 @@ package enum FanoutRun {
         package init() {}
     }
 
+    /// What a resumed run brings along.
+    package struct Resume: Sendable {
+        package var done: Set<String>
+        package var keysDigest: String?
+        package var counters: [Int: (failed: Int, reassigned: Int)]
+        package var timelineOffsetMs: Double
+        package init(done: Set<String>, keysDigest: String?, counters: [Int: (failed: Int, reassigned: Int)], timelineOffsetMs: Double) {
+            self.done = done
+            self.keysDigest = keysDigest
+            self.counters = counters
+            self.timelineOffsetMs = timelineOffsetMs
+        }
+    }
+
     /// How a run ended. Both carry the report of what finished.
     package enum Outcome: Sendable {
         case finished(RunReport)
@@ -133,8 +150,16 @@ package enum FanoutRun {
         }
         try checkFunctions(options.strategies, defined: options.functions)
         let listed = monotonicNanoseconds()
-        let plan = try RunPlan.make(sizes: options.sizes, strategies: options.strategies, invocations: options.invocations,
+        var plan = try RunPlan.make(sizes: options.sizes, strategies: options.strategies, invocations: options.invocations,
                                     keys: keys, shardSize: options.shardSize)
+        plan.keysDigest = keys.map(RunRecipe.keysDigest)
+        if let resume = options.resume {
+            // The same keys, or the invocations' ids would name other shards.
+            guard plan.keysDigest == resume.keysDigest else {
+                throw FanbenchError.badInput("the keys of bucket \(options.bucket)\(options.prefix.map { " under \($0)" } ?? "") changed since run \(options.runID) started (\(keys?.count ?? 0) now): the rest of it would call other keys; start a new run")
+            }
+            plan.invocations.removeAll { resume.done.contains($0.id) }
+        }
         let functions = options.functions
         let target = TargetSpec(endpoint: s3.endpoint.description, bucket: options.bucket, region: s3.region,
                                 pathStyle: s3.addressing == .path, caBundle: s3.caBundlePath)
@@ -143,7 +168,8 @@ package enum FanoutRun {
         let timeouts = Timeouts(connectMs: s3.connectTimeout.roundedUpMilliseconds, requestMs: s3.requestTimeout.roundedUpMilliseconds)
         let retry = RetrySpec(maxAttempts: s3.retry.maxAttempts)
         let coordinator = RunCoordinator(plan: plan, maxAttempts: options.maxAttempts, logger: logger, events: hooks.events,
-                                         cpuScale: options.cpuScale) { spec in
+                                         cpuScale: options.cpuScale, counters: options.resume?.counters ?? [:],
+                                         timelineOffsetMs: options.resume?.timelineOffsetMs ?? 0) { spec in
             Assign(invocationId: spec.id, op: op.rawValue, strategy: spec.config.strategy.name,
                    concurrency: spec.config.strategy.concurrency, keys: spec.keys,
                    list: spec.keys == nil ? ListSpec(prefix: prefix) : nil, target: target, timeouts: timeouts, retry: retry,
@@ -181,6 +207,13 @@ package enum FanoutRun {
             }
         }
         hooks.started(report, plan)
+        if options.resume != nil, plan.invocations.isEmpty {
+            // Every invocation had its outcome stored; only the close was missing.
+            report.status = "complete"
+            report.finishedAt = Date()
+            report.configs = await coordinator.aggregates.map(RunReport.config(from:))
+            return .finished(report)
+        }
 
         if case .external = options.workers { await coordinator.holdDispatch() }
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)

@@ -30,9 +30,15 @@ package final class RunRecorder: Sendable {
     package var began: Bool { state.withLock { $0.began } }
     package var failures: Int { state.withLock { $0.failures } }
 
-    package func begin(_ header: RunReport, configs: [ConfigSpec], plannedInvocations: Int) {
+    package func begin(_ header: RunReport, configs: [ConfigSpec], plannedInvocations: Int, recipe: String? = nil) {
         state.withLock { $0.began = true }
-        enqueue { [store] in try store.begin(header, configs: configs, plannedInvocations: plannedInvocations) }
+        enqueue { [store] in try store.begin(header, configs: configs, plannedInvocations: plannedInvocations, recipe: recipe) }
+    }
+
+    /// Continues the stored run (`fanbench resume`): its row is this process's again.
+    package func reopen() {
+        state.withLock { $0.began = true }
+        enqueue { [store, runID] in try store.reopen(runID) }
     }
 
     package func record(configIndex: Int, _ result: InvocationResult, _ limits: WorkerLimits, _ worker: String) {

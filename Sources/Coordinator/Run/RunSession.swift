@@ -62,7 +62,19 @@ package struct RunSession {
         package var lambdaEndpoint: String?
         /// A CPU probe already taken (calibrate's, once per fit); nil: measured at run start.
         package var cpuProbe: CPUProbe.Measurement?
+        /// `fanbench resume`: the run to continue (its stored outcomes and recipe).
+        package var resume: Resume?
         package init() {}
+    }
+
+    /// A run to continue under its own id: what it stored, and how it was asked for.
+    package struct Resume: Sendable {
+        package var unfinished: RunStore.Unfinished
+        package var recipe: RunRecipe
+        package init(unfinished: RunStore.Unfinished, recipe: RunRecipe) {
+            self.unfinished = unfinished
+            self.recipe = recipe
+        }
     }
 
     /// The control channel's TLS from `--tls-cert/--tls-key/--tls-ca`, checked before anything
@@ -208,8 +220,18 @@ package struct RunSession {
             emulation = profiled.profile.reportEmulation(tls: profiled.tls, probe: profiled.probe, applied: capped != nil,
                                                          pacingAvailable: capped?.version == .v1)
         }
+        // The target as the run knows it: its endpoint, or the local target by its S3 port (a
+        // run's own proxy listens on a new port each time).
+        let targetIdentity = s3.namesEndpoint() ? config.endpoint.description
+            : "the local target on port \(LocalTarget(stateDirectory: r.stateDirectory).runningState()?.ports["s3"].map(String.init) ?? "?") (\(URL(fileURLWithPath: r.stateDirectory).standardizedFileURL.path))"
+        var recipe = try RunRecipe(r)
+        recipe.target = targetIdentity
+        if let resume = r.resume {
+            recipe = resume.recipe
+            try Self.check(resume, target: targetIdentity, emulation: emulation)
+        }
         let store = try RunStore(path: r.databasePath ?? r.stateDirectory + "/fanbench.db")
-        let runID = Self.makeRunID()
+        let runID = r.resume?.unfinished.runID ?? Self.makeRunID()
         let logDirectory = r.stateDirectory + "/runs/" + runID
         try FileManager.default.createDirectory(atPath: logDirectory, withIntermediateDirectories: true)
         let token = try TokenStore.load(file: r.tokenFile, stateDirectory: r.stateDirectory)
@@ -234,6 +256,13 @@ package struct RunSession {
         options.workerTLSCA = tls?.workerCA
         options.handleSignals = true
         options.grace = r.grace
+        if let resume = r.resume {
+            let u = resume.unfinished
+            options.resume = .init(done: u.done, keysDigest: resume.recipe.keysDigest, counters: u.counters,
+                                   timelineOffsetMs: u.timelineEndMs > 0 ? u.timelineEndMs + 1 : 0)
+            // What the killed coordinator's workers left: their cgroups (and any handler still in them).
+            workers.localCgroups?.removeGroups(prefix: runID + "-w")
+        }
         if cold, r.workers != .local {
             throw FanbenchError.badInput("--cold needs --workers local: external workers and Lambda's are started by their platform (Lambda's REPORT lines give their Init Duration when they start cold)")
         }
@@ -248,7 +277,16 @@ package struct RunSession {
         let notice = self.notice
         hooks.listening = { address in if external { notice("waiting for workers at \(address)") } }
         hooks.progress = { progress.update($0) }
-        hooks.started = { header, plan in recorder.begin(header, configs: plan.configs, plannedInvocations: plan.invocations.count) }
+        let resuming = r.resume != nil
+        hooks.started = { [recipe] header, plan in
+            if resuming {
+                recorder.reopen()
+            } else {
+                var recipe = recipe
+                recipe.keysDigest = plan.keysDigest
+                recorder.begin(header, configs: plan.configs, plannedInvocations: plan.invocations.count, recipe: recipe.json)
+            }
+        }
         hooks.events.result = { spec, result, limits, worker in recorder.record(configIndex: spec.config.index, result, limits, worker) }
         hooks.events.counters = { index, failed, reassigned in recorder.counters(index, failed, reassigned) }
         hooks.events.attempt = { recorder.attempt($0) }
@@ -274,6 +312,13 @@ package struct RunSession {
             throw FanbenchError("interrupted: workers stopped and their cgroups removed\(kept)", exitCode: ExitStatus.interrupted)
         }
         recorder.finish(status: "complete", plan: report.plan, finishedAt: report.finishedAt)
+        if resuming {
+            // One run: everything it stored, before and after the interruption, as `fanbench report` shows it.
+            guard recorder.failures == 0 else {
+                throw FanbenchError("\(recorder.failures) write(s) to the run database \(store.path) failed while resuming run \(runID): its report would miss them; free the disk, then run fanbench resume \(runID) again")
+            }
+            report = try store.report(runID)
+        }
         report.derive(r.analysis)
         // The tables first: a file that cannot be written must not cost the printed results
         // (the run is in the database either way).
@@ -296,6 +341,20 @@ package struct RunSession {
             throw FanbenchError(lost + "; see the worker logs in \(logDirectory)", exitCode: ExitStatus.invocationsLost)
         }
         return report
+    }
+
+    /// Whether a run can be continued here: the same target, the same emulation profile.
+    static func check(_ resume: Resume, target: String, emulation: RunReport.Emulation?) throws(FanbenchError) {
+        let id = resume.unfinished.runID
+        if let was = resume.recipe.target, was != target {
+            throw .badInput("run \(id) ran against \(was); the target now is \(target): resume it against the same target, or start a new run")
+        }
+        let before = resume.unfinished.emulationJSON.flatMap { try? JSONCoding.decoder().decode(RunReport.Emulation.self, from: Data($0.utf8)) }
+        let was = before.map { "\($0.profile)\($0.profileHash.map { " #\($0)" } ?? "")" } ?? "none"
+        let now = emulation.map { "\($0.profile)\($0.profileHash.map { " #\($0)" } ?? "")" } ?? "none"
+        if was != now {
+            throw .badInput("run \(id) ran under the emulation \(was); this one would be \(now): resume it with the same profile, or start a new run")
+        }
     }
 
     /// `region`: the flag's or the plan's (Lambda's functions are in the bucket's region unless told otherwise).

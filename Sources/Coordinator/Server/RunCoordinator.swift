@@ -61,6 +61,9 @@ package actor RunCoordinator {
     private var nextObserver = 0
     /// When the coordinator was made: the timeline's zero.
     private let origin: UInt64
+    /// Re-assignments a resumed run had made before (the scheduler counts this run's).
+    private let reassignedBefore: [Int: Int]
+    private let timelineOffsetMs: Double
     /// Attempts under way: invocation → (worker, configuration, start ns).
     private var open: [String: (worker: String, config: Int, start: UInt64)] = [:]
     /// When the first assignment was sent (the clock's ns).
@@ -68,7 +71,11 @@ package actor RunCoordinator {
     /// Ended attempts, in the order they ended (the first `RunReport.maxTimelineAttempts`).
     package private(set) var attempts: [RunReport.Attempt] = []
 
+    /// - Parameters:
+    ///   - counters: each configuration's abandoned and re-assigned counts so far (a resumed run's).
+    ///   - timelineOffsetMs: where the timeline goes on (a resumed run's ends there).
     package init(plan: RunPlan, maxAttempts: Int = 3, logger: Logger, events: Events = Events(), cpuScale: Double = 1,
+                 counters: [Int: (failed: Int, reassigned: Int)] = [:], timelineOffsetMs: Double = 0,
                  now: @escaping @Sendable () -> UInt64 = monotonicNanoseconds,
                  assign: @escaping @Sendable (InvocationSpec) -> Assign) {
         self.plan = plan
@@ -76,8 +83,12 @@ package actor RunCoordinator {
         aggregates = plan.configs.map { config in
             var a = ConfigAggregate(config: config)
             a.cpuScale = cpuScale
+            a.failed = counters[config.index]?.failed ?? 0
+            a.reassigned = counters[config.index]?.reassigned ?? 0
             return a
         }
+        reassignedBefore = counters.mapValues(\.reassigned)
+        self.timelineOffsetMs = timelineOffsetMs
         assignTemplate = assign
         self.logger = logger
         self.events = events
@@ -88,7 +99,7 @@ package actor RunCoordinator {
     private func endAttempt(_ invocation: String, outcome: String, worker: String? = nil) {
         guard let a = open[invocation], worker == nil || a.worker == worker else { return }
         open.removeValue(forKey: invocation)
-        let ms = { (t: UInt64) in Double(t &- min(t, self.origin)) / 1e6 }
+        let ms = { (t: UInt64) in Double(t &- min(t, self.origin)) / 1e6 + self.timelineOffsetMs }
         let attempt = RunReport.Attempt(invocation: invocation, worker: a.worker, config: a.config, startMs: ms(a.start), endMs: ms(now()), outcome: outcome)
         if attempts.count < RunReport.maxTimelineAttempts { attempts.append(attempt) }
         events.attempt(attempt)
@@ -290,7 +301,8 @@ package actor RunCoordinator {
         for action in actions {
             if case .abandon(let invocation, _) = action, let spec = scheduler.specs[invocation] { changedConfigs.insert(spec.config.index) }
         }
-        for (index, n) in scheduler.reassigned where aggregates[index].reassigned != n {
+        for (index, new) in scheduler.reassigned where aggregates[index].reassigned != new + reassignedBefore[index, default: 0] {
+            let n = new + reassignedBefore[index, default: 0]
             logger.warning("re-queued an invocation of a lost worker", metadata: [
                 "config": "\(aggregates[index].config.size.memoryMB) MB \(aggregates[index].config.strategy)",
                 "reassigned": "\(n)"])
