@@ -30,7 +30,7 @@ struct RunCommand: AsyncParsableCommand {
     @Option(help: ArgumentHelp("With --workers lambda: a Lambda API other than AWS's, e.g. fanbench lambda serve's (env AWS_ENDPOINT_URL_LAMBDA).", valueName: "url")) var lambdaEndpoint: String?
     @Option(help: "Listen address for workers (external default 0.0.0.0:7100; local uses a free loopback port).") var listen: HostPort?
     @Option(help: "External workers to wait for.") var expect: Int?
-    @Option(help: "Seconds to wait for external workers.") var waitTimeout: Int = 300
+    @Option(help: "Seconds to wait for external workers: for the first ones, and for replacements when every worker of a size is lost (its waiting invocations are then abandoned, with the reason).") var waitTimeout: Int = 300
     @Option(help: ArgumentHelp("The endpoint is an emulated network you set up yourself (e.g. fanbench proxy in compose): lambda-same-region, or an RTT in ms; stated in every report and used for the network-limit ideal.", valueName: "profile|rtt-ms")) var emulation: String?
     @Option(help: ArgumentHelp("The local target's emulation: lambda-same-region (the calibrated default), none, or a profile file from fanbench calibrate (over the plan's profile:).", valueName: "name|file")) var profile: String?
     @Option(help: "Seconds a busy worker may stay silent before it is dropped and its invocation re-queued.") var workerSilence: Int = 15

@@ -107,6 +107,31 @@ import Testing
         #expect(s.workerCount == 0)
     }
 
+    @Test func aSizeWhoseWorkersAreAllLostIsWaitedForThenItsInvocationsAbandoned() throws {
+        var s = Scheduler(plan: try plan(invocations: 3), maxAttempts: 5)
+        let s1 = UInt64(1_000_000_000)
+        let (first, _) = assigned(s.workerJoined("only", sizeMB: 128, now: 0))[0]
+        _ = s.resultArrived(first, from: "only", now: 1)
+        _ = s.workerLost("only")
+        // 1024 MB never had a worker (a later phase): never given up. 128 MB is waited for.
+        #expect(s.checkUnserved(now: 2 * s1, timeout: 10 * s1).isEmpty)
+        #expect(s.checkUnserved(now: 11 * s1, timeout: 10 * s1).isEmpty, "timed from when the last worker was seen gone")
+        let abandoned = s.checkUnserved(now: 12 * s1 + 1, timeout: 10 * s1).compactMap { a -> String? in
+            if case .abandon(let id, let reason) = a, reason.contains("no 128 MB worker for 10 s") { return id }
+            return nil
+        }
+        #expect(abandoned.count == 2, "both waiting 128 MB invocations, each with the reason")
+        #expect(s.remaining(sizeMB: 128) == 0 && s.remaining(sizeMB: 1024) == 3)
+        // A replacement in time resets the clock.
+        var t = Scheduler(plan: try plan(invocations: 2))
+        _ = t.workerJoined("a", sizeMB: 128, now: 0)
+        _ = t.workerLost("a")
+        _ = t.checkUnserved(now: 1, timeout: 10 * s1)
+        _ = t.workerJoined("b", sizeMB: 128, now: 5 * s1)
+        _ = t.workerLost("b")
+        #expect(t.checkUnserved(now: 12 * s1, timeout: 10 * s1).isEmpty)
+    }
+
     @Test func singleUseWorkersAreRetiredAfterTheirResult() throws {
         var s = Scheduler(plan: try plan(invocations: 2))
         let (inv, _) = assigned(s.workerJoined("cold", sizeMB: 128, singleUse: true, now: 0))[0]

@@ -42,6 +42,9 @@ package struct Scheduler: Sendable {
     package let maxAttempts: Int
     /// Stop dispatching (an interrupted run lets running invocations finish, starts no more).
     package private(set) var draining = false
+    /// Sizes that have had a worker, and since when one that has has none (ns).
+    private var everServed: Set<Int> = []
+    private var unservedSince: [Int: UInt64] = [:]
 
     package init(plan: RunPlan, maxAttempts: Int = 3) {
         for spec in plan.invocations {
@@ -69,6 +72,8 @@ package struct Scheduler: Sendable {
         self.now = max(self.now, now)
         workers[id] = WorkerState(sizeMB: sizeMB, busyWith: nil, lastHeard: now, singleUse: singleUse)
         idle.insert(id)
+        everServed.insert(sizeMB)
+        unservedSince[sizeMB] = nil
         return dispatch()
     }
 
@@ -128,6 +133,34 @@ package struct Scheduler: Sendable {
         for (id, state) in workers where state.busyWith != nil && now > state.lastHeard && now - state.lastHeard > silence {
             actions.append(.dropWorker(workerID: id, reason: "silent for more than \(silence / 1_000_000_000) s"))
             actions += workerLost(id)
+        }
+        return actions
+    }
+
+    /// A size that had workers and has work left but no worker for `timeout` ns (all were lost
+    /// and none came back): its waiting invocations are given up, each with the reason, instead
+    /// of the run waiting for ever. A cold size (workers that leave after one invocation) is
+    /// between workers for moments only; the clock starts when the last one is gone.
+    package mutating func checkUnserved(now: UInt64, timeout: UInt64) -> [Action] {
+        self.now = max(self.now, now)
+        guard !draining else { return [] }
+        var served = Set<Int>()
+        for w in workers.values { served.insert(w.sizeMB) }
+        var actions: [Action] = []
+        for size in everServed.sorted() where (unfinished[size] ?? 0) > 0 {
+            if served.contains(size) {
+                unservedSince[size] = nil
+                continue
+            }
+            let since = unservedSince[size] ?? now
+            unservedSince[size] = since
+            guard now &- since >= timeout else { continue }
+            let reason = "no \(size) MB worker for \(timeout / 1_000_000_000) s: every one was lost and none replaced them (start workers of that size, or give --wait-timeout more)"
+            while let id = pending[size]?.popFirst() {
+                abandoned[id] = reason
+                unfinished[size, default: 1] -= 1
+                actions.append(.abandon(invocationID: id, reason: reason))
+            }
         }
         return actions
     }

@@ -392,11 +392,14 @@ struct RunDriver: Service {
     }
 
     private func drive() async throws {
+        // External workers that are all lost for a size are waited for as long as the first ones
+        // were; local ones are replaced by the launcher (which gives up on its own).
+        let replacement: Duration? = if case .external(_, let wait) = options.workers { wait } else { nil }
         try await withThrowingTaskGroup(of: Void.self) { tasks in
             tasks.addTask {
                 while true {
                     try await Task.sleep(for: .seconds(1))
-                    await coordinator.checkSilence(silence: options.heartbeatSilence)
+                    await coordinator.checkSilence(silence: options.heartbeatSilence, replacementTimeout: replacement)
                     hooks.progress(await coordinator.snapshot())
                 }
             }

@@ -255,9 +255,13 @@ package actor RunCoordinator {
         await apply(scheduler.workerLost(id, why: lastWords[id]))
     }
 
-    /// Drops busy workers that went silent; call periodically.
-    package func checkSilence(silence: Duration) async {
+    /// Drops busy workers that went silent and, with `replacementTimeout`, gives up the waiting
+    /// invocations of a size whose every worker is gone for that long; call periodically.
+    package func checkSilence(silence: Duration, replacementTimeout: Duration? = nil) async {
         await apply(scheduler.checkSilence(now: now(), silence: UInt64(max(0, silence.nanoseconds))))
+        if let replacementTimeout, held == nil {
+            await apply(scheduler.checkUnserved(now: now(), timeout: UInt64(max(0, replacementTimeout.nanoseconds))))
+        }
         changed()
     }
 
