@@ -177,3 +177,19 @@ let package = Package(
         ),
     ]
 )
+
+// libFuzzer targets (scripts/fuzz): only with FANBENCH_FUZZ=1, built with
+// -sanitize=fuzzer,address in a scratch folder of their own; each names its own entry point
+// (SwiftPM's) and hands over to libFuzzer's driver (Fuzz/Support).
+if Context.environment["FANBENCH_FUZZ"] == "1" {
+    let fuzz: [SwiftSetting] = swiftSettings + [.unsafeFlags(["-parse-as-library"])]
+    package.targets += [
+        .target(name: "FuzzSupport", path: "Fuzz/Support"),
+        .executableTarget(name: "FuzzLineCodec", dependencies: ["FuzzSupport", "FanbenchProtocol", "FanbenchCoordinator", nioCore,
+                                                                .product(name: "NIOEmbedded", package: "swift-nio")],
+                          path: "Fuzz/LineCodec", swiftSettings: fuzz),
+        .executableTarget(name: "FuzzS3XML", dependencies: ["FuzzSupport", "FanbenchS3"], path: "Fuzz/S3XML", swiftSettings: fuzz),
+        .executableTarget(name: "FuzzHTTPHead", dependencies: ["FuzzSupport", "FanbenchS3", "FanbenchProxy"], path: "Fuzz/HTTPHead", swiftSettings: fuzz),
+        .executableTarget(name: "FuzzPlanFile", dependencies: ["FuzzSupport", "FanbenchCoordinator", "FanbenchLambda"], path: "Fuzz/PlanFile", swiftSettings: fuzz),
+    ]
+}

@@ -114,7 +114,7 @@ public final class CurlEasy: @unchecked Sendable {
 nonisolated(unsafe) private let emptyBody = UnsafeMutableRawPointer.allocate(byteCount: 1, alignment: 1)
 
 /// Collects one response: status line, raw header lines, body (kept or only counted).
-private final class ResponseSink {
+final class ResponseSink {
     var status = 0
     var rawHeaders: [UInt8] = []
     var body: [UInt8] = []

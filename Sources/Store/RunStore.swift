@@ -538,6 +538,9 @@ package final class RunStore: Sendable {
     static var decoder: JSONDecoder { JSONCoding.decoder() }
 
     static func describe(_ error: any Error) -> String {
+        if let e = error as? DatabaseError, e.resultCode == .SQLITE_BUSY || e.resultCode == .SQLITE_LOCKED {
+            return "it is locked by another writer (another fanbench run, or a sqlite3 session with a transaction open) and stayed locked for 10 s"
+        }
         if let e = error as? DatabaseError { return e.message ?? "\(e.resultCode)" }
         return "\(error)"
     }
