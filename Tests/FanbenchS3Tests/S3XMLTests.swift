@@ -1,7 +1,30 @@
 @testable import FanbenchS3
+import Foundation
 import Testing
 
 @Suite struct S3XMLTests {
+    /// Found by scripts/fuzz (FuzzS3XML): a body in an encoding libxml2 cannot convert made it
+    /// print "encoding error" lines to stderr (its generic handler ignores the parser options).
+    /// Refused, and silent.
+    @Test func aBodyInABrokenEncodingIsRefusedWithoutPrinting() throws {
+        let body = Array(#"<?xml version="1.0" encoding="EUC-JP"?><Error><Code>\#u{FF}"#.utf8) + [0xFF, 0xFE, 0, 0, 0, 0, 0x81, 0]
+            + Array("</Code></Error>".utf8)
+        let capture = FileManager.default.temporaryDirectory.appendingPathComponent("xml-stderr-\(getpid())").path
+        let saved = dup(2)
+        let fd = open(capture, O_CREAT | O_TRUNC | O_WRONLY, 0o600)
+        dup2(fd, 2)
+        let parsed = XMLElement.parse(body)
+        let list = try? S3XML.listObjectsV2Page(body)
+        fflush(nil)
+        dup2(saved, 2)
+        close(fd)
+        close(saved)
+        defer { unlink(capture) }
+        #expect(parsed == nil && list == nil)
+        let printed = (try? String(contentsOfFile: capture, encoding: .utf8)) ?? ""
+        #expect(printed.isEmpty, "libxml2 printed: \(printed.prefix(200))")
+    }
+
     @Test func listPageDecodesURLEncodedKeys() throws {
         let xml = """
             <?xml version="1.0" encoding="UTF-8"?>

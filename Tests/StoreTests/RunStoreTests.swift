@@ -129,7 +129,8 @@ import Testing
                                                                                                  "v4: what Lambda billed (the Lambda backend's REPORT lines)",
                                                                                                  "v5: the timeline (attempts), call waterfalls, tuning searches (fanbench tune)",
                                                                                                  "v6: the worker's own overhead around each invocation's calls",
-                                                                                                 "v7: the whole emulation (profile hash, CPU probe and scale)"])
+                                                                                                 "v7: the whole emulation (profile hash, CPU probe and scale)",
+                                                                                                 "v8: what `fanbench resume` needs to continue a run"])
             let merged = try String.fetchOne(db, sql: "SELECT latency_histogram_json FROM config WHERE run_id = 'run-b' AND idx = 0")
             let decoder = JSONDecoder()
             decoder.keyDecodingStrategy = .convertFromSnakeCase

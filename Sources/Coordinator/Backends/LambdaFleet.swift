@@ -5,6 +5,7 @@ import FanbenchReport
 import FanbenchWorker
 import Foundation
 import Logging
+import NIOConcurrencyHelpers
 import Synchronization
 
 /// The Lambda backend (`fanbench run --workers lambda`): each invocation is a synchronous Invoke
@@ -36,8 +37,8 @@ package final class LambdaFleet: Sendable {
     private let coordinator: RunCoordinator
     private let logger: Logger
     private let limiter: Limiter
-    private let counters = Mutex((throttled: 0, serverErrors: 0))
-    private let tasks = Mutex([Int: Task<Void, Never>]())
+    private let counters = NIOLockedValueBox((throttled: 0, serverErrors: 0))
+    private let tasks = NIOLockedValueBox([Int: Task<Void, Never>]())
     private let nextTask = Atomic<Int>(0)
     private let fatal: AsyncStream<String>.Continuation
     /// The first thing that stops the run, when one happens.
@@ -51,8 +52,8 @@ package final class LambdaFleet: Sendable {
         (fatalErrors, fatal) = AsyncStream.makeStream(of: String.self, bufferingPolicy: .bufferingOldest(1))
     }
 
-    package var throttled: Int { counters.withLock { $0.throttled } }
-    package var serverErrors: Int { counters.withLock { $0.serverErrors } }
+    package var throttled: Int { counters.withLockedValue { $0.throttled } }
+    package var serverErrors: Int { counters.withLockedValue { $0.serverErrors } }
 
     /// The function an invocation of `strategy` at `sizeMB` calls.
     package static func functionName(prefix: String, strategy: String, function: String?, sizeMB: Int) -> String {
@@ -78,7 +79,7 @@ package final class LambdaFleet: Sendable {
     /// Stops the Invokes still running (the run is over or stopped).
     package func shutdown() async {
         fatal.finish()
-        let running = tasks.withLock { t in
+        let running = tasks.withLockedValue { t in
             defer { t.removeAll() }
             return Array(t.values)
         }
@@ -90,9 +91,9 @@ package final class LambdaFleet: Sendable {
         let key = nextTask.wrappingAdd(1, ordering: .relaxed).oldValue
         let task = Task {
             await self.invoke(assign, worker: worker, size: size)
-            _ = self.tasks.withLock { $0.removeValue(forKey: key) }
+            _ = self.tasks.withLockedValue { $0.removeValue(forKey: key) }
         }
-        tasks.withLock { $0[key] = task }
+        tasks.withLockedValue { $0[key] = task }
     }
 
     private func stop(_ message: String) {
@@ -128,7 +129,7 @@ package final class LambdaFleet: Sendable {
                 break
             } catch let e as LambdaAPIError {
                 guard e.isRetryable else { return stop(Self.explain(e, function: name, prefix: options.functionPrefix, sizeMB: size.memoryMB)) }
-                counters.withLock { if e.status == 429 { $0.throttled += 1 } else { $0.serverErrors += 1 } }
+                counters.withLockedValue { if e.status == 429 { $0.throttled += 1 } else { $0.serverErrors += 1 } }
                 attempt += 1
                 if attempt > options.maxRetries {
                     _ = await coordinator.receive(.failed(Failed(invocationId: assign.invocationId,

@@ -6,7 +6,7 @@ import Foundation
 import Logging
 import NIOPosix
 import ServiceLifecycle
-import Synchronization
+import NIOConcurrencyHelpers
 import UnixSignals
 
 /// `fanbench run`: list the bucket, plan size × strategy × invocations, dispatch shards to
@@ -307,15 +307,15 @@ struct RunDriver: Service {
     struct Interrupted: Error {}
 
     final class State: Sendable {
-        private let box = Mutex((interrupted: false, oversubscribed: [Int](), lastWords: [String: String](), fleet: LambdaFleet?.none))
-        var fleet: LambdaFleet? { box.withLock { $0.fleet } }
-        func setFleet(_ fleet: LambdaFleet) { box.withLock { $0.fleet = fleet } }
-        var interrupted: Bool { box.withLock { $0.interrupted } }
-        var oversubscribed: [Int] { box.withLock { $0.oversubscribed } }
-        var lastWords: [String: String] { box.withLock { $0.lastWords } }
-        func setInterrupted() { box.withLock { $0.interrupted = true } }
+        private let box = NIOLockedValueBox((interrupted: false, oversubscribed: [Int](), lastWords: [String: String](), fleet: LambdaFleet?.none))
+        var fleet: LambdaFleet? { box.withLockedValue { $0.fleet } }
+        func setFleet(_ fleet: LambdaFleet) { box.withLockedValue { $0.fleet = fleet } }
+        var interrupted: Bool { box.withLockedValue { $0.interrupted } }
+        var oversubscribed: [Int] { box.withLockedValue { $0.oversubscribed } }
+        var lastWords: [String: String] { box.withLockedValue { $0.lastWords } }
+        func setInterrupted() { box.withLockedValue { $0.interrupted = true } }
         func setLauncherOutcome(oversubscribed: [Int], lastWords: [String: String]) {
-            box.withLock { $0.oversubscribed = oversubscribed; $0.lastWords = lastWords }
+            box.withLockedValue { $0.oversubscribed = oversubscribed; $0.lastWords = lastWords }
         }
     }
 

@@ -4,7 +4,7 @@ import FanbenchProtocol
 import FanbenchReport
 import FanbenchStore
 import Foundation
-import Synchronization
+import NIOConcurrencyHelpers
 
 /// Writes the run into the store as it happens, off the dispatch path: every write goes to one
 /// serial queue, in the order the coordinator produced it, so a slow disk never holds up an
@@ -16,10 +16,10 @@ import Synchronization
 package final class RunRecorder: Sendable {
     package let store: RunStore
     package let runID: String
-    private let state = Mutex((began: false, failures: 0))
+    private let state = NIOLockedValueBox((began: false, failures: 0))
     private let queue = DispatchQueue(label: "fanbench.run-recorder")
     /// Writes not yet applied, in order, and whether a drain is already queued for them.
-    private let pending = Mutex((writes: [RunStore.Write](), drainQueued: false))
+    private let pending = NIOLockedValueBox((writes: [RunStore.Write](), drainQueued: false))
     package static let maxBatch = 1000
 
     package init(store: RunStore, runID: String) {
@@ -27,17 +27,17 @@ package final class RunRecorder: Sendable {
         self.runID = runID
     }
 
-    package var began: Bool { state.withLock { $0.began } }
-    package var failures: Int { state.withLock { $0.failures } }
+    package var began: Bool { state.withLockedValue { $0.began } }
+    package var failures: Int { state.withLockedValue { $0.failures } }
 
     package func begin(_ header: RunReport, configs: [ConfigSpec], plannedInvocations: Int, recipe: String? = nil) {
-        state.withLock { $0.began = true }
+        state.withLockedValue { $0.began = true }
         enqueue { [store] in try store.begin(header, configs: configs, plannedInvocations: plannedInvocations, recipe: recipe) }
     }
 
     /// Continues the stored run (`fanbench resume`): its row is this process's again.
     package func reopen() {
-        state.withLock { $0.began = true }
+        state.withLockedValue { $0.began = true }
         enqueue { [store, runID] in try store.reopen(runID) }
     }
 
@@ -66,7 +66,7 @@ package final class RunRecorder: Sendable {
 
     /// Queues `write` behind those pending; the first of a batch queues the drain that applies them.
     private func batch(_ write: RunStore.Write) {
-        let queueDrain = pending.withLock { p -> Bool in
+        let queueDrain = pending.withLockedValue { p -> Bool in
             p.writes.append(write)
             let first = !p.drainQueued
             p.drainQueued = true
@@ -75,7 +75,7 @@ package final class RunRecorder: Sendable {
         guard queueDrain else { return }
         queue.async { [self] in
             while true {
-                let writes = pending.withLock { p -> [RunStore.Write] in
+                let writes = pending.withLockedValue { p -> [RunStore.Write] in
                     let n = min(p.writes.count, Self.maxBatch)
                     let taken = Array(p.writes.prefix(n))
                     p.writes.removeFirst(n)
@@ -97,7 +97,7 @@ package final class RunRecorder: Sendable {
         do {
             try body()
         } catch {
-            let first = state.withLock { s -> Bool in
+            let first = state.withLockedValue { s -> Bool in
                 s.failures += 1
                 return s.failures == 1
             }

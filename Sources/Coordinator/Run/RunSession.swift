@@ -8,7 +8,7 @@ import FanbenchStore
 import Foundation
 import FanbenchProxy
 import Logging
-import Synchronization
+import NIOConcurrencyHelpers
 
 /// `fanbench run` from start to finish: the plan file and the flags over it, the local target
 /// when no endpoint is named, the workers, the store, the run, and the report in every format
@@ -439,11 +439,11 @@ package enum ReportOutput {
 /// A proxy started for one run (its profile differs from the local target's own): stopped
 /// when the run ends, however it ends.
 final class ScopedProxy: Sendable {
-    private let service = Mutex<LatencyProxy.Service?>(nil)
+    private let service = NIOLockedValueBox<LatencyProxy.Service?>(nil)
 
-    func set(_ s: LatencyProxy.Service) { service.withLock { $0 = s } }
+    func set(_ s: LatencyProxy.Service) { service.withLockedValue { $0 = s } }
 
     func stop() async {
-        if let s = service.withLock({ v -> LatencyProxy.Service? in defer { v = nil }; return v }) { await s.stop() }
+        if let s = service.withLockedValue({ v -> LatencyProxy.Service? in defer { v = nil }; return v }) { await s.stop() }
     }
 }

@@ -2,7 +2,7 @@ import FanbenchBase
 import FanbenchReport
 import FanbenchStore
 import Foundation
-import Synchronization
+import NIOConcurrencyHelpers
 
 /// `fanbench tune`: for each size, the `TuneSearch` over `strategy:N`, each point a stored run of
 /// that one configuration (sizes one after another, so they do not share the host's cores).
@@ -70,9 +70,9 @@ package struct TuneSession: Sendable {
 
 /// A value set from inside a @Sendable closure.
 final class Box<T: Sendable>: Sendable {
-    private let storage = Mutex<T?>(nil)
+    private let storage = NIOLockedValueBox<T?>(nil)
     var value: T? {
-        get { storage.withLock { $0 } }
-        set { storage.withLock { $0 = newValue } }
+        get { storage.withLockedValue { $0 } }
+        set { storage.withLockedValue { $0 = newValue } }
     }
 }
