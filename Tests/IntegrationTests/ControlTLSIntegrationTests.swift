@@ -19,12 +19,16 @@ struct ControlTLSIntegrationTests {
     let work: String
     let token = "tls-test-token-\(TestTarget.uniqueSuffix())"
 
-    init() throws {
-        work = FileManager.default.temporaryDirectory.appendingPathComponent("fb-tls-\(TestTarget.uniqueSuffix())").path
+    init() async throws {
+        let work = FileManager.default.temporaryDirectory.appendingPathComponent("fb-tls-\(TestTarget.uniqueSuffix())").path
+        self.work = work
         try FileManager.default.createDirectory(atPath: work, withIntermediateDirectories: true)
         for (dir, names) in [("right", ["localhost", "127.0.0.1"]), ("other", ["localhost", "127.0.0.1"]), ("elsewhere", ["elsewhere.example"])] {
-            let made = try TestProcess.run([Self.root.appendingPathComponent("scripts/make-control-certs").path, work + "/" + dir] + names,
-                                           binary: "/bin/bash", environment: ProcessInfo.processInfo.environment)
+            let script = Self.root.appendingPathComponent("scripts/make-control-certs").path
+            // Off the cooperative pool: a blocking wait there stalls every other async test.
+            let made = try await TestProcess.offPool {
+                try TestProcess.run([script, work + "/" + dir] + names, binary: "/bin/bash", environment: ProcessInfo.processInfo.environment)
+            }
             guard made.status == 0 else { throw TestFailure("make-control-certs failed: \(made.stderr)") }
         }
     }
@@ -156,20 +160,25 @@ struct ControlTLSIntegrationTests {
         #expect(dialled.stderr.contains("cannot reach the coordinator"), "\(dialled.stderr)")
     }
 
+    /// `fanbench` (or another binary) run to its end, off the cooperative pool.
+    func finished(_ arguments: [String], binary: String = TestTarget.binary, environment: [String: String]) async throws -> TestProcess.Outcome {
+        try await TestProcess.offPool { try TestProcess.run(arguments, binary: binary, environment: environment) }
+    }
+
     @Test func tlsOptionsThatCannotWorkAreOneLineEach() async throws {
         let env = TestProcess.cleanEnvironment()
-        let onlyCert = try TestProcess.run(["run", "--endpoint", "http://127.0.0.1:1", "--bucket", "b", "--tls-cert", work + "/right/coordinator.pem"], environment: env)
+        let onlyCert = try await finished(["run", "--endpoint", "http://127.0.0.1:1", "--bucket", "b", "--tls-cert", work + "/right/coordinator.pem"], environment: env)
         #expect(onlyCert.status == 2 && onlyCert.stderr.contains("--tls-cert and --tls-key go together"), "\(onlyCert.stderr)")
         let openKey = work + "/open.key"
         try FileManager.default.copyItem(atPath: work + "/right/coordinator.key", toPath: openKey)
         chmod(openKey, 0o644)
-        let open = try TestProcess.run(["run", "--endpoint", "http://127.0.0.1:1", "--bucket", "b", "--tls-cert", work + "/right/coordinator.pem",
+        let open = try await finished(["run", "--endpoint", "http://127.0.0.1:1", "--bucket", "b", "--tls-cert", work + "/right/coordinator.pem",
                                         "--tls-key", openKey], environment: env)
         #expect(open.status == 2 && open.stderr.contains("--tls-key \(openKey) is open to other users"), "\(open.stderr)")
-        let mismatched = try TestProcess.run(["run", "--endpoint", "http://127.0.0.1:1", "--bucket", "b", "--tls-cert", work + "/right/coordinator.pem",
+        let mismatched = try await finished(["run", "--endpoint", "http://127.0.0.1:1", "--bucket", "b", "--tls-cert", work + "/right/coordinator.pem",
                                               "--tls-key", work + "/other/coordinator.key"], environment: env)
         #expect(mismatched.status == 2 && mismatched.stderr.contains("check the key belongs to the certificate"), "\(mismatched.stderr)")
-        let caOnly = try TestProcess.run(["--coordinator", "127.0.0.1:1", "--size-mb", "1024", "--tls-ca", work + "/missing.pem"],
+        let caOnly = try await finished(["--coordinator", "127.0.0.1:1", "--size-mb", "1024", "--tls-ca", work + "/missing.pem"],
                                          binary: FanoutRunIntegrationTests.workerBinary, environment: env.merging(["FANBENCH_TOKEN": token]) { $1 })
         #expect(caOnly.status == 2 && caOnly.stderr.contains("cannot read --tls-ca \(work)/missing.pem: no such file"), "\(caOnly.stderr)")
         for o in [onlyCert, open, mismatched, caOnly] {

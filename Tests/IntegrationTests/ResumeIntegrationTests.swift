@@ -95,7 +95,7 @@ struct ResumeIntegrationTests {
         let deadline = ContinuousClock.now + .seconds(60)
         while (StoredCount.invocations(in: db) ?? 0) < 5, ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(20)) }
         kill(run.pid, SIGKILL)
-        #expect(run.wait().status == 128 + SIGKILL)
+        #expect(await run.wait(seconds: 30)?.status == 128 + SIGKILL)
         let before = try #require(StoredCount.invocations(in: db))
         #expect(before >= 5 && before < invocations * 2, "killed mid-run: \(before) stored")
         let store = try RunStore(path: db)
