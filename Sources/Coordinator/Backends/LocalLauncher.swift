@@ -121,7 +121,11 @@ package final class LocalLauncher: Sendable {
                     case .sizeDone:
                         continue
                     case .exited(let dead, let clean):
-                        await coordinator.lost(dead.workerID)
+                        // A clean exit closed the worker's connection: its end (after every line the
+                        // worker sent, a cold worker's result included) tells the coordinator. Saying
+                        // "lost" here could come first and re-queue an invocation whose result is
+                        // still being read.
+                        if !clean { await coordinator.lost(dead.workerID) }
                         // A worker of an earlier phase that exited late is not this phase's to replace.
                         guard dead.sizeMB == mb, await coordinator.remaining(sizeMB: mb) > 0 else { continue }
                         if options.cold && clean {
