@@ -140,8 +140,10 @@ struct CoordinatorServerTests {
             let (_, replies) = try await Peer.connect(port).converse { _ in [] }
             let waited = ContinuousClock.now - start
             #expect(replies.isEmpty)
-            // Sub-second timeouts are honoured (they used to be rounded down to 0 s).
-            #expect(waited >= .milliseconds(250) && waited < .seconds(5), "\(waited)")
+            // Sub-second timeouts are honoured (they used to be rounded down to 0 s), and it is this
+            // timeout, not the 10 s default, that cut it off; the upper bound leaves room for a
+            // loaded machine (the whole suite runs in parallel on 2 cores).
+            #expect(waited >= .milliseconds(250) && waited < .seconds(8), "\(waited)")
         }
     }
 }

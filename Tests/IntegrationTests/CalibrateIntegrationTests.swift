@@ -24,25 +24,25 @@ struct CalibrateIntegrationTests {
             .appendingPathComponent("Tests/Fixtures/blog-2020.json").path
     }
 
-    @Test func refusalsAreOneClearLineEachBeforeAnyRun() throws {
+    @Test func refusalsAreOneClearLineEachBeforeAnyRun() async throws {
         let malformed = try temp("bad.json", "{\"cells\": {\"128\": {\"serial\": \"slow\"}}}")
         defer { try? FileManager.default.removeItem(atPath: malformed) }
-        cli.expectOneClearLine(try cli.run(["calibrate", "--reference", malformed]), mentions: [malformed, "not a duration in ms"])
+        cli.expectOneClearLine(try await cli.run(["calibrate", "--reference", malformed]), mentions: [malformed, "not a duration in ms"])
         let notJSON = try temp("bad2.json", "REPORT RequestId: x Duration: 12 ms")
         defer { try? FileManager.default.removeItem(atPath: notJSON) }
-        cli.expectOneClearLine(try cli.run(["calibrate", "--reference", notJSON]), mentions: ["not a calibration reference"])
-        cli.expectOneClearLine(try cli.run(["calibrate", "--reference", "/no/such.json"]), mentions: ["cannot read the reference"])
+        cli.expectOneClearLine(try await cli.run(["calibrate", "--reference", notJSON]), mentions: ["not a calibration reference"])
+        cli.expectOneClearLine(try await cli.run(["calibrate", "--reference", "/no/such.json"]), mentions: ["cannot read the reference"])
         guard FileManager.default.fileExists(atPath: Self.blog) else { return }
-        cli.expectOneClearLine(try cli.run(["calibrate", "--reference", Self.blog, "--cells", "128,640"]),
+        cli.expectOneClearLine(try await cli.run(["calibrate", "--reference", Self.blog, "--cells", "128,640"]),
                                mentions: ["--cells names 640 MB", "128, 512, 1024, 1536, 2048, 3008"])
-        cli.expectOneClearLine(try cli.run(["calibrate", "--reference", Self.blog, "--check", "4096"]), mentions: ["--check names 4096 MB"])
-        cli.expectOneClearLine(try cli.run(["calibrate", "--reference", Self.blog, "--budget", "2"]),
+        cli.expectOneClearLine(try await cli.run(["calibrate", "--reference", Self.blog, "--check", "4096"]), mentions: ["--check names 4096 MB"])
+        cli.expectOneClearLine(try await cli.run(["calibrate", "--reference", Self.blog, "--budget", "2"]),
                                mentions: ["--budget 2 min cannot fit anything", "give --budget"])
-        cli.expectOneClearLine(try cli.run(["run", "--profile", "/no/such/profile.yaml"]), mentions: ["profile '/no/such/profile.yaml'"])
+        cli.expectOneClearLine(try await cli.run(["run", "--profile", "/no/such/profile.yaml"]), mentions: ["profile '/no/such/profile.yaml'"])
     }
 
     @Test(.enabled(if: TestTarget.available && getuid() == 0, "needs ./scripts/test's target and root (cgroups)"))
-    func aThreeCellCalibrationKeepsItsBudgetAndRunTakesItsProfile() throws {
+    func aThreeCellCalibrationKeepsItsBudgetAndRunTakesItsProfile() async throws {
         let state = try #require(TestTarget.stateDirectory(.https))
         let bucket = "fb-cal-\(TestTarget.uniqueSuffix())"
         let plan = try temp("plan.yaml", "target: {bucket: \(bucket), objects: 20}\nop: get-object-acl\nlisting: invocation\n")
@@ -54,7 +54,7 @@ struct CalibrateIntegrationTests {
         defer { for f in [plan, reference, profile, db] { try? FileManager.default.removeItem(atPath: f) } }
         let budgetMinutes = 1.5
         let t0 = ContinuousClock.now
-        let cal = try cli.run(["calibrate", "--reference", reference, "--plan", plan, "--budget", String(budgetMinutes), "--check", "none",
+        let cal = try await cli.run(["calibrate", "--reference", reference, "--plan", plan, "--budget", String(budgetMinutes), "--check", "none",
                                "--search-invocations", "1", "--check-invocations", "1", "--out", profile, "--state-dir", state, "--db", db])
         let elapsed = ContinuousClock.now - t0
         #expect(cal.status == 0, "\(cal.stderr)")
@@ -68,7 +68,7 @@ struct CalibrateIntegrationTests {
 
         let json = profile + ".report.json"
         defer { try? FileManager.default.removeItem(atPath: json) }
-        let run = try cli.run(["run", plan, "--profile", profile, "--sizes", "1024", "--strategies", "async:4", "--invocations", "1",
+        let run = try await cli.run(["run", plan, "--profile", profile, "--sizes", "1024", "--strategies", "async:4", "--invocations", "1",
                                "--state-dir", state, "--db", db, "--json", json])
         #expect(run.status == 0, "\(run.stderr)")
         #expect(run.stdout.contains("profile: \(written.name) #\(written.hash)"), "\(run.stdout)")

@@ -370,7 +370,7 @@ enum RawClient {
             _ = request.withUnsafeBytes { Glibc.send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
             var got: [UInt8] = []
             while !String(decoding: got, as: UTF8.self).contains(marker) {
-                let n = recv(fd, &buffer, buffer.count, 0)
+                let n = receive(fd, &buffer)
                 guard n > 0 else { throw FanbenchError("connection closed mid-response") }
                 got += buffer[0..<n]
             }
@@ -379,13 +379,23 @@ enum RawClient {
         return out
     }
 
+    /// `recv` that goes on after a signal: with SO_RCVTIMEO set, Linux never restarts it, and
+    /// this process's children exiting (SIGCHLD) used to end a read early as if the peer had closed.
+    static func receive(_ fd: Int32, _ buffer: inout [UInt8]) -> Int {
+        while true {
+            let n = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
+            if n < 0 && errno == EINTR { continue }
+            return n
+        }
+    }
+
     /// One `\n`-terminated line from a blocking socket.
     static func readLine(_ fd: Int32) -> String? {
         var bytes: [UInt8] = []
-        var byte: UInt8 = 0
-        while recv(fd, &byte, 1, 0) == 1 {
-            if byte == 0x0A { return String(decoding: bytes, as: UTF8.self) }
-            bytes.append(byte)
+        var byte: [UInt8] = [0]
+        while receive(fd, &byte) == 1 {
+            if byte[0] == 0x0A { return String(decoding: bytes, as: UTF8.self) }
+            bytes.append(byte[0])
         }
         return nil
     }
@@ -403,7 +413,7 @@ enum RawClient {
         var received: [UInt8] = []
         var buffer = [UInt8](repeating: 0, count: 4096)
         while true {
-            let n = recv(fd, &buffer, buffer.count, 0)
+            let n = receive(fd, &buffer)
             if n <= 0 { break }
             received += buffer[0..<n]
         }

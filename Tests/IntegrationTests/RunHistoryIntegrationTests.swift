@@ -26,10 +26,12 @@ struct RunHistoryIntegrationTests {
     }
 
     /// `fanbench ARGS` against the test target (found through its state folder, as a person's running target is).
-    func fanbench(_ arguments: [String]) throws -> TestProcess.Outcome {
+    /// Off the cooperative pool: a blocking wait there stalls every other async test.
+    func fanbench(_ arguments: [String]) async throws -> TestProcess.Outcome {
         var env = TestProcess.cleanEnvironment()
         env["FANBENCH_STATE_DIR"] = tlsState
-        return try TestProcess.run(arguments, environment: env)
+        let environment = env
+        return try await TestProcess.offPool { try TestProcess.run(arguments, environment: environment) }
     }
 
     /// Caps where cgroups can be written (a failure to cap then fails the run); elsewhere uncapped.
@@ -43,17 +45,17 @@ struct RunHistoryIntegrationTests {
     @Test func aRunIsStoredAndReportedInEveryFormat() async throws {
         try await seed("fb-hist", objects: 20)
         let db = work + "/f.db", json = work + "/r.json", html = work + "/r.html"
-        let run = try fanbench(["run", "--bucket", "fb-hist", "--sizes", "128,1024", "--strategies", "serial,async:4", "--invocations", "2",
+        let run = try await fanbench(["run", "--bucket", "fb-hist", "--sizes", "128,1024", "--strategies", "serial,async:4", "--invocations", "2",
                                 "--db", db, "--json", json, "--html", html] + capsFlags)
         #expect(run.status == 0, "run failed: \(run.stderr)")
         let id = try runID(in: run.stdout)
 
-        let runs = try fanbench(["runs", "--db", db])
+        let runs = try await fanbench(["runs", "--db", db])
         let line = try #require(runs.stdout.split(separator: "\n").first { $0.hasPrefix(id) }, "\(runs.stdout)")
         #expect(line.contains("complete") && line.contains("get-object-acl") && line.contains(" 4 ") && line.contains("8/8"))
 
         // The stored report in JSON is the file the run wrote.
-        let stored = try fanbench(["report", id, "--db", db, "--format", "json"])
+        let stored = try await fanbench(["report", id, "--db", db, "--format", "json"])
         #expect(stored.status == 0, "\(stored.stderr)")
         let fromRun = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: json))) as? NSDictionary
         let fromDB = try JSONSerialization.jsonObject(with: Data(stored.stdout.utf8)) as? NSDictionary
@@ -69,9 +71,9 @@ struct RunHistoryIntegrationTests {
 
         // CSV: one row per configuration, as Python's csv module reads it.
         let csvPath = work + "/r.csv"
-        #expect(try fanbench(["report", "latest", "--db", db, "--format", "csv", "--out", csvPath]).status == 0)
-        let py = try TestProcess.run(["python3", "-c", "import csv,sys; rows=list(csv.DictReader(open(sys.argv[1], newline=''))); print(len(rows), sorted({r['memory_mb'] for r in rows}), rows[0]['calls'])", csvPath],
-                                     binary: "/usr/bin/env", environment: ProcessInfo.processInfo.environment)
+        #expect(try await fanbench(["report", "latest", "--db", db, "--format", "csv", "--out", csvPath]).status == 0)
+        let py = try await TestProcess.offPool { try TestProcess.run(["python3", "-c", "import csv,sys; rows=list(csv.DictReader(open(sys.argv[1], newline=''))); print(len(rows), sorted({r['memory_mb'] for r in rows}), rows[0]['calls'])", csvPath],
+                                     binary: "/usr/bin/env", environment: ProcessInfo.processInfo.environment) }
         #expect(py.stdout.trimmingCharacters(in: .whitespacesAndNewlines) == "4 ['1024', '128'] 40", "python: \(py.stdout) \(py.stderr)")
 
         // HTML: the three charts, self-contained; the same from the store.
@@ -82,9 +84,9 @@ struct RunHistoryIntegrationTests {
         #expect(waterfalls >= 4 && waterfalls <= 8 && (fromDB?["timeline"] as? [Any])?.count ?? 0 >= 8)
         #expect(page.contains("Invocation timeline") && page.contains("Call waterfalls"))
         #expect(page.components(separatedBy: "<svg ").count - 1 == 4 + 1 + waterfalls)
-        #expect(try fanbench(["report", id, "--db", db, "--format", "html"]).stdout.components(separatedBy: "<svg ").count - 1 == 4 + 1 + waterfalls)
+        #expect(try await fanbench(["report", id, "--db", db, "--format", "html"]).stdout.components(separatedBy: "<svg ").count - 1 == 4 + 1 + waterfalls)
         for format in ["table", "markdown"] {
-            let out = try fanbench(["report", id, "--db", db, "--format", format])
+            let out = try await fanbench(["report", id, "--db", db, "--format", format])
             #expect(out.stdout.contains("mean ms per invocation") && out.stdout.contains("recommendations"), "\(format)")
         }
 
@@ -150,7 +152,7 @@ struct RunHistoryIntegrationTests {
         #expect(report.status == "incomplete")
         #expect(report.configs.first?.invocations.count == summary.invocations)
         #expect(report.configs.first?.calls?.count == summary.invocations * 20, "every stored invocation with all its calls")
-        let listed = try fanbench(["runs", "--db", db])
+        let listed = try await fanbench(["runs", "--db", db])
         #expect(listed.stdout.contains(summary.id) && listed.stdout.contains("incomplete"), "\(listed.stdout)")
         // The worker notices its coordinator is gone and exits by itself.
         #expect(await worker.wait(seconds: 20) != nil, "the worker outlived its coordinator")
@@ -166,44 +168,44 @@ struct RunCompareTimingTests {
         let h = try RunHistoryIntegrationTests()
         try await h.seed("fb-cmp", objects: 40)
         let db = h.work + "/cmp.db"
-        func run(_ size: String) throws -> String {
-            let out = try h.fanbench(["run", "--bucket", "fb-cmp", "--sizes", size, "--strategies", "serial", "--invocations", "5",
+        func run(_ size: String) async throws -> String {
+            let out = try await h.fanbench(["run", "--bucket", "fb-cmp", "--sizes", size, "--strategies", "serial", "--invocations", "5",
                                     "--db", db] + h.capsFlags)
             #expect(out.status == 0, "\(out.stderr)")
             return try h.runID(in: out.stdout)
         }
-        let small = try run("128"), big = try run("1024")
-        func verdicts(_ a: String, _ b: String) throws -> [String] {
-            let out = try h.fanbench(["compare", a, b, "--db", db, "--format", "json"])
+        let small = try await run("128"), big = try await run("1024")
+        func verdicts(_ a: String, _ b: String) async throws -> [String] {
+            let out = try await h.fanbench(["compare", a, b, "--db", db, "--format", "json"])
             #expect(out.status == 0, "\(out.stderr)")
             let doc = try JSONSerialization.jsonObject(with: Data(out.stdout.utf8)) as? [String: Any]
             return (doc?["rows"] as? [[String: Any]] ?? []).compactMap { $0["verdict"] as? String }
         }
-        #expect(try verdicts(small, small) == ["no significant change"])
+        #expect(try await verdicts(small, small) == ["no significant change"])
         // Only meaningful where the 128 MB worker really was capped to 0.07 of a core.
         if FanoutRunIntegrationTests.cgroups != nil {
-            let table = try h.fanbench(["compare", small, big, "--db", db]).stdout
-            #expect(try verdicts(small, big) == ["faster"], "\(table)")
-            #expect(try verdicts(big, small) == ["slower"])
+            let table = try await h.fanbench(["compare", small, big, "--db", db]).stdout
+            #expect(try await verdicts(small, big) == ["faster"], "\(table)")
+            #expect(try await verdicts(big, small) == ["slower"])
             #expect(table.contains("128 → 1024 MB serial") && table.contains("1 of 1 paired configuration(s) changed beyond the noise"), "\(table)")
 
             // The CI gate: a run against itself passes; 1024 MB as the baseline and 128 MB as the new run fails, with why.
-            let same = try h.fanbench(["compare", small, small, "--db", db, "--fail-if-slower", "10"])
+            let same = try await h.fanbench(["compare", small, small, "--db", db, "--fail-if-slower", "10"])
             #expect(same.status == 0 && same.stdout.contains("gate: PASS"), "\(same.stdout)\(same.stderr)")
-            let slower = try h.fanbench(["compare", big, small, "--db", db, "--fail-if-slower", "10"])
+            let slower = try await h.fanbench(["compare", big, small, "--db", db, "--fail-if-slower", "10"])
             #expect(slower.status == 1 && slower.stdout.contains("SLOWER: 1024 → 128 MB serial") && slower.stdout.contains("gate: FAIL"), "\(slower.stdout)")
             // --baseline: JSON reports only, no database (as another machine's file would be).
             let baseline = h.work + "/baseline.json", candidate = h.work + "/candidate.json"
-            #expect(try h.fanbench(["report", big, "--db", db, "--format", "json", "--out", baseline]).status == 0)
-            #expect(try h.fanbench(["report", small, "--db", db, "--format", "json", "--out", candidate]).status == 0)
+            #expect(try await h.fanbench(["report", big, "--db", db, "--format", "json", "--out", baseline]).status == 0)
+            #expect(try await h.fanbench(["report", small, "--db", db, "--format", "json", "--out", candidate]).status == 0)
             let noDB = h.work + "/none.db"
-            let gate = try h.fanbench(["compare", "--baseline", baseline, candidate, "--db", noDB, "--fail-if-slower", "10", "--metric", "p99"])
+            let gate = try await h.fanbench(["compare", "--baseline", baseline, candidate, "--db", noDB, "--fail-if-slower", "10", "--metric", "p99"])
             #expect(gate.status == 1 && gate.stdout.contains("gate: FAIL") && !FileManager.default.fileExists(atPath: noDB), "\(gate.stdout)\(gate.stderr)")
-            let reversed = try h.fanbench(["compare", "--baseline", candidate, baseline, "--fail-if-slower", "10", "--metric", "cost"])
+            let reversed = try await h.fanbench(["compare", "--baseline", candidate, baseline, "--fail-if-slower", "10", "--metric", "cost"])
             // Whether 1024 MB costs more than 128 MB depends on how CPU-bound 128 MB was; the gate must say either way.
             #expect([0, 1].contains(reversed.status) && reversed.stdout.contains("more than 10% on cost"), "\(reversed.stdout)\(reversed.stderr)")
         }
-        let bad = try h.fanbench(["compare", "--baseline", h.work + "/missing.json", small, "--db", db, "--fail-if-slower", "10"])
+        let bad = try await h.fanbench(["compare", "--baseline", h.work + "/missing.json", small, "--db", db, "--fail-if-slower", "10"])
         #expect(bad.status == 2 && bad.stderr.contains("cannot read the report") && !bad.stderr.contains("Fatal"), "\(bad.stderr)")
     }
 }

@@ -25,9 +25,10 @@ struct TargetProfileTests {
         for _ in 0..<5 { ports.append(try Self.freePortPair(excluding: Set(ports))) }
         let state = FileManager.default.temporaryDirectory.appendingPathComponent("fb-profile-\(TestTarget.uniqueSuffix())").path
         let cli = CLIBadInputTests()
-        let up = try cli.run(["target", "up", "--state-dir", state, "--s3-port", "\(ports[0])", "--master-port", "\(ports[1])",
+        let up = try await cli.run(["target", "up", "--state-dir", state, "--s3-port", "\(ports[0])", "--master-port", "\(ports[1])",
                               "--volume-port", "\(ports[2])", "--filer-port", "\(ports[3])", "--proxy-port", "\(ports[4])"])
-        defer { _ = try? cli.run(["target", "down", "--state-dir", state]) }
+        // A blocking wait in a defer (which cannot await): brief, the target stops at once.
+        defer { _ = try? TestProcess.run(["target", "down", "--state-dir", state], environment: TestProcess.cleanEnvironment()) }
         #expect(up.status == 0, "\(up.stderr)")
         #expect(up.stdout.contains("lambda-same-region"))
         let target = LocalTarget(stateDirectory: state)
@@ -35,9 +36,9 @@ struct TargetProfileTests {
         #expect(running.endpoint == "https://127.0.0.1:\(ports[4])")
         #expect(running.directEndpoint == "https://127.0.0.1:\(ports[0])")
         #expect(running.emulation?.rttMs == 16)
-        let env = try cli.run(["target", "env", "--state-dir", state])
+        let env = try await cli.run(["target", "env", "--state-dir", state])
         #expect(env.stdout.contains("AWS_ENDPOINT_URL='https://127.0.0.1:\(ports[4])'"))
-        let direct = try cli.run(["target", "env", "--state-dir", state, "--direct"])
+        let direct = try await cli.run(["target", "env", "--state-dir", state, "--direct"])
         #expect(direct.stdout.contains("AWS_ENDPOINT_URL='https://127.0.0.1:\(ports[0])'"))
 
         // Warm calls through the emulation cost the RTT; direct ones do not.
@@ -58,7 +59,7 @@ struct TargetProfileTests {
         #expect(emulated - store > 13 && emulated - store < 22, "emulated \(emulated) ms, direct \(store) ms")
 
         let proxyPID = try #require(running.proxyPid)
-        let down = try cli.run(["target", "down", "--state-dir", state])
+        let down = try await cli.run(["target", "down", "--state-dir", state])
         #expect(down.status == 0)
         #expect(!ProcessLauncher.isAlive(proxyPID), "down stops the proxy too")
         #expect(!ProcessLauncher.isAlive(running.pid))
