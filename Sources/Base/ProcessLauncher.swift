@@ -24,6 +24,9 @@ package enum ProcessLauncher {
         } else {
             posix_spawn_file_actions_adddup2(&actions, 1, 2)
         }
+        // Nothing of ours but 0-2 goes to the child (see CSpawn); where glibc cannot, the
+        // descriptors without close-on-exec are few (ours all have it).
+        _ = fb_spawn_close_from_3(&actions)
 
         var attr = posix_spawnattr_t()
         posix_spawnattr_init(&attr)

@@ -4,10 +4,37 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <spawn.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/syscall.h>
 #include <sys/types.h>
 #include <sys/wait.h>
+
+// Descriptors this process holds without close-on-exec (a file another thread is writing, a
+// socket a library opened) must not leak into a child: a worker that outlived its coordinator
+// would keep its files open and its ports bound, and a script being written while another
+// thread spawns comes out "Text file busy". Children get 0-2 and nothing else.
+
+// glibc 2.34+ (weak: absent on older ones, where the loop below is the fallback).
+extern int posix_spawn_file_actions_addclosefrom_np(posix_spawn_file_actions_t *, int) __attribute__((weak));
+
+// Adds "close every descriptor from 3 up" to `actions`; 0 when it could, else -1.
+static inline int fb_spawn_close_from_3(posix_spawn_file_actions_t *actions) {
+    if (posix_spawn_file_actions_addclosefrom_np == NULL) return -1;
+    return posix_spawn_file_actions_addclosefrom_np(actions, 3) == 0 ? 0 : -1;
+}
+
+// In a forked child (async-signal-safe): closes every descriptor from 3 up but `keep`.
+static inline void fb_close_from_3_but(int keep) {
+#ifdef SYS_close_range
+    if (keep > 3) (void)syscall(SYS_close_range, 3u, (unsigned)(keep - 1), 0u);
+    if (syscall(SYS_close_range, (unsigned)(keep < 3 ? 3 : keep + 1), ~0u, 0u) == 0) return;
+#endif
+    long max = sysconf(_SC_OPEN_MAX);
+    if (max < 0 || max > 65536) max = 65536;
+    for (int fd = 3; fd < max; fd++) if (fd != keep) close(fd);
+}
 
 // Starts `path` with `argv` and `envp` as a new session, in `cwd`, stdin from /dev/null and
 // stdout+stderr onto `out_fd`, after joining the cgroups whose cgroup.procs files are listed
@@ -45,6 +72,7 @@ static inline pid_t fb_spawn_joined(const char *path, char *const argv[], char *
         if (null_fd > 2) close(null_fd);
         if (out_fd > 2) close(out_fd);
         if (cwd && chdir(cwd) != 0) goto fail;
+        fb_close_from_3_but(report[1]);
         execve(path, argv, envp);
     fail:
         step_errno = errno;
