@@ -41,11 +41,16 @@ struct LostInvocationsIntegrationTests {
                 guard let line = RawClient.readLine(fd), case .challenge(let c) = try MessageCodec.decode(Array(line.utf8)) else { return [] }
                 RawClient.sendLine(fd, .hello(Hello(workerId: "leaver-\(attempt)", version: "test", sizeMb: 1024, limits: .none,
                                                     auth: TokenAuth.answer(token: "lost-test-token", nonce: c.nonce))))
-                let replies = [RawClient.readLine(fd) ?? "", RawClient.readLine(fd) ?? ""]
+                let welcome = RawClient.readLine(fd) ?? ""
+                // How long the assignment took and, when it did not come, why (for a failure's message).
+                let t0 = ContinuousClock.now
+                let assign = RawClient.readLine(fd)
+                let why = assign == nil ? " (no line after \(ContinuousClock.now - t0): \(String(cString: strerror(errno))))" : ""
                 RawClient.sendLine(fd, .error(ProtocolErrorMessage(reason: "this worker cannot take assignments (attempt \(attempt))")))
-                return replies
+                return [welcome, (assign ?? "") + why]
             }
-            #expect(replies.count == 2 && replies[0].contains("\"welcome\"") && replies[1].contains("\"assign\""), "attempt \(attempt): \(replies)")
+            #expect(replies.count == 2 && replies[0].contains("\"welcome\"") && replies[1].hasPrefix("{\"") && replies[1].contains("\"assign\""),
+                    "attempt \(attempt): \(replies)")
         }
         let outcome = try #require(await run.wait(seconds: 60), "the run did not end")
         #expect(outcome.status == 4, "\(outcome.stderr)")
