@@ -24,8 +24,8 @@ package enum ProcessLauncher {
         } else {
             posix_spawn_file_actions_adddup2(&actions, 1, 2)
         }
-        // Nothing of ours but 0-2 goes to the child (see CSpawn); where glibc cannot, the
-        // descriptors without close-on-exec are few (ours all have it).
+        // Only 0-2 go to the child (see CSpawn; glibc before 2.34 cannot, and then only
+        // descriptors without close-on-exec leak).
         _ = fb_spawn_close_from_3(&actions)
 
         var attr = posix_spawnattr_t()

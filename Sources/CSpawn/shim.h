@@ -16,7 +16,8 @@
 // would keep its files open and its ports bound, and a script being written while another
 // thread spawns comes out "Text file busy". Children get 0-2 and nothing else.
 
-// glibc 2.34+ (weak: absent on older ones, where the loop below is the fallback).
+// glibc 2.34+; weak, so that on an older glibc it is NULL and posix_spawn children inherit
+// what has no close-on-exec (fanbench's own descriptors all have it).
 extern int posix_spawn_file_actions_addclosefrom_np(posix_spawn_file_actions_t *, int) __attribute__((weak));
 
 // Adds "close every descriptor from 3 up" to `actions`; 0 when it could, else -1.

@@ -379,8 +379,8 @@ enum RawClient {
         return out
     }
 
-    /// `recv` that goes on after a signal: with SO_RCVTIMEO set, Linux never restarts it, and
-    /// this process's children exiting (SIGCHLD) used to end a read early as if the peer had closed.
+    /// `recv` that goes on after a signal: with SO_RCVTIMEO set, Linux never restarts it, and a
+    /// read ended so would look like the peer closing. (This process catches no signal today.)
     static func receive(_ fd: Int32, _ buffer: inout [UInt8]) -> Int {
         while true {
             let n = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
