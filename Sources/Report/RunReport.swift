@@ -48,8 +48,11 @@ package struct RunReport: Codable, Sendable {
         package var cpu: CPU?
 
         package struct CPU: Codable, Sendable, Equatable {
-            /// This host's `CPUProbe` score at run start (M bytecodes per CPU second).
+            /// This host's `CPUProbe` score (M bytecodes per CPU second): the median of its
+            /// last `probeSamples` measurements, this run's (`probeLatest`) among them.
             package var probeScore: Double
+            package var probeSamples: Int?
+            package var probeLatest: Double?
             /// The profile's Lambda vCPU score (nil: the host's core counted as one vCPU).
             package var vcpuScore: Double?
             /// Quotas were multiplied by this (vcpuScore ÷ probeScore).
@@ -70,6 +73,7 @@ package struct RunReport: Codable, Sendable {
             var s = profile + (profileHash.map { " #\($0)" } ?? "") + (profileFile.map { " (\($0))" } ?? "")
             if let cpu {
                 s += String(format: "; CPU probe %.1f", cpu.probeScore)
+                    + (cpu.probeSamples.map { $0 > 1 ? String(format: " (median of this host's last %d; this run's %.1f)", $0, cpu.probeLatest ?? cpu.probeScore) : "" } ?? "")
                     + (cpu.vcpuScore.map { String(format: ", Lambda vCPU %.1f, quotas × %.3f", $0, cpu.scale) } ?? ", quotas unscaled")
                     + (vcpuPacing.map { $0 == "none" ? "" : $0 == "process" ? ", handlers paced to one vCPU" : ", handler pacing \($0)" } ?? "")
                     + (cpu.applied || cpu.vcpuScore == nil ? "" : " (not applied: the platform sets these workers' CPU)")

@@ -28,7 +28,7 @@ struct CalibrateCommand: AsyncParsableCommand {
     @Option(help: "Invocations per configuration while searching.") var searchInvocations: Int = 3
     @Option(help: "Invocations per configuration in the final check.") var checkInvocations: Int = 5
     @Option(help: ArgumentHelp("The profile file to write (default: <state-dir>/profiles/<reference>.yaml).", valueName: "file")) var out: String?
-    @Flag(help: "Only measure and print this host's CPU probe score.") var probe = false
+    @Flag(help: "Only measure and print this host's CPU probe score (and add it to the host's figure).") var probe = false
     @OptionGroup var global: GlobalOptions
     @Option(help: "The fanbench-worker binary (default: next to fanbench).") var workerBinary: String?
     @OptionGroup var database: DatabaseOptions
@@ -36,8 +36,9 @@ struct CalibrateCommand: AsyncParsableCommand {
     func run() async throws {
         try await reportingErrors {
             if probe {
-                let m = CPUProbe.measure()
-                say(String(format: "CPU probe: %.2f M bytecodes per CPU second (rounds: %@)", m.score, m.rounds.map { String(format: "%.1f", $0) }.joined(separator: " ")))
+                let m = HostProbe.figure(stateDirectory: global.stateDirectory)
+                say(String(format: "CPU probe: %.2f M bytecodes per CPU second (rounds: %@)", m.latest ?? m.score, m.rounds.map { String(format: "%.1f", $0) }.joined(separator: " ")))
+                say(String(format: "this host's figure: %.2f, the median of its last %d (%@/cpu-probe.json); runs scale quotas by it", m.score, m.samples ?? 1, global.stateDirectory))
                 return
             }
             guard let reference else { throw FanbenchError.badInput("--reference FILE is required: real-Lambda figures (e.g. ../shared/fidelity/blog-2020.json, or a fanbench report)") }

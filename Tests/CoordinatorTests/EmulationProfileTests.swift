@@ -101,9 +101,36 @@ import Testing
         let m = CPUProbe.measure(rounds: 5, roundMs: 10)
         #expect(m.rounds.count == 5)
         #expect(m.score > 1 && m.score < 100_000, "\(m.score)")
-        // CPU time, not wall time: rounds agree within a factor (the median tolerates one outlier).
+        // CPU time, not wall time: rounds agree within a factor (the quartile tolerates one outlier).
         let sorted = m.rounds.sorted()
         #expect(sorted[3] / sorted[1] < 1.5, "\(m.rounds)")
+        #expect(m.score >= sorted[2] && m.score <= sorted[4], "the upper quartile: \(m.score) of \(m.rounds)")
+    }
+
+    @Test func theHostsFigureIsTheMedianOfItsLastMeasurementsAndAnotherHostStartsAfresh() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("fanbench-hostprobe-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        func add(_ score: Double, host: String = "h1") -> CPUProbe.Measurement {
+            HostProbe.figure(stateDirectory: dir, fresh: CPUProbe.Measurement(score: score, rounds: [score]), host: host)
+        }
+        #expect(add(100) == CPUProbe.Measurement(score: 100, rounds: [100], samples: 1, latest: 100))
+        _ = add(130)
+        let third = add(90)
+        // One slow or fast reading does not move the figure: the median of 100, 130, 90.
+        #expect(third.score == 100 && third.samples == 3 && third.latest == 90)
+        for s in [120.0, 120, 120, 120, 120, 120, 120] { _ = add(s) }
+        #expect(add(120).samples == HostProbe.keep, "only the last \(HostProbe.keep) are kept")
+        // Another host's list is not this one's.
+        #expect(add(60, host: "h2") == CPUProbe.Measurement(score: 60, rounds: [60], samples: 1, latest: 60))
+        // A list that is not JSON is started afresh, not an error.
+        try "not json".write(toFile: dir + "/cpu-probe.json", atomically: true, encoding: .utf8)
+        #expect(add(80, host: "h2").samples == 1)
+        // And the report says what the figure is.
+        var p = EmulationProfile.lambdaSameRegion
+        p.vcpuScore = 100
+        let e = p.reportEmulation(tls: true, probe: third, applied: true, pacingAvailable: false)
+        #expect(e.cpu?.probeSamples == 3 && e.cpu?.probeLatest == 90)
+        #expect(e.profileLabel.contains("CPU probe 100.0 (median of this host's last 3; this run's 90.0)"), "\(e.profileLabel)")
     }
 
     // MARK: - References

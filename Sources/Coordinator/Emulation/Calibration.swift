@@ -153,7 +153,7 @@ package struct Calibration: Sendable {
         try checkBudget()
         let began = ContinuousClock.now
         let deadline = began + options.budget
-        let probe = CPUProbe.measure()
+        let probe = HostProbe.figure(stateDirectory: options.base.stateDirectory)
         notice(String(format: "calibrate: this host's CPU probe %.1f (M bytecodes per CPU second); fitting %@ on %@ MB, %d invocation(s) a point",
                       probe.score, options.reference.columns.joined(separator: ", "), options.fitCells.map(String.init).joined(separator: ", "),
                       options.searchInvocations))

@@ -72,6 +72,8 @@ package struct EmulationProfile: Sendable, Equatable {
         e.vcpuPacing = !pacesHandlers ? "none" : pacingAvailable ? "process" : "unavailable (cgroup v1 only)"
         if let probe {
             e.cpu = RunReport.Emulation.CPU(probeScore: probe.score, vcpuScore: vcpuScore, scale: cpuScale(hostScore: probe.score), applied: applied)
+            e.cpu?.probeSamples = probe.samples
+            e.cpu?.probeLatest = probe.latest
         }
         return e
     }

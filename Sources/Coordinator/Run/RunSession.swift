@@ -180,7 +180,7 @@ package struct RunSession {
                     config.endpoint = try S3Endpoint(parsing: "\(state.tls ? "https" : "http")://127.0.0.1:\(service.port)")
                     localConfig = config
                 }
-                profiled = (profile, r.cpuProbe ?? CPUProbe.measure(), state.tls)
+                profiled = (profile, r.cpuProbe ?? HostProbe.figure(stateDirectory: r.stateDirectory), state.tls)
             } else if state.proxyPid != nil {
                 localConfig = try target.clientConfiguration(state, direct: true)
             }

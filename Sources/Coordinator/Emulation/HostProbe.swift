@@ -1,0 +1,51 @@
+import FanbenchBase
+import Foundation
+
+/// This host's CPU speed, as the quota scale uses it: the median of its last `keep` CPU-probe
+/// measurements, kept in `<state-dir>/cpu-probe.json`.
+///
+/// One measurement at run start is not the host's speed on this project's VM: in-run probes
+/// read 97–132 over an hour while the capped 128 MB Python handler they scaled did not get
+/// faster or slower with them (unscaled runs: 3742–4578 ms, uncorrelated with the probe), so
+/// scaling by the run's own probe added its noise to every result. A core's speed is a property
+/// of the host, changing when the host does; the median of recent measurements follows that
+/// and not the minute's neighbours. A measurement from another host (its name, CPU model or
+/// core count differ) starts the list afresh.
+package enum HostProbe {
+    package static let keep = 9
+
+    struct Cache: Codable {
+        var host: String
+        var scores: [Double]
+    }
+
+    /// This host: its name, CPU model and online cores.
+    package static func hostKey() -> String {
+        var model = "?"
+        if let info = try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8),
+           let line = info.split(separator: "\n").first(where: { $0.hasPrefix("model name") }),
+           let colon = line.firstIndex(of: ":") {
+            model = line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces)
+        }
+        return "\(ProcessInfo.processInfo.hostName) | \(model) | \(ProcessInfo.processInfo.activeProcessorCount) cores"
+    }
+
+    /// Adds `fresh` to this host's list in `stateDirectory` and returns the median of the list
+    /// (with `fresh`'s rounds, `samples` and `latest`). A list that cannot be read is started
+    /// afresh; one that cannot be written leaves the figure as computed.
+    package static func figure(stateDirectory: String, fresh: CPUProbe.Measurement = CPUProbe.measure(), host: String = hostKey()) -> CPUProbe.Measurement {
+        let path = stateDirectory + "/cpu-probe.json"
+        var scores: [Double] = []
+        if let data = FileManager.default.contents(atPath: path),
+           let cache = try? JSONDecoder().decode(Cache.self, from: data), cache.host == host {
+            scores = cache.scores.filter { $0.isFinite && $0 > 0 }
+        }
+        scores.append(fresh.score)
+        scores = Array(scores.suffix(keep))
+        try? FileManager.default.createDirectory(atPath: stateDirectory, withIntermediateDirectories: true)
+        if let data = try? JSONEncoder().encode(Cache(host: host, scores: scores)) {
+            try? data.write(to: URL(fileURLWithPath: path), options: .atomic)
+        }
+        return CPUProbe.Measurement(score: Stats.percentile(scores, 50), rounds: fresh.rounds, samples: scores.count, latest: fresh.score)
+    }
+}
