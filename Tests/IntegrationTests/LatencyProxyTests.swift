@@ -102,17 +102,28 @@ struct LatencyProxyTests {
         #expect(added >= 14 && added <= 22, "added \(added) ms at \(connections) connections, jitter \(jitter) (baseline \(baseline) ms)")
     }
 
+    /// The fastest of five calls on the warm connection, ms: the proxy's delay is a floor every
+    /// call pays, and a loaded machine only adds to some calls (one warm call alone once took
+    /// 43 ms at a 30 ms RTT while the whole suite ran on 2 cores).
+    private func fastestWarmCall(_ client: S3Client) async throws -> Double {
+        var fastest = Double.infinity
+        for _ in 0..<5 {
+            let t0 = monotonicNanoseconds()
+            _ = try await client.perform(.getObjectAcl(bucket: "b", key: "k"))
+            fastest = min(fastest, Double(monotonicNanoseconds() - t0) / 1e6)
+        }
+        return fastest
+    }
+
     @Test func newConnectionsCostOneMoreRoundTrip() async throws {
         var profile = NetworkProfile(rttMs: 30, jitter: .fixed)
         profile.resetProbability = 0
         try await withProxy(profile) { port, _ in
             try await S3Client.withClient(configuration: configuration(port: port), transport: .curl, maxConnections: 1) { client in
-                var t0 = monotonicNanoseconds()
+                let t0 = monotonicNanoseconds()
                 _ = try await client.perform(.getObjectAcl(bucket: "b", key: "k"))
                 let first = Double(monotonicNanoseconds() - t0) / 1e6
-                t0 = monotonicNanoseconds()
-                _ = try await client.perform(.getObjectAcl(bucket: "b", key: "k"))
-                let second = Double(monotonicNanoseconds() - t0) / 1e6
+                let second = try await fastestWarmCall(client)
                 // Connect (one RTT) plus the exchange (one RTT), and client start-up work on top.
                 #expect(first >= 60 && first - second >= 28, "first call \(first) ms, warm \(second) ms")
                 #expect(second >= 30 && second < 36, "warm call \(second) ms")
@@ -125,12 +136,10 @@ struct LatencyProxyTests {
         profile.handshakeRoundTrips = 3
         try await withProxy(profile) { port, _ in
             try await S3Client.withClient(configuration: configuration(port: port), transport: .curl, maxConnections: 1) { client in
-                var t0 = monotonicNanoseconds()
+                let t0 = monotonicNanoseconds()
                 _ = try await client.perform(.getObjectAcl(bucket: "b", key: "k"))
                 let first = Double(monotonicNanoseconds() - t0) / 1e6
-                t0 = monotonicNanoseconds()
-                _ = try await client.perform(.getObjectAcl(bucket: "b", key: "k"))
-                let second = Double(monotonicNanoseconds() - t0) / 1e6
+                let second = try await fastestWarmCall(client)
                 // Three handshake round trips (60 ms) before the exchange's own (20 ms).
                 #expect(first - second >= 57 && first - second < 75, "first call \(first) ms, warm \(second) ms")
                 #expect(second >= 20 && second < 26, "warm call \(second) ms")
