@@ -65,7 +65,7 @@ package struct NetworkProfile: Sendable, Equatable, Codable {
     /// No tail, one handshake round trip (the defaults).
     package static let lambdaSameRegion = NetworkProfile(rttMs: 16, jitter: .lognormal(sigma: 0.05))
     /// The same fit's CPU: one Lambda vCPU's `CPUProbe` score (nil: unscaled).
-    package static let lambdaSameRegionVCPUScore: Double? = 114.4
+    package static let lambdaSameRegionVCPUScore: Double? = 88
 
     /// The extra delay of one response: `tailMs` with probability `tailProbability`, in ns.
     package func tailNanoseconds(using rng: inout some RandomNumberGenerator) -> Int64 {
