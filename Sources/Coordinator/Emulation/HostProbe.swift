@@ -37,13 +37,13 @@ package enum HostProbe {
         let path = stateDirectory + "/cpu-probe.json"
         var scores: [Double] = []
         if let data = FileManager.default.contents(atPath: path),
-           let cache = try? JSONDecoder().decode(Cache.self, from: data), cache.host == host {
+           let cache = try? JSONCoding.decoder().decode(Cache.self, from: data), cache.host == host {
             scores = cache.scores.filter { $0.isFinite && $0 > 0 }
         }
         scores.append(fresh.score)
         scores = Array(scores.suffix(keep))
         try? FileManager.default.createDirectory(atPath: stateDirectory, withIntermediateDirectories: true)
-        if let data = try? JSONEncoder().encode(Cache(host: host, scores: scores)) {
+        if let data = try? JSONCoding.encoder().encode(Cache(host: host, scores: scores)) {
             try? data.write(to: URL(fileURLWithPath: path), options: .atomic)
         }
         return CPUProbe.Measurement(score: Stats.percentile(scores, 50), rounds: fresh.rounds, samples: scores.count, latest: fresh.score)
