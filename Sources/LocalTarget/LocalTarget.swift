@@ -199,7 +199,8 @@ package struct LocalTarget: Sendable {
             "proxy", "--listen", "127.0.0.1:\(options.proxyPort)", "--upstream", "127.0.0.1:\(options.s3Port)",
             "--rtt-ms", String(network.rttMs), "--jitter", network.jitter.description,
             "--handshake-rtts", String(network.handshakeRoundTrips), "--tail-rate", String(network.tailProbability), "--tail-ms", String(network.tailMs),
-        ] + (network.bandwidthBytesPerSecond.map { ["--bandwidth-mbps", String($0 / 125_000)] } ?? []), logPath: targetDirectory.appendingPathComponent("proxy.log").path)
+        ] + (network.bandwidthBytesPerSecond.map { ["--bandwidth-mbps", String($0 / 125_000)] } ?? [])
+          + (network.instanceRequestsPerSecond.map { ["--instance-rps", String($0)] } ?? []), logPath: targetDirectory.appendingPathComponent("proxy.log").path)
         // Ready when it accepts connections; the S3 call through it follows in waitUntilReady.
         let deadline = ContinuousClock.now + .seconds(20)
         while isPortFree(options.proxyPort) {

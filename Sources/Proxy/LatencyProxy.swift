@@ -47,38 +47,45 @@ package final class LatencyProxy: Sendable {
 
     /// Binds the listening socket; returns the channel (its local address has the port).
     package func bind(host: String, port: Int, group: any EventLoopGroup) async throws -> any Channel {
-        let options = self.options
-        let counters = self.counters
-        let logger = self.logger
         do {
-            return try await ServerBootstrap(group: group)
-                .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
-                .serverChannelOption(.backlog, value: 1024)
-                .childChannelOption(.tcpOption(.tcp_nodelay), value: 1)
-                .childChannelOption(.autoRead, value: false)
-                .childChannelInitializer { client in
-                    counters.withLockedValue { $0.connections += 1 }
-                    let state = ConnectionState(options: options, counters: counters, eventLoop: client.eventLoop)
-                    return ClientBootstrap(group: client.eventLoop)
-                        .channelOption(.tcpOption(.tcp_nodelay), value: 1)
-                        .connect(host: options.upstreamHost, port: options.upstreamPort)
-                        .flatMap { upstream in
-                            client.pipeline.addHandler(RelayHandler(state: state, direction: .toUpstream, partner: upstream)).flatMap {
-                                upstream.pipeline.addHandler(RelayHandler(state: state, direction: .toClient, partner: client))
-                            }.flatMap {
-                                client.setOption(.autoRead, value: true)
-                            }
-                        }
-                        .flatMapError { error in
-                            logger.warning("cannot reach the upstream \(options.upstreamHost):\(options.upstreamPort) (\(error)); the client's connection is closed: check --upstream and that the endpoint is up")
-                            client.close(promise: nil)
-                            return client.eventLoop.makeSucceededVoidFuture()
-                        }
-                }
-                .bind(host: host, port: port).get()
+            return try await bootstrap(group: group).bind(host: host, port: port).get()
         } catch {
             throw FanbenchError("the proxy cannot listen on \(host):\(port) (\(error)): choose another with --listen / --proxy-port", exitCode: 2)
         }
+    }
+
+    /// A listener's bootstrap. Its clients' instance links (`NetworkProfile.instanceRequestsPerSecond`)
+    /// are its own, one per client address: connections of two listeners never queue together.
+    private func bootstrap(group: any EventLoopGroup) -> ServerBootstrap {
+        let options = self.options
+        let counters = self.counters
+        let logger = self.logger
+        let links = InstanceLinks(requestsPerSecond: options.profile.instanceRequestsPerSecond)
+        return ServerBootstrap(group: group)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .serverChannelOption(.backlog, value: 1024)
+            .childChannelOption(.tcpOption(.tcp_nodelay), value: 1)
+            .childChannelOption(.autoRead, value: false)
+            .childChannelInitializer { client in
+                counters.withLockedValue { $0.connections += 1 }
+                let state = ConnectionState(options: options, counters: counters, eventLoop: client.eventLoop,
+                                            link: links.link(for: client.remoteAddress))
+                return ClientBootstrap(group: client.eventLoop)
+                    .channelOption(.tcpOption(.tcp_nodelay), value: 1)
+                    .connect(host: options.upstreamHost, port: options.upstreamPort)
+                    .flatMap { upstream in
+                        client.pipeline.addHandler(RelayHandler(state: state, direction: .toUpstream, partner: upstream)).flatMap {
+                            upstream.pipeline.addHandler(RelayHandler(state: state, direction: .toClient, partner: client))
+                        }.flatMap {
+                            client.setOption(.autoRead, value: true)
+                        }
+                    }
+                    .flatMapError { error in
+                        logger.warning("cannot reach the upstream \(options.upstreamHost):\(options.upstreamPort) (\(error)); the client's connection is closed: check --upstream and that the endpoint is up")
+                        client.close(promise: nil)
+                        return client.eventLoop.makeSucceededVoidFuture()
+                    }
+            }
     }
 
     /// Binds on `address` and returns the proxy as a `Service` that serves until the group
@@ -86,7 +93,7 @@ package final class LatencyProxy: Sendable {
     package func service(_ address: HostPort) async throws -> Service {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: System.coreCount)
         do {
-            return Service(channel: try await bind(host: address.host, port: address.port, group: group), group: group)
+            return Service(channel: try await bind(host: address.host, port: address.port, group: group), group: group, proxy: self)
         } catch {
             try? await group.shutdownGracefully()
             throw error
@@ -97,9 +104,21 @@ package final class LatencyProxy: Sendable {
     package struct Service: ServiceLifecycle.Service {
         package let channel: any Channel
         let group: MultiThreadedEventLoopGroup
+        let proxy: LatencyProxy
 
         /// The port it listens on.
         package var port: Int { channel.localAddress?.port ?? 0 }
+
+        /// One more listener on loopback, a free port, for one instance (a local worker): its
+        /// clients' requests queue on a link of their own. Blocks until bound; not for an event loop.
+        package func listenerForOneInstance() throws -> Int {
+            do {
+                let listener = try proxy.bootstrap(group: group).bind(host: "127.0.0.1", port: 0).wait()
+                return listener.localAddress?.port ?? 0
+            } catch {
+                throw FanbenchError("the proxy cannot open a listener for a worker on 127.0.0.1 (\(error)): free some ports or file descriptors", exitCode: 1)
+            }
+        }
 
         /// Closes the socket and stops the loops (for a proxy run outside a service group).
         package func stop() async {
@@ -112,6 +131,43 @@ package final class LatencyProxy: Sendable {
             try? await gracefulShutdown()
             try? await channel.close()
             try? await group.shutdownGracefully()
+        }
+    }
+}
+
+/// One instance's network path (`NetworkProfile.instanceRequestsPerSecond`): the flights of all
+/// its connections go through one at a time, an interval apart, in the order they came.
+final class InstanceLink: Sendable {
+    let intervalNanoseconds: Int64
+    private let nextFree = NIOLockedValueBox(NIODeadline.uptimeNanoseconds(0))
+
+    init(requestsPerSecond: Double) { intervalNanoseconds = Int64((1e9 / requestsPerSecond).rounded()) }
+
+    /// When a flight arriving at `now` goes through (now, or when the flights ahead have).
+    func admit(at now: NIODeadline) -> NIODeadline {
+        nextFree.withLockedValue { next in
+            let start = max(now, next)
+            next = start + .nanoseconds(intervalNanoseconds)
+            return start
+        }
+    }
+}
+
+/// One listener's instance links, one per client address (nil: no limit in the profile).
+final class InstanceLinks: Sendable {
+    let requestsPerSecond: Double?
+    private let links = NIOLockedValueBox<[String: InstanceLink]>([:])
+
+    init(requestsPerSecond: Double?) { self.requestsPerSecond = requestsPerSecond }
+
+    func link(for address: SocketAddress?) -> InstanceLink? {
+        guard let requestsPerSecond else { return nil }
+        let key = address?.ipAddress ?? ""
+        return links.withLockedValue { links in
+            if let link = links[key] { return link }
+            let link = InstanceLink(requestsPerSecond: requestsPerSecond)
+            links[key] = link
+            return link
         }
     }
 }
@@ -135,8 +191,11 @@ final class ConnectionState: @unchecked Sendable {
     var resetPending = false
     /// Whether any fault is configured (else requests need no look at all).
     let faultsPossible: Bool
+    /// The instance's network path this connection shares with its instance's others (nil: no limit).
+    let link: InstanceLink?
 
-    init(options: LatencyProxy.Options, counters: NIOLockedValueBox<LatencyProxy.Counters>, eventLoop: any EventLoop) {
+    init(options: LatencyProxy.Options, counters: NIOLockedValueBox<LatencyProxy.Counters>, eventLoop: any EventLoop, link: InstanceLink? = nil) {
+        self.link = link
         self.options = options
         self.counters = counters
         self.eventLoop = eventLoop
@@ -156,15 +215,18 @@ final class ConnectionState: @unchecked Sendable {
         // Chunks of one burst (a response split in segments) share the path's delay: a chunk
         // arriving while the one ahead is still in flight reuses its draw.
         var delay: Int64
+        var departs = now
         if now < previous, let last = lastDelay[direction] {
             delay = last
         } else {
             delay = options.profile.oneWayNanoseconds(using: &rng)
             // The tail strikes responses: a fresh one waits it out whole.
             if direction == .toClient { delay += options.profile.tailNanoseconds(using: &rng) }
+            // A fresh flight from the client waits its turn on the instance's path.
+            if direction == .toUpstream, let link { departs = link.admit(at: now) }
         }
         lastDelay[direction] = delay
-        var at = now + .nanoseconds(delay)
+        var at = departs + .nanoseconds(delay)
         if direction == .toUpstream && handshakeNanoseconds > 0 {
             at = at + .nanoseconds(handshakeNanoseconds)
             handshakeNanoseconds = 0

@@ -49,6 +49,11 @@ package struct NetworkProfile: Sendable, Equatable, Codable {
     /// Round trips a new connection costs before its first bytes flow (TCP's handshake is one;
     /// TLS then pays its own real round trips through the proxy).
     package var handshakeRoundTrips: Double = 1
+    /// One instance's network path: at most this many client→server flights (requests, and a
+    /// TLS handshake's flights) a second; more queue behind each other (nil: no limit). An
+    /// instance is one proxy listener's clients from one address (a local run gives each worker
+    /// a listener of its own).
+    package var instanceRequestsPerSecond: Double?
 
     package init(rttMs: Double = 0, jitter: Jitter = .fixed, bandwidthBytesPerSecond: Double? = nil,
                 resetProbability: Double = 0, slowDownProbability: Double = 0, internalErrorProbability: Double = 0) {
@@ -77,6 +82,7 @@ package struct NetworkProfile: Sendable, Equatable, Codable {
     /// emulate the same network.
     package var summary: String {
         "rtt_ms=\(rttMs);jitter=\(jitter);tail_rate=\(tailProbability);tail_ms=\(tailMs);handshake_rtts=\(handshakeRoundTrips);bandwidth=\(bandwidthBytesPerSecond.map { String($0) } ?? "none")"
+            + (instanceRequestsPerSecond.map { ";instance_rps=\($0)" } ?? "")
     }
 
     /// One one-way delay, in nanoseconds.
@@ -114,6 +120,9 @@ package struct NetworkProfile: Sendable, Equatable, Codable {
         guard (0...1).contains(tailProbability) else { throw FanbenchError("--tail-rate must be a probability between 0 and 1", exitCode: 2) }
         guard tailMs >= 0, tailMs <= 60_000 else { throw FanbenchError("--tail-ms must be between 0 and 60000", exitCode: 2) }
         guard handshakeRoundTrips >= 0, handshakeRoundTrips <= 10 else { throw FanbenchError("--handshake-rtts must be between 0 and 10", exitCode: 2) }
+        if let rps = instanceRequestsPerSecond, !(rps > 0 && rps <= 1_000_000) {
+            throw FanbenchError("--instance-rps must be above 0 (and at most 1000000): the requests a second one instance's network passes", exitCode: 2)
+        }
     }
 }
 

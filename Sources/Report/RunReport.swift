@@ -40,6 +40,8 @@ package struct RunReport: Codable, Sendable {
         package var tailMs: Double?
         package var handshakeRtts: Double?
         package var bandwidthMbps: Double?
+        /// Requests a second one instance's network path passed (absent: no limit).
+        package var instanceRps: Double?
         package var initCpuMultiplier: Double?
         /// Whether handlers were held to one vCPU's speed above one vCPU of quota: process, none,
         /// or unavailable (the profile asks, the workers' cgroups cannot: v1 only).

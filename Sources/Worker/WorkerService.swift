@@ -28,6 +28,9 @@ package struct WorkerService: Service {
         package var heartbeatInterval: Duration = .seconds(1)
         /// Serve one invocation, then exit (cold starts).
         package var once = false
+        /// The S3 endpoint this worker's calls go to instead of the assignment's: a local run's
+        /// proxy listener of this worker's own (env FANBENCH_S3_ENDPOINT, set by the launcher).
+        package var endpointOverride: String?
 
         package init(coordinator: HostPort, sizeMB: Int, token: String, workerID: String, version: String) {
             self.coordinator = coordinator
@@ -232,6 +235,7 @@ package struct WorkerService: Service {
                     assign.keys = try await Self.readKeys(assign, chunks: chunks, &iterator)
                     assign.keyChunks = nil
                 }
+                if let endpoint = options.endpointOverride { assign.target.endpoint = endpoint }
                 let received = monotonicNanoseconds()
                 // Stopped before or during it: give it back.
                 guard !stop.isStopped, let outcome = try await runWithHeartbeats(assign, receivedNs: received, stream) else {

@@ -61,6 +61,7 @@ struct WorkerCommand: AsyncParsableCommand {
                 throw FanbenchError.badInput("--tls-server-name goes with --tls-ca: give the CA that signed the coordinator's certificate")
             }
             options.once = once
+            options.endpointOverride = environment["FANBENCH_S3_ENDPOINT"].flatMap { $0.isEmpty ? nil : $0 }
             let s3 = S3InvocationExecutor(coldSpawnNanoseconds: once ? environment["FANBENCH_SPAWN_NS"].flatMap(UInt64.init) : nil)
             let logDirectory = logDir ?? environment["FANBENCH_LOG_DIR"].flatMap { $0.isEmpty ? nil : $0 }
                 ?? FileManager.default.temporaryDirectory.appendingPathComponent("fanbench-functions-\(options.workerID)").path

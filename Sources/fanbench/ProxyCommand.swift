@@ -22,6 +22,7 @@ struct ProxyCommand: AsyncParsableCommand {
     @Option(help: "Round trips a new connection costs before its first bytes (TCP's handshake: 1; TLS pays its own on top).") var handshakeRtts: Double = 1
     @Option(help: "Share of responses delayed by --tail-ms more (the latency tail).") var tailRate: Double = 0
     @Option(help: "The tail's extra delay, ms.") var tailMs: Double = 0
+    @Option(help: "Requests a second one client address's network path passes (client→server flights, TLS's included); more queue. Default: no limit.") var instanceRps: Double?
     @Flag(help: "The upstream speaks plain HTTP (enables the HTTP replies).") var plainHttp = false
 
     func run() async throws {
@@ -32,6 +33,7 @@ struct ProxyCommand: AsyncParsableCommand {
             profile.handshakeRoundTrips = handshakeRtts
             profile.tailProbability = tailRate
             profile.tailMs = tailMs
+            profile.instanceRequestsPerSecond = instanceRps
             try profile.validate()
             if (slowdownRate > 0 || errorRate > 0) && !plainHttp {
                 throw FanbenchError.badInput("--slowdown-rate and --error-rate need a plain-HTTP upstream (--plain-http): over TLS the proxy cannot read requests")
@@ -40,7 +42,7 @@ struct ProxyCommand: AsyncParsableCommand {
             logger.logLevel = .warning
             let proxy = LatencyProxy(options: .init(upstreamHost: upstream.host, upstreamPort: upstream.port, profile: profile, httpAware: plainHttp), logger: logger)
             let service = try await proxy.service(listen)
-            say("proxy on \(listen.host):\(service.port) → \(upstream): RTT \(profile.rttMs) ms, jitter \(profile.jitter), handshake \(profile.handshakeRoundTrips) RTT, tail \(profile.tailProbability) × \(profile.tailMs) ms")
+            say("proxy on \(listen.host):\(service.port) → \(upstream): RTT \(profile.rttMs) ms, jitter \(profile.jitter), handshake \(profile.handshakeRoundTrips) RTT, tail \(profile.tailProbability) × \(profile.tailMs) ms\(instanceRps.map { ", \($0) requests/s per client address" } ?? "")")
             try await ServiceGroup.runUntilSignalled(service, logger: logger)
         }
     }

@@ -59,6 +59,7 @@ import Testing
         ("name: x\nnetwork: {rtt_ms: 10}\ncpu: {vcpu_score: abc}\n", "cpu.vcpu_score"),
         ("name: x\nnetwork: {rtt_ms: 10}\ncpu: {pacing: thread}\n", "cpu.pacing"),
         ("name: x\nnetwork: {rtt_ms: 10, ttl: 3}\n", "unknown key 'network.ttl'"),
+        ("name: x\nnetwork: {rtt_ms: 10, instance_rps: 0}\n", "network.instance_rps"),
         ("network: {rtt_ms: 10}\n", "needs a 'name'"),
         ("[1, 2]\n", "a profile is a mapping"),
         ("name: x\n  network: : :\n", "not valid YAML"),
@@ -214,16 +215,25 @@ import Testing
     }
 
     @Test func pointsMoveWithinTheirBoundsAndRoundAsTheFileKeepsThem() {
-        let p = Calibration.Point(vcpuScore: 100, rttMs: 2.1, sigma: 0.05, handshakeRtts: 4, tailRate: 0)
+        let p = Calibration.Point(vcpuScore: 100, rttMs: 2.1, instanceRps: 200, sigma: 0.05, handshakeRtts: 4, tailRate: 0)
         #expect(p.moved(0, step: 1.3, up: true)?.vcpuScore == 130)
         #expect(p.moved(1, step: 2, up: false)?.rttMs == 2, "clamped at the lower bound")
-        #expect(p.moved(3, step: 1, up: true) == nil, "already at the upper bound")
-        #expect(p.moved(4, step: 0.02, up: false) == nil)
-        #expect(p.moved(2, step: 0.15, up: false)?.sigma == 0)
-        let profile = p.moved(2, step: 0.15, up: false)!.profile(from: .lambdaSameRegion, name: "x")
+        #expect(p.moved(2, step: 1.4, up: true)?.instanceRps == 280, "instance_rps moves by a factor")
+        #expect(p.moved(4, step: 1, up: true) == nil, "already at the upper bound")
+        #expect(p.moved(5, step: 0.02, up: false) == nil)
+        #expect(p.moved(3, step: 0.15, up: false)?.sigma == 0)
+        let profile = p.moved(3, step: 0.15, up: false)!.profile(from: .lambdaSameRegion, name: "x")
         #expect(profile.network.jitter == .fixed, "sigma 0 is fixed jitter")
+        #expect(profile.network.instanceRequestsPerSecond == 200)
         let written = profile.yaml()
         let back = try! EmulationProfile.parse(written, path: "x.yaml")
         #expect(back.canonical == profile.canonical)
+        #expect(back.network.instanceRequestsPerSecond == 200)
+        // At the top of its range the limit is off: the profile says null.
+        var unlimited = p
+        unlimited.instanceRps = Calibration.Point.noLimit
+        let none = unlimited.profile(from: .lambdaSameRegion, name: "x")
+        #expect(none.network.instanceRequestsPerSecond == nil)
+        #expect(none.yaml().contains("instance_rps: null"))
     }
 }

@@ -168,6 +168,53 @@ struct LatencyProxyTests {
         }
     }
 
+    /// `instance_rps`: one instance's requests go through its path one interval apart, whatever
+    /// connection they come on; another instance's listener has a path of its own. Only lower
+    /// bounds on the queue (a loaded machine can slow calls, never speed them past it) and a
+    /// wide margin for the other instance.
+    @Test func anInstancesRequestsQueueOnItsPathAndAnotherInstancesDoNot() async throws {
+        let upstream = try await ScriptedHTTPServer([.init(status: 200, body: Self.acl)])
+        defer { Task { await upstream.shutdown() } }
+        var profile = NetworkProfile(rttMs: 2, jitter: .fixed)
+        profile.instanceRequestsPerSecond = 20  // one request each 50 ms
+        var logger = Logger(label: "proxy-test")
+        logger.logLevel = .critical
+        let proxy = LatencyProxy(options: .init(upstreamHost: "127.0.0.1", upstreamPort: upstream.port, profile: profile, httpAware: true), logger: logger)
+        let service = try await proxy.service(HostPort(host: "127.0.0.1", port: 0))
+        let other = try service.listenerForOneInstance()
+        #expect(other != service.port)
+        let finished: ([Double], Double) = try await S3Client.withClient(configuration: configuration(port: service.port), transport: .curl, maxConnections: 6) { crowd in
+            try await S3Client.withClient(configuration: configuration(port: other), transport: .curl, maxConnections: 1) { alone in
+                let t0 = monotonicNanoseconds()
+                return try await withThrowingTaskGroup(of: (Bool, Double).self) { group in
+                    for _ in 0..<6 {
+                        group.addTask {
+                            _ = try await crowd.perform(.getObjectAcl(bucket: "b", key: "k"))
+                            return (true, Double(monotonicNanoseconds() - t0) / 1e6)
+                        }
+                    }
+                    group.addTask {
+                        try await Task.sleep(for: .milliseconds(20))  // behind the crowd's first requests
+                        _ = try await alone.perform(.getObjectAcl(bucket: "b", key: "k"))
+                        return (false, Double(monotonicNanoseconds() - t0) / 1e6 - 20)
+                    }
+                    var crowdTimes: [Double] = []
+                    var aloneTime = 0.0
+                    for try await (isCrowd, ms) in group { if isCrowd { crowdTimes.append(ms) } else { aloneTime = ms } }
+                    return (crowdTimes.sorted(), aloneTime)
+                }
+            }
+        }
+        await service.stop()
+        let (crowd, alone) = finished
+        // Six requests on one instance's path: the last went through five intervals after the first.
+        #expect(crowd.count == 6)
+        #expect((crowd.last ?? 0) >= 250, "the crowd's calls ended at \(crowd) ms")
+        for (i, ms) in crowd.enumerated() { #expect(ms >= Double(i) * 50, "call \(i + 1) of the crowd ended at \(ms) ms: before its turn") }
+        // The other instance's request did not wait behind them (it would have waited ≥ 100 ms).
+        #expect(alone < 100, "the other instance's call took \(alone) ms")
+    }
+
     /// Observed counts must sit within 4.5 standard deviations of n·p.
     func withinBounds(_ observed: Int, n: Int, p: Double) -> Bool {
         let sd = (Double(n) * p * (1 - p)).squareRoot()

@@ -38,9 +38,14 @@ package final class LocalLauncher: Sendable {
         package var initCPUMultiplier: Double = 1
         /// The CA file workers trust on a TLS control channel; nil: plaintext.
         package var tlsCA: String?
+        /// Each new worker's own S3 endpoint (a proxy listener of its own, so its requests queue
+        /// on its own instance path); nil: the assignment's.
+        package var workerEndpoint: (@Sendable () throws -> String)?
 
         package init(workerBinary: String, coordinatorAddress: String, token: String, environment: [String: String],
-                    logDirectory: String, runID: String, cpuBudget: Double, hostCores: Int, workersPerSize: Int, cgroups: CgroupManager?, cold: Bool = false, cpuScale: Double = 1, pacesHandlers: Bool = false, initCPUMultiplier: Double = 1, tlsCA: String? = nil) {
+                    logDirectory: String, runID: String, cpuBudget: Double, hostCores: Int, workersPerSize: Int, cgroups: CgroupManager?, cold: Bool = false, cpuScale: Double = 1, pacesHandlers: Bool = false, initCPUMultiplier: Double = 1, tlsCA: String? = nil,
+                    workerEndpoint: (@Sendable () throws -> String)? = nil) {
+            self.workerEndpoint = workerEndpoint
             self.tlsCA = tlsCA
             self.workerBinary = workerBinary
             self.coordinatorAddress = coordinatorAddress
@@ -167,6 +172,12 @@ package final class LocalLauncher: Sendable {
             env["FANBENCH_VCPU_QUOTA_US"] = String(Int((options.cpuScale * Double(LambdaSize.cfsPeriodMicros)).rounded()))
         }
         if v1, options.initCPUMultiplier > 1 { env["FANBENCH_INIT_CPU_MULTIPLIER"] = String(options.initCPUMultiplier) }
+        if let endpoint = options.workerEndpoint {
+            do { env["FANBENCH_S3_ENDPOINT"] = try endpoint() } catch {
+                if let group { options.cgroups?.remove(group) }
+                throw error
+            }
+        }
         let (exe, args) = CgroupManager.joinAndExec(group, executable: options.workerBinary, arguments: [
             "--coordinator", options.coordinatorAddress, "--size-mb", String(size.memoryMB), "--worker-id", workerID,
             "--log-dir", options.logDirectory + "/functions/" + workerID,

@@ -37,26 +37,32 @@ package struct Calibration: Sendable {
     package struct Point: Sendable, Equatable, CustomStringConvertible {
         package var vcpuScore: Double
         package var rttMs: Double
+        /// An instance's requests a second; at `upper` (or above): no limit.
+        package var instanceRps: Double
         package var sigma: Double
         package var handshakeRtts: Double
         package var tailRate: Double
 
-        static let names = ["vcpu_score", "rtt_ms", "sigma", "handshake_rtts", "tail_rate"]
-        static let lower = [1.0, 2, 0, 0, 0]
-        static let upper = [100_000.0, 60, 1.2, 4, 0.2]
-        /// Starting steps (vcpu_score's is a factor) and the smallest worth taking.
-        static let firstSteps = [1.3, 2, 0.15, 1, 0.02]
-        static let lastSteps = [1.03, 0.25, 0.02, 0.25, 0.004]
+        /// Searched in this order: the parameters that move the cells most first.
+        static let names = ["vcpu_score", "rtt_ms", "instance_rps", "sigma", "handshake_rtts", "tail_rate"]
+        static let lower = [1.0, 2, 20, 0, 0, 0]
+        static let upper = [100_000.0, 60, 5000, 1.2, 4, 0.2]
+        /// Starting steps (vcpu_score's and instance_rps's are factors) and the smallest worth taking.
+        static let firstSteps = [1.3, 2, 1.4, 0.15, 1, 0.02]
+        static let lastSteps = [1.03, 0.25, 1.04, 0.02, 0.25, 0.004]
+        static let factorSteps: Set<Int> = [0, 2]
+        static let noLimit = upper[2]
 
         subscript(i: Int) -> Double {
-            get { [vcpuScore, rttMs, sigma, handshakeRtts, tailRate][i] }
+            get { [vcpuScore, rttMs, instanceRps, sigma, handshakeRtts, tailRate][i] }
             set {
                 // Rounded to what the profile file keeps, so the file is exactly the point.
                 switch i {
                 case 0: vcpuScore = (newValue * 100).rounded() / 100
                 case 1: rttMs = (newValue * 100).rounded() / 100
-                case 2: sigma = (newValue * 1000).rounded() / 1000
-                case 3: handshakeRtts = (newValue * 100).rounded() / 100
+                case 2: instanceRps = newValue.rounded()
+                case 3: sigma = (newValue * 1000).rounded() / 1000
+                case 4: handshakeRtts = (newValue * 100).rounded() / 100
                 default: tailRate = (newValue * 10000).rounded() / 10000
                 }
             }
@@ -66,7 +72,7 @@ package struct Calibration: Sendable {
         func moved(_ i: Int, step: Double, up: Bool) -> Point? {
             var p = self
             let v = self[i]
-            let raw = i == 0 ? (up ? v * step : v / step) : (up ? v + step : v - step)
+            let raw = Self.factorSteps.contains(i) ? (up ? v * step : v / step) : (up ? v + step : v - step)
             p[i] = min(Self.upper[i], max(Self.lower[i], raw))
             return p[i] == v ? nil : p
         }
@@ -76,6 +82,7 @@ package struct Calibration: Sendable {
             p.name = name
             p.vcpuScore = vcpuScore
             p.network.rttMs = rttMs
+            p.network.instanceRequestsPerSecond = instanceRps >= Self.noLimit ? nil : instanceRps
             p.network.jitter = sigma > 0 ? .lognormal(sigma: sigma) : .fixed
             p.network.handshakeRoundTrips = handshakeRtts
             p.network.tailProbability = tailRate
@@ -86,7 +93,8 @@ package struct Calibration: Sendable {
         }
 
         package var description: String {
-            String(format: "vcpu %.2f, rtt %.2f ms, sigma %.3f, handshake %.2f RTT, tail %.4f", vcpuScore, rttMs, sigma, handshakeRtts, tailRate)
+            String(format: "vcpu %.2f, rtt %.2f ms, %@, sigma %.3f, handshake %.2f RTT, tail %.4f", vcpuScore, rttMs,
+                   instanceRps >= Self.noLimit ? "no request limit" : String(format: "%.0f requests/s", instanceRps), sigma, handshakeRtts, tailRate)
         }
     }
 
@@ -158,6 +166,7 @@ package struct Calibration: Sendable {
                       probe.score, options.reference.columns.joined(separator: ", "), options.fitCells.map(String.init).joined(separator: ", "),
                       options.searchInvocations))
         var point = Point(vcpuScore: options.start.vcpuScore ?? probe.score, rttMs: options.start.network.rttMs,
+                          instanceRps: min(Point.noLimit, options.start.network.instanceRequestsPerSecond ?? Point.noLimit),
                           sigma: { if case .lognormal(let s) = options.start.network.jitter { return s } else { return 0 } }(),
                           handshakeRtts: options.start.network.handshakeRoundTrips, tailRate: options.start.network.tailProbability)
         point[0] = point.vcpuScore
@@ -207,8 +216,8 @@ package struct Calibration: Sendable {
                 }
             }
             if !improved {
-                // Nothing helped at these steps: halve them (vcpu_score's factor towards 1).
-                for i in steps.indices { steps[i] = i == 0 ? 1 + (steps[i] - 1) / 2 : steps[i] / 2 }
+                // Nothing helped at these steps: halve them (the factors' towards 1).
+                for i in steps.indices { steps[i] = Point.factorSteps.contains(i) ? 1 + (steps[i] - 1) / 2 : steps[i] / 2 }
                 if steps.indices.allSatisfy({ steps[$0] <= Point.lastSteps[$0] }) { break }
             }
         }

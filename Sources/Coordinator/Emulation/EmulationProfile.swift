@@ -8,7 +8,8 @@ import Yams
 
 /// Everything the local emulation does to make a host behave like Lambda → S3, as parameters
 /// (shared/DESIGN.md, "Fidelity"): the network (RTT median and lognormal spread, a tail, the
-/// round trips a new connection costs, bandwidth) and the CPU (one Lambda vCPU's score on
+/// round trips a new connection costs, bandwidth, the requests a second one instance's path
+/// passes) and the CPU (one Lambda vCPU's score on
 /// `CPUProbe`, so quotas do the same work per second on every host; the init phase's CPU as a
 /// multiple of the size's share). A built-in (`lambda-same-region`, fitted by `fanbench
 /// calibrate` on the seed blog's table: profiles/lambda-same-region.yaml) or a YAML file.
@@ -68,6 +69,7 @@ package struct EmulationProfile: Sendable, Equatable {
         e.tailMs = network.tailMs
         e.handshakeRtts = network.handshakeRoundTrips
         e.bandwidthMbps = network.bandwidthBytesPerSecond.map { $0 / 125_000 }
+        e.instanceRps = network.instanceRequestsPerSecond
         e.initCpuMultiplier = initCPUMultiplier
         e.vcpuPacing = !pacesHandlers ? "none" : pacingAvailable ? "process" : "unavailable (cgroup v1 only)"
         if let probe {
@@ -85,7 +87,7 @@ package struct EmulationProfile: Sendable, Equatable {
     // MARK: - Files
 
     package static let keys = ["name", "network", "cpu", "fit"]
-    static let networkKeys = ["rtt_ms", "jitter", "tail_rate", "tail_ms", "handshake_rtts", "bandwidth_mbps"]
+    static let networkKeys = ["rtt_ms", "jitter", "tail_rate", "tail_ms", "handshake_rtts", "bandwidth_mbps", "instance_rps"]
     static let cpuKeys = ["vcpu_score", "init_cpu_multiplier", "pacing"]
 
     /// A built-in's name (`lambda-same-region`; `none` is no profile: nil) or a profile file's path.
@@ -151,6 +153,8 @@ package struct EmulationProfile: Sendable, Equatable {
                         if nv.null != nil { network.bandwidthBytesPerSecond = nil } else {
                             network.bandwidthBytesPerSecond = try number(nv, "network.bandwidth_mbps", 0.001...1_000_000) * 125_000
                         }
+                    case "instance_rps":
+                        network.instanceRequestsPerSecond = nv.null != nil ? nil : try number(nv, "network.instance_rps", 1...1_000_000)
                     default: throw fail(nk, "unknown key 'network.\(nk.string ?? "")' (known: \(networkKeys.joined(separator: ", ")))")
                     }
                 }
@@ -195,6 +199,7 @@ package struct EmulationProfile: Sendable, Equatable {
               tail_ms: \(Self.number(n.tailMs))
               handshake_rtts: \(Self.number(n.handshakeRoundTrips))    # round trips a new connection costs before TLS's own
               bandwidth_mbps: \(n.bandwidthBytesPerSecond.map { Self.number($0 / 125_000) } ?? "null")
+              instance_rps: \(n.instanceRequestsPerSecond.map(Self.number) ?? "null")   # requests a second one instance's network path passes (TLS handshake flights included); more queue
             cpu:
               vcpu_score: \(vcpuScore.map { String(format: "%.2f", $0) } ?? "null")   # one Lambda vCPU on fanbench's CPU probe (M bytecodes per CPU second)
               init_cpu_multiplier: \(Self.number(initCPUMultiplier))

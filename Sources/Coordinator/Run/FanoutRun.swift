@@ -61,6 +61,8 @@ package enum FanoutRun {
         package var cpuScale: Double = 1
         package var pacesHandlers = false
         package var initCPUMultiplier: Double = 1
+        /// Local workers: each one's own S3 endpoint (`LocalLauncher.Options.workerEndpoint`).
+        package var workerEndpoint: (@Sendable () throws -> String)?
         /// `fanbench resume`: the invocations already done, the keys they were planned over, the
         /// counters so far and where the timeline goes on.
         package var resume: Resume?
@@ -410,7 +412,8 @@ struct RunDriver: Service {
                     environment: FanoutRun.workerEnvironment(s3.credentials, region: s3.region), logDirectory: options.logDirectory, runID: options.runID,
                     cpuBudget: budget, hostCores: ProcessInfo.processInfo.activeProcessorCount, workersPerSize: perSize,
                     cgroups: cgroups, cold: options.cold, cpuScale: options.cpuScale, pacesHandlers: options.pacesHandlers,
-                    initCPUMultiplier: options.initCPUMultiplier, tlsCA: options.tls == nil ? nil : options.workerTLSCA), logger: logger)
+                    initCPUMultiplier: options.initCPUMultiplier, tlsCA: options.tls == nil ? nil : options.workerTLSCA,
+                    workerEndpoint: options.workerEndpoint), logger: logger)
                 hooks.launcher(launcher)
                 defer {
                     state.setLauncherOutcome(oversubscribed: launcher.oversubscribed.withLockedValue { $0 },

@@ -150,6 +150,8 @@ package struct RunSession {
         var localConfig: S3ClientConfiguration?
         /// The profile in force and this host's CPU probe (the report's figures, the quota scale).
         var profiled: (profile: EmulationProfile, probe: CPUProbe.Measurement, tls: Bool)?
+        /// Each local worker's own proxy listener, when the profile limits an instance's requests.
+        var workerEndpoint: (@Sendable () throws -> String)?
         if s3.namesEndpoint(), r.profileOverride != nil || r.profile != nil {
             throw FanbenchError.badInput("--profile shapes the local target's network and CPU; with an endpoint named, put `fanbench proxy` in front of it and declare that with --emulation")
         }
@@ -170,8 +172,10 @@ package struct RunSession {
                 state = try await target.up(o).state
             }
             if let profile {
-                // The target's own proxy when it emulates this network; else one for this run.
-                if state.proxyPid == nil || state.proxyNetwork != profile.network.summary {
+                // The target's own proxy when it emulates this network; else one for this run. A
+                // per-instance request rate needs the run's own: each local worker gets a listener
+                // of its own there, so workers' requests never queue on each other's path.
+                if state.proxyPid == nil || state.proxyNetwork != profile.network.summary || profile.network.instanceRequestsPerSecond != nil {
                     guard let port = state.ports["s3"] else { throw FanbenchError("the local target's state names no S3 port: run `fanbench target down` and start again") }
                     let proxy = LatencyProxy(options: .init(upstreamHost: "127.0.0.1", upstreamPort: port, profile: profile.network, httpAware: !state.tls), logger: logger)
                     let service = try await proxy.service(HostPort(host: "127.0.0.1", port: 0))
@@ -179,6 +183,10 @@ package struct RunSession {
                     var config = try target.clientConfiguration(state, direct: true)
                     config.endpoint = try S3Endpoint(parsing: "\(state.tls ? "https" : "http")://127.0.0.1:\(service.port)")
                     localConfig = config
+                    if profile.network.instanceRequestsPerSecond != nil {
+                        let scheme = state.tls ? "https" : "http"
+                        workerEndpoint = { "\(scheme)://127.0.0.1:\(try service.listenerForOneInstance())" }
+                    }
                 }
                 profiled = (profile, r.cpuProbe ?? HostProbe.figure(stateDirectory: r.stateDirectory), state.tls)
             } else if state.proxyPid != nil {
@@ -251,6 +259,7 @@ package struct RunSession {
         options.cpuScale = cpuScale
         options.pacesHandlers = profiled?.profile.pacesHandlers ?? false
         options.initCPUMultiplier = profiled?.profile.initCPUMultiplier ?? 1
+        options.workerEndpoint = workerEndpoint
         options.heartbeatSilence = .seconds(r.workerSilenceSeconds)
         options.tls = tls?.side
         options.workerTLSCA = tls?.workerCA
