@@ -119,6 +119,16 @@ package struct Calibration: Sendable {
         package var evaluations: [(point: Point, score: Double, runID: String)]
         package var elapsed: Duration
         package var bestScore: Double
+        /// The points checked (the search's best, and its runner-up when the budget held it).
+        package var finalists: [Finalist] = []
+    }
+
+    /// A point checked at the check's invocations, and its score on the fitted cells there.
+    package struct Finalist: Sendable {
+        package var point: Point
+        package var fittedScore: Double
+        package var cells: [Cell]
+        package var runID: String
     }
 
     package let options: Options
@@ -222,11 +232,34 @@ package struct Calibration: Sendable {
             }
         }
         notice("calibrate: best after \(evaluations.count) evaluation(s): \(point) (score \(String(format: "%.3f", best))); checking it with \(options.checkInvocations) invocation(s) on \((options.fitCells + options.checkCells).sorted().map(String.init).joined(separator: ", ")) MB")
-        let profile = point.profile(from: options.start, name: "calibrated")
-        let (cells, checkID) = try await measure(profile, cells: Array(Set(options.fitCells + options.checkCells)).sorted(),
-                                                 invocations: options.checkInvocations, probe: probe, fitted: Set(options.fitCells))
-        return Outcome(profile: profile, point: point, probe: probe, cells: cells, checkRunID: checkID, evaluations: evaluations,
-                       elapsed: ContinuousClock.now - began, bestScore: best)
+        // A point's score is a few invocations' worth: the search's best can be a lucky draw. So
+        // the runner-up (the best other point) is checked too when the budget still holds it, and
+        // the one that scores better on the fitted cells at the check's invocations is chosen;
+        // the held-out cells never decide.
+        var finalists = [point]
+        if let second = evaluations.filter({ $0.point != point && $0.score.isFinite }).min(by: { $0.score < $1.score })?.point {
+            finalists.append(second)
+        }
+        var checked: [Finalist] = []
+        for (n, candidate) in finalists.enumerated() {
+            if n > 0 {
+                let ratio = max(1, slowest / max(estimated, 1))
+                guard Self.seconds(deadline - ContinuousClock.now) > checkEstimate * ratio else {
+                    notice("calibrate: no budget left to check the runner-up (\(candidate))")
+                    break
+                }
+                notice("calibrate: checking the runner-up too: \(candidate)")
+            }
+            let (cells, runID) = try await measure(candidate.profile(from: options.start, name: "calibrated"),
+                                                   cells: Array(Set(options.fitCells + options.checkCells)).sorted(),
+                                                   invocations: options.checkInvocations, probe: probe, fitted: Set(options.fitCells))
+            checked.append(Finalist(point: candidate, fittedScore: Self.score(cells), cells: cells, runID: runID))
+            notice(String(format: "calibrate: check of %@ → fitted score %.3f (run %@)", candidate.description, Self.score(cells), runID))
+        }
+        let chosen = checked.min { $0.fittedScore < $1.fittedScore }!
+        return Outcome(profile: chosen.point.profile(from: options.start, name: "calibrated"), point: chosen.point, probe: probe,
+                       cells: chosen.cells, checkRunID: chosen.runID, evaluations: evaluations,
+                       elapsed: ContinuousClock.now - began, bestScore: best, finalists: checked)
     }
 
     /// Root mean square of the log ratios, plus half the worst: a fit that is good on average
@@ -297,6 +330,13 @@ package struct Calibration: Sendable {
             search_invocations: \(options.searchInvocations)
             check_invocations: \(options.checkInvocations)
             check_run: \(o.checkRunID ?? "none")
+            finalists:
+
+            """
+        for f in o.finalists {
+            s += "  - {point: \"\(f.point)\", fitted_score: \(String(format: "%.3f", f.fittedScore)), run: \(f.runID)\(f.point == o.point ? ", chosen: true" : "")}\n"
+        }
+        s += """
             cells:
 
             """
