@@ -63,6 +63,7 @@ struct CalibrateIntegrationTests {
         for mb in ["1024", "2048", "3008"] { #expect(cal.stdout.contains("  \(mb)  async:4"), "\(cal.stdout)") }
         let written = try EmulationProfile.load(path: profile)
         #expect(written.vcpuScore != nil)
+        #expect(written.fitText?.contains("finalists") == true, "the fit names the points it checked")
         #expect(written.fitText?.contains("fitted_cells") == true && written.fitText?.contains("check_run") == true, "\(written.fitText ?? "no fit")")
         #expect(cal.stdout.contains("#\(written.hash)"))
 
@@ -83,5 +84,37 @@ struct CalibrateIntegrationTests {
         let config = try #require(report.configs.first)
         #expect(config.limits.enforced)
         #expect(abs((config.limits.cpu ?? 0) - min(2, 1024 / 1769.0 * cpu.scale)) < 0.01, "cap \(config.limits.cpu ?? -1), scale \(cpu.scale)")
+    }
+
+    /// A profile's `instance_rps` in a local run: each worker's requests queue on its own path
+    /// (its own proxy listener), never on another worker's. Two workers, one invocation each at
+    /// once, one connection each (a TLS handshake's two flights, the listing and 20 calls); at
+    /// 20 requests/s each invocation needs 22 intervals of 50 ms ≈ 1.1 s on its own path, and both
+    /// would need ≈ 2.3 s on a shared one.
+    @Test(.enabled(if: TestTarget.available && getuid() == 0, "needs ./scripts/test's target and root (cgroups)"))
+    func eachLocalWorkersRequestsQueueOnAPathOfItsOwn() async throws {
+        let state = try #require(TestTarget.stateDirectory(.https))
+        let bucket = "fb-rps-\(TestTarget.uniqueSuffix())"
+        let plan = try temp("plan.yaml", "target: {bucket: \(bucket), objects: 20}\nop: get-object-acl\nlisting: invocation\n")
+        let profile = try temp("rps.yaml", "name: rps-test\nnetwork: {rtt_ms: 2, jitter: fixed, instance_rps: 20}\ncpu: {vcpu_score: null}\n")
+        let db = FileManager.default.temporaryDirectory.appendingPathComponent("fb-rps-\(TestTarget.uniqueSuffix()).db").path
+        let json = profile + ".report.json"
+        defer { for f in [plan, profile, db, json] { try? FileManager.default.removeItem(atPath: f) } }
+        let run = try await cli.run(["run", plan, "--profile", profile, "--sizes", "1024", "--strategies", "async:1", "--invocations", "2",
+                                     "--workers-per-size", "2", "--state-dir", state, "--db", db, "--json", json])
+        #expect(run.status == 0, "\(run.stderr)")
+        #expect(run.stdout.contains("20 requests/s per instance"), "\(run.stdout)")
+        let report = try ReportFile.read(json)
+        #expect(report.target.emulation?.instanceRps == 20)
+        let attempts = (report.timeline ?? []).filter { $0.outcome == "ok" }
+        try #require(attempts.count == 2)
+        #expect(Set(attempts.map(\.worker)).count == 2, "two workers ran them: \(attempts)")
+        let overlap = min(attempts[0].endMs, attempts[1].endMs) - max(attempts[0].startMs, attempts[1].startMs)
+        #expect(overlap > 500, "they ran at once: \(attempts)")
+        for a in attempts {
+            let ms = a.endMs - a.startMs
+            #expect(ms >= 1000, "the instance's 21+ flights at 20/s take ≥ 1 s; took \(ms) ms")
+            #expect(ms < 1900, "a path shared with the other worker would take ≈ 2.3 s; took \(ms) ms")
+        }
     }
 }
