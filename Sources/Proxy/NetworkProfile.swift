@@ -66,11 +66,16 @@ package struct NetworkProfile: Sendable, Equatable, Codable {
     }
 
     /// Lambda → S3 in one region, as `fanbench calibrate` fitted it on the seed blog's table
-    /// (profiles/lambda-same-region.yaml holds the fit and its held-out check).
-    /// No tail, one handshake round trip (the defaults).
-    package static let lambdaSameRegion = NetworkProfile(rttMs: 16, jitter: .lognormal(sigma: 0.05))
+    /// (profiles/lambda-same-region.yaml holds the fit and its held-out check): no tail, two
+    /// handshake round trips, 220 requests a second per instance.
+    package static let lambdaSameRegion: NetworkProfile = {
+        var p = NetworkProfile(rttMs: 15.5, jitter: .lognormal(sigma: 0.2))
+        p.handshakeRoundTrips = 2
+        p.instanceRequestsPerSecond = 220
+        return p
+    }()
     /// The same fit's CPU: one Lambda vCPU's `CPUProbe` score (nil: unscaled).
-    package static let lambdaSameRegionVCPUScore: Double? = 88
+    package static let lambdaSameRegionVCPUScore: Double? = 92
 
     /// The extra delay of one response: `tailMs` with probability `tailProbability`, in ns.
     package func tailNanoseconds(using rng: inout some RandomNumberGenerator) -> Int64 {

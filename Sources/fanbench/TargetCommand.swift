@@ -20,7 +20,7 @@ struct TargetCommand: AsyncParsableCommand {
         @Option(help: "SeaweedFS volume port (gRPC: + 10000).") var volumePort = 9340
         @Option(help: "SeaweedFS filer port (gRPC: + 10000).") var filerPort = 9350
         @Flag(name: .customLong("no-tls"), help: "Serve plain HTTP instead of HTTPS.") var noTLS = false
-        @Option(help: "Network to emulate: lambda-same-region (16 ms RTT, lognormal jitter, through the proxy) or none (the store itself).")
+        @Option(help: "Network to emulate: lambda-same-region (the calibrated default: 15.5 ms RTT, lognormal jitter, through the proxy) or none (the store itself).")
         var profile: LocalTarget.TargetProfile = .lambdaSameRegion
         @Option(help: "Port of the emulating proxy.") var proxyPort = 8334
         @Option(help: ArgumentHelp("The weed binary (env FANBENCH_WEED).", valueName: "path"))

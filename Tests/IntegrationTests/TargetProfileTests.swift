@@ -35,7 +35,7 @@ struct TargetProfileTests {
         let running = try #require(target.runningState())
         #expect(running.endpoint == "https://127.0.0.1:\(ports[4])")
         #expect(running.directEndpoint == "https://127.0.0.1:\(ports[0])")
-        #expect(running.emulation?.rttMs == 16)
+        #expect(running.emulation?.rttMs == 15.5)
         let env = try await cli.run(["target", "env", "--state-dir", state])
         #expect(env.stdout.contains("AWS_ENDPOINT_URL='https://127.0.0.1:\(ports[4])'"))
         let direct = try await cli.run(["target", "env", "--state-dir", state, "--direct"])
