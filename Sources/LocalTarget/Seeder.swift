@@ -17,8 +17,14 @@ package enum Seeder {
         return prefix + "obj-" + String(repeating: "0", count: max(0, width - digits.count)) + digits
     }
 
+    /// A new bucket's first writes can fail for some seconds on a store still making its
+    /// volumes (SeaweedFS answers 500 "volume N not found" while its volume server creates the
+    /// volumes the master has just assigned; seen for ~8 s). So the first missing object is
+    /// written alone, again every `pause` while it fails with a retryable error, for up to
+    /// `firstWriteWindow`; the rest follow in parallel once one write has gone through.
     package static func seed(client: S3Client, bucket: String, objects count: Int, size: Int, prefix: String,
-                            inFlight: Int = 32) async throws -> Result {
+                            inFlight: Int = 32, firstWriteWindow: Duration = .seconds(30),
+                            pause: Duration = .seconds(1)) async throws -> Result {
         guard count >= 0 else { throw FanbenchError("--objects must be 0 or more", exitCode: 2) }
         guard size >= 0 else { throw FanbenchError("--size must be 0 or more bytes", exitCode: 2) }
         let start = monotonicNanoseconds()
@@ -28,8 +34,20 @@ package enum Seeder {
         for o in present { sizes[o.key] = o.size }
         let missing = (0..<count).map { key($0, count: count, prefix: prefix) }.filter { sizes[$0] != Int64(size) }
         let body = (0..<size).map { UInt8(truncatingIfNeeded: $0 &* 31 &+ 7) }
+        if let first = missing.first {
+            let deadline = ContinuousClock.now + firstWriteWindow
+            while true {
+                do {
+                    _ = try await client.perform(.putObject(bucket: bucket, key: first, body: body))
+                    break
+                } catch {
+                    guard error.isRetryable, ContinuousClock.now + pause < deadline else { throw error }
+                    try await Task.sleep(for: pause)
+                }
+            }
+        }
         try await withThrowingTaskGroup(of: Void.self) { group in
-            var iterator = missing.makeIterator()
+            var iterator = missing.dropFirst().makeIterator()
             for _ in 0..<max(1, inFlight) {
                 guard let k = iterator.next() else { break }
                 group.addTask { _ = try await client.perform(.putObject(bucket: bucket, key: k, body: body)) }

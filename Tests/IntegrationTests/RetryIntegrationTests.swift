@@ -1,3 +1,4 @@
+import FanbenchLocalTarget
 import FanbenchProtocol
 import FanbenchS3
 import Foundation
@@ -110,6 +111,41 @@ struct RetryIntegrationTests {
         } catch let error as S3Error {
             #expect(error.kind == .invalidResponse)
         }
+        await server.shutdown()
+    }
+
+    static let internalError = ScriptedHTTPServer.Reply(status: 500, body: "<Error><Code>InternalError</Code><Message>volume 16 not found</Message></Error>")
+    static let emptyListing = ScriptedHTTPServer.Reply(status: 200, body: "<ListBucketResult><Name>b</Name><KeyCount>0</KeyCount><IsTruncated>false</IsTruncated></ListBucketResult>")
+
+    /// A store still making a new bucket's volumes answers its first writes 500 for seconds
+    /// (SeaweedFS, seen for ~8 s): the seed's first write waits it out, then the rest go. Here
+    /// the client retries nothing, so every 500 reaches the seeder.
+    @Test func theSeedsFirstWriteWaitsOutAStoreStillMakingItsVolumes() async throws {
+        let created = ScriptedHTTPServer.Reply(status: 200, body: "")
+        let server = try await ScriptedHTTPServer([created, Self.emptyListing] + Array(repeating: Self.internalError, count: 4) + [created])
+        var config = configuration(port: server.port)
+        config.retry = .none
+        let result = try await S3Client.withClient(configuration: config, transport: .curl, maxConnections: 2) {
+            try await Seeder.seed(client: $0, bucket: "b", objects: 3, size: 4, prefix: "", inFlight: 2, pause: .milliseconds(20))
+        }
+        #expect(result.created == 3)
+        #expect(server.requests == 2 + 4 + 3, "bucket, listing, four refused first writes, then the three objects")
+        await server.shutdown()
+    }
+
+    @Test func aStoreThatKeepsRefusingStillFailsTheSeedOnceTheWindowIsOver() async throws {
+        let server = try await ScriptedHTTPServer([.init(status: 200, body: ""), Self.emptyListing, Self.internalError])
+        var config = configuration(port: server.port)
+        config.retry = .none
+        let t0 = ContinuousClock.now
+        await #expect(throws: S3Error.self) {
+            try await S3Client.withClient(configuration: config, transport: .curl, maxConnections: 1) {
+                _ = try await Seeder.seed(client: $0, bucket: "b", objects: 3, size: 4, prefix: "",
+                                          firstWriteWindow: .milliseconds(300), pause: .milliseconds(20))
+            }
+        }
+        #expect(ContinuousClock.now - t0 < .seconds(5), "the window bounds the wait")
+        #expect(server.requests > 4, "the first write was tried again within the window: \(server.requests) requests")
         await server.shutdown()
     }
 }
