@@ -109,12 +109,20 @@ package final class LatencyProxy: Sendable {
         /// The port it listens on.
         package var port: Int { channel.localAddress?.port ?? 0 }
 
+        /// One instance's listener: its port, and `close` for when the instance is gone (its
+        /// connections stay until they end; the proxy's shutdown closes whatever is left).
+        package struct Listener: Sendable {
+            package let port: Int
+            let channel: any Channel
+            package func close() { channel.close(promise: nil) }
+        }
+
         /// One more listener on loopback, a free port, for one instance (a local worker): its
         /// clients' requests queue on a link of their own. Blocks until bound; not for an event loop.
-        package func listenerForOneInstance() throws -> Int {
+        package func listenerForOneInstance() throws -> Listener {
             do {
-                let listener = try proxy.bootstrap(group: group).bind(host: "127.0.0.1", port: 0).wait()
-                return listener.localAddress?.port ?? 0
+                let channel = try proxy.bootstrap(group: group).bind(host: "127.0.0.1", port: 0).wait()
+                return Listener(port: channel.localAddress?.port ?? 0, channel: channel)
             } catch {
                 throw FanbenchError("the proxy cannot open a listener for a worker on 127.0.0.1 (\(error)): free some ports or file descriptors", exitCode: 1)
             }

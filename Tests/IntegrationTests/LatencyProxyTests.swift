@@ -181,7 +181,8 @@ struct LatencyProxyTests {
         logger.logLevel = .critical
         let proxy = LatencyProxy(options: .init(upstreamHost: "127.0.0.1", upstreamPort: upstream.port, profile: profile, httpAware: true), logger: logger)
         let service = try await proxy.service(HostPort(host: "127.0.0.1", port: 0))
-        let other = try service.listenerForOneInstance()
+        let listener = try service.listenerForOneInstance()
+        let other = listener.port
         #expect(other != service.port)
         let finished: ([Double], Double) = try await S3Client.withClient(configuration: configuration(port: service.port), transport: .curl, maxConnections: 6) { crowd in
             try await S3Client.withClient(configuration: configuration(port: other), transport: .curl, maxConnections: 1) { alone in
@@ -205,6 +206,13 @@ struct LatencyProxyTests {
                 }
             }
         }
+        // A released listener stops accepting (a local run releases each worker's when it is reaped).
+        listener.close()
+        var refused = false
+        for _ in 0..<100 where !refused {
+            if let fd = try? RawClient.connected(port: other) { close(fd); try await Task.sleep(for: .milliseconds(10)) } else { refused = true }
+        }
+        #expect(refused, "the released listener on \(other) still accepts")
         await service.stop()
         let (crowd, alone) = finished
         // Six requests on one instance's path: the last went through five intervals after the first.

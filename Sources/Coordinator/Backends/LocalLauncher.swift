@@ -39,12 +39,12 @@ package final class LocalLauncher: Sendable {
         /// The CA file workers trust on a TLS control channel; nil: plaintext.
         package var tlsCA: String?
         /// Each new worker's own S3 endpoint (a proxy listener of its own, so its requests queue
-        /// on its own instance path); nil: the assignment's.
-        package var workerEndpoint: (@Sendable () throws -> String)?
+        /// on its own instance path), released once the worker is reaped; nil: the assignment's.
+        package var workerEndpoint: (@Sendable () throws -> WorkerEndpoint)?
 
         package init(workerBinary: String, coordinatorAddress: String, token: String, environment: [String: String],
                     logDirectory: String, runID: String, cpuBudget: Double, hostCores: Int, workersPerSize: Int, cgroups: CgroupManager?, cold: Bool = false, cpuScale: Double = 1, pacesHandlers: Bool = false, initCPUMultiplier: Double = 1, tlsCA: String? = nil,
-                    workerEndpoint: (@Sendable () throws -> String)? = nil) {
+                    workerEndpoint: (@Sendable () throws -> WorkerEndpoint)? = nil) {
             self.workerEndpoint = workerEndpoint
             self.tlsCA = tlsCA
             self.workerBinary = workerBinary
@@ -61,6 +61,16 @@ package final class LocalLauncher: Sendable {
             self.cpuScale = cpuScale
             self.pacesHandlers = pacesHandlers
             self.initCPUMultiplier = initCPUMultiplier
+        }
+    }
+
+    /// A worker's own S3 endpoint and how to give it back.
+    package struct WorkerEndpoint: Sendable {
+        package var url: String
+        package var release: @Sendable () -> Void
+        package init(url: String, release: @Sendable @escaping () -> Void) {
+            self.url = url
+            self.release = release
         }
     }
 
@@ -172,12 +182,12 @@ package final class LocalLauncher: Sendable {
             env["FANBENCH_VCPU_QUOTA_US"] = String(Int((options.cpuScale * Double(LambdaSize.cfsPeriodMicros)).rounded()))
         }
         if v1, options.initCPUMultiplier > 1 { env["FANBENCH_INIT_CPU_MULTIPLIER"] = String(options.initCPUMultiplier) }
-        if let endpoint = options.workerEndpoint {
-            do { env["FANBENCH_S3_ENDPOINT"] = try endpoint() } catch {
-                if let group { options.cgroups?.remove(group) }
-                throw error
-            }
+        let endpoint: WorkerEndpoint?
+        do { endpoint = try options.workerEndpoint?() } catch {
+            if let group { options.cgroups?.remove(group) }
+            throw error
         }
+        if let endpoint { env["FANBENCH_S3_ENDPOINT"] = endpoint.url }
         let (exe, args) = CgroupManager.joinAndExec(group, executable: options.workerBinary, arguments: [
             "--coordinator", options.coordinatorAddress, "--size-mb", String(size.memoryMB), "--worker-id", workerID,
             "--log-dir", options.logDirectory + "/functions/" + workerID,
@@ -188,6 +198,7 @@ package final class LocalLauncher: Sendable {
             pid = try ProcessLauncher.spawn(executable: exe, arguments: args, logPath: logPath, environment: env)
         } catch {
             if let group { options.cgroups?.remove(group) }
+            endpoint?.release()
             throw error
         }
         let child = Child(pid: pid, group: group, workerID: workerID, sizeMB: size.memoryMB, reaped: DispatchSemaphore(value: 0))
@@ -204,6 +215,7 @@ package final class LocalLauncher: Sendable {
             }
             let status = ProcessLauncher.waitForExit(pid)
             if let group { options.cgroups?.remove(group) }
+            endpoint?.release()
             if let line = ProcessLauncher.lastLine(ofFile: logPath) { lastWords.withLockedValue { $0[workerID] = line } }
             children.withLockedValue { _ = $0.removeValue(forKey: pid) }
             child.reaped.signal()

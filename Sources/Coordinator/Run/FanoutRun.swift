@@ -62,7 +62,7 @@ package enum FanoutRun {
         package var pacesHandlers = false
         package var initCPUMultiplier: Double = 1
         /// Local workers: each one's own S3 endpoint (`LocalLauncher.Options.workerEndpoint`).
-        package var workerEndpoint: (@Sendable () throws -> String)?
+        package var workerEndpoint: (@Sendable () throws -> LocalLauncher.WorkerEndpoint)?
         /// `fanbench resume`: the invocations already done, the keys they were planned over, the
         /// counters so far and where the timeline goes on.
         package var resume: Resume?
