@@ -185,12 +185,12 @@ package struct Calibration: Sendable {
         var slowest = 0.0
         let checkEstimate = Self.seconds(estimate(cells: options.fitCells + options.checkCells, invocations: options.checkInvocations))
 
+        /// The check's expected seconds: its estimate, scaled by how far evaluations overran theirs.
+        func checkSeconds() -> Double { checkEstimate * (evaluations.isEmpty ? 1 : max(1, slowest / estimated)) }
         /// Whether one more evaluation, and the check after it, still fit the budget.
         func affordable() -> Bool {
             let each = max(slowest, evaluations.isEmpty ? estimated : 0)
-            let ratio = evaluations.isEmpty ? 1 : max(1, slowest / estimated)
-            let left = Self.seconds(deadline - ContinuousClock.now)
-            return left > each + checkEstimate * ratio
+            return Self.seconds(deadline - ContinuousClock.now) > each + checkSeconds()
         }
         func evaluate(_ p: Point) async throws -> Double {
             let t0 = ContinuousClock.now
@@ -243,8 +243,7 @@ package struct Calibration: Sendable {
         var checked: [Finalist] = []
         for (n, candidate) in finalists.enumerated() {
             if n > 0 {
-                let ratio = max(1, slowest / max(estimated, 1))
-                guard Self.seconds(deadline - ContinuousClock.now) > checkEstimate * ratio else {
+                guard Self.seconds(deadline - ContinuousClock.now) > checkSeconds() else {
                     notice("calibrate: no budget left to check the runner-up (\(candidate))")
                     break
                 }
