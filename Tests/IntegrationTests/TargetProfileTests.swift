@@ -1,5 +1,6 @@
 import FanbenchBase
 import FanbenchLocalTarget
+import FanbenchProxy
 import FanbenchReport
 import FanbenchS3
 import Foundation
@@ -35,7 +36,7 @@ struct TargetProfileTests {
         let running = try #require(target.runningState())
         #expect(running.endpoint == "https://127.0.0.1:\(ports[4])")
         #expect(running.directEndpoint == "https://127.0.0.1:\(ports[0])")
-        #expect(running.emulation?.rttMs == 15.5)
+        #expect(running.emulation?.rttMs == NetworkProfile.lambdaSameRegion.rttMs)
         let env = try await cli.run(["target", "env", "--state-dir", state])
         #expect(env.stdout.contains("AWS_ENDPOINT_URL='https://127.0.0.1:\(ports[4])'"))
         let direct = try await cli.run(["target", "env", "--state-dir", state, "--direct"])
