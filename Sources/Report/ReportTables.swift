@@ -31,6 +31,7 @@ package enum ReportTables {
             if let t = e.tailRate, t > 0, let ms = e.tailMs { extra += ", tail \(formatNumber(t * 100))% +\(formatNumber(ms)) ms" }
             if let b = e.bandwidthMbps { extra += ", \(formatNumber(b)) Mbit/s" }
             if let rps = e.instanceRps { extra += ", \(formatNumber(rps)) requests/s per instance" }
+            if let cost = e.blockCostUs { extra += ", \(formatNumber(cost)) µs CPU per function thread block" }
             lines.append("EMULATED network (\(e.profile): \(formatNumber(e.rttMs)) ms RTT, \(e.jitter) jitter\(extra), TLS \(e.tls ? "on" : "off")) against a local SeaweedFS: not AWS figures")
             if e.profileHash != nil || e.cpu != nil { lines.append("profile: \(e.profileLabel)") }
         }

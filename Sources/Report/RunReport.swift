@@ -43,6 +43,8 @@ package struct RunReport: Codable, Sendable {
         /// Requests a second one instance's network path passed (absent: no limit).
         package var instanceRps: Double?
         package var initCpuMultiplier: Double?
+        /// CPU µs a function's quota was charged per block of one of its threads (nil: none).
+        package var blockCostUs: Double?
         /// Whether handlers were held to one vCPU's speed above one vCPU of quota: process, none,
         /// or unavailable (the profile asks, the workers' cgroups cannot: v1 only).
         package var vcpuPacing: String?

@@ -13,7 +13,8 @@ struct CalibrateCommand: AsyncParsableCommand {
         discussion: """
             Runs the reference's columns (the seed blog's three handlers by default, through plans/seed-python.yaml) \
             on the fitted cells under candidate profiles — a compass search over the Lambda vCPU's CPU-probe score, \
-            the RTT median, its lognormal spread, a new connection's round trips and the tail rate — every candidate \
+            the CPU a function thread's block costs, the RTT median, the requests a second one instance's path \
+            passes, its lognormal spread, a new connection's round trips and the tail rate — every candidate \
             a real, stored run; stops before the budget would be overrun, then checks the best with more invocations \
             on the fitted and the held-out cells. Writes the profile (with its fit) for `fanbench run --profile` and \
             a plan's profile:. The reference: the fidelity form (shared/fidelity/blog-2020.json) or a fanbench report \

@@ -50,6 +50,19 @@ import Testing
         moved.network.rttMs = 13
         #expect(moved.hash != p.hash)
         #expect(p.hash.count == 12)
+        // A block cost is a parameter (another hash); none keeps the hash profiles had before it.
+        #expect(!p.canonical.contains("block_cost_us"))
+        var charged = p
+        charged.blockCostMicros = 120
+        #expect(charged.hash != p.hash)
+        let chargedPath = try temp(charged.yaml())
+        defer { try? FileManager.default.removeItem(atPath: chargedPath) }
+        let chargedBack = try EmulationProfile.load(path: chargedPath)
+        #expect(chargedBack.blockCostMicros == 120)
+        #expect(chargedBack.hash == charged.hash)
+        #expect(charged.reportEmulation(tls: true, probe: nil, applied: true, pacingAvailable: true).blockCostUs == 120)
+        #expect(p.reportEmulation(tls: true, probe: nil, applied: true, pacingAvailable: true).blockCostUs == nil)
+        #expect(charged.reportEmulation(tls: true, probe: nil, applied: false, pacingAvailable: false).blockCostUs == nil, "not claimed where not charged")
     }
 
     @Test(arguments: [
@@ -58,6 +71,7 @@ import Testing
         ("name: x\nnetwork: {rtt_ms: 10, jitter: gaussian}\n", "jitter"),
         ("name: x\nnetwork: {rtt_ms: 10}\ncpu: {vcpu_score: abc}\n", "cpu.vcpu_score"),
         ("name: x\nnetwork: {rtt_ms: 10}\ncpu: {pacing: thread}\n", "cpu.pacing"),
+        ("name: x\nnetwork: {rtt_ms: 10}\ncpu: {block_cost_us: -3}\n", "cpu.block_cost_us"),
         ("name: x\nnetwork: {rtt_ms: 10, ttl: 3}\n", "unknown key 'network.ttl'"),
         ("name: x\nnetwork: {rtt_ms: 10, instance_rps: 0}\n", "network.instance_rps"),
         ("network: {rtt_ms: 10}\n", "needs a 'name'"),
@@ -222,6 +236,10 @@ import Testing
         #expect(p.moved(4, step: 1, up: true) == nil, "already at the upper bound")
         #expect(p.moved(5, step: 0.02, up: false) == nil)
         #expect(p.moved(3, step: 0.15, up: false)?.sigma == 0)
+        #expect(p.moved(6, step: 40, up: true)?.blockCostUs == 40, "block_cost_us moves by µs")
+        #expect(p.moved(6, step: 40, up: false) == nil, "already at 0")
+        #expect(p.moved(6, step: 40, up: true)!.profile(from: .lambdaSameRegion, name: "x").blockCostMicros == 40)
+        #expect(Set(Calibration.Point.order) == Set(Calibration.Point.names.indices), "every parameter is searched")
         let profile = p.moved(3, step: 0.15, up: false)!.profile(from: .lambdaSameRegion, name: "x")
         #expect(profile.network.jitter == .fixed, "sigma 0 is fixed jitter")
         #expect(profile.network.instanceRequestsPerSecond == 200)

@@ -31,12 +31,13 @@ struct FunctionIntegrationTests {
     }
 
     func run(_ id: String, bucket: String, size: Int = 1024, strategies: [Strategy], functions: [FunctionDefinition],
-             invocations: Int = 2, cold: Bool = false) async throws -> RunReport {
+             invocations: Int = 2, cold: Bool = false, blockCostMicros: Double = 0) async throws -> RunReport {
         let config = try await base.seeded(bucket, objects: 10)
         var options = try base.localOptions(id, bucket: bucket, sizes: [size], strategies: strategies + functions.map { .function($0.name) },
                                             invocations: invocations)
         options.functions = Dictionary(uniqueKeysWithValues: functions.map { ($0.name, $0) })
         options.cold = cold
+        options.blockCostMicros = blockCostMicros
         return try await FanoutRun.execute(s3: config, options: options, logger: base.logger).report
     }
 
@@ -120,6 +121,26 @@ struct FunctionIntegrationTests {
         // And the built-in strategy beside them completed.
         #expect(try config(report, "serial").calls?.count == 20)
         #expect(report.functionErrorSummaries.count == 9)
+    }
+
+    /// A profile's block cost spends the size's quota. The handler blocks 300 times and computes
+    /// 1 ms after each: 0.3 s of CPU and 0.3 s asleep, under 1024 MB's 0.58 of a core ≈ 0.65 s.
+    /// Charged 2 ms of CPU a block, the group must also pay 0.6 s that the worker spins, and
+    /// the handler gets its share of the quota only beside it: ≈ 1.5 s. Were the charge spent
+    /// outside the worker's group, both would take the same time.
+    @Test(.enabled(if: pythonPath != nil, pythonReason))
+    func aBlockCostSpendsTheSizesQuota() async throws {
+        let blocks = python("blocks", "handlers.blocks")
+        func meanMs(_ report: RunReport) throws -> Double {
+            let c = try config(report, "blocks")
+            #expect(c.invocations.errors == 0, "\(c.invocations.firstError ?? "")")
+            return c.invocations.meanMs
+        }
+        let free = try meanMs(try await run("fn-block-free", bucket: "fb-it-fn", strategies: [], functions: [blocks], invocations: 2))
+        let charged = try meanMs(try await run("fn-block-cost", bucket: "fb-it-fn", strategies: [], functions: [blocks], invocations: 2,
+                                               blockCostMicros: 2000))
+        #expect(free < 1100, "300 blocks and 0.3 s of CPU uncharged: \(free) ms")
+        #expect(charged > free * 1.5, "charged 2 ms a block: \(charged) ms against \(free) ms")
     }
 
     @Test(.enabled(if: pythonPath != nil, pythonReason))

@@ -36,6 +36,8 @@ package final class LocalLauncher: Sendable {
         package var pacesHandlers = false
         /// The init phase's quota × this (`InitCPUBoost` in the worker); 1: the size's share.
         package var initCPUMultiplier: Double = 1
+        /// CPU µs a function's quota is charged per block of one of its threads (a profile's `block_cost_us`).
+        package var blockCostMicros: Double = 0
         /// The CA file workers trust on a TLS control channel; nil: plaintext.
         package var tlsCA: String?
         /// Each new worker's own S3 endpoint (a proxy listener of its own, so its requests queue
@@ -182,6 +184,8 @@ package final class LocalLauncher: Sendable {
             env["FANBENCH_VCPU_QUOTA_US"] = String(Int((options.cpuScale * Double(LambdaSize.cfsPeriodMicros)).rounded()))
         }
         if v1, options.initCPUMultiplier > 1 { env["FANBENCH_INIT_CPU_MULTIPLIER"] = String(options.initCPUMultiplier) }
+        // The worker shares its group's quota with its function: v1 or v2 alike.
+        if group != nil, options.blockCostMicros > 0 { env["FANBENCH_BLOCK_COST_US"] = String(options.blockCostMicros) }
         let endpoint: WorkerEndpoint?
         do { endpoint = try options.workerEndpoint?() } catch {
             if let group { options.cgroups?.remove(group) }

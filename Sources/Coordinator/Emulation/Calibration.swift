@@ -42,19 +42,23 @@ package struct Calibration: Sendable {
         package var sigma: Double
         package var handshakeRtts: Double
         package var tailRate: Double
+        /// CPU µs charged per block of a function's thread (`BlockCharge`).
+        package var blockCostUs: Double = 0
 
-        /// Searched in this order: the parameters that move the cells most first.
-        static let names = ["vcpu_score", "rtt_ms", "instance_rps", "sigma", "handshake_rtts", "tail_rate"]
-        static let lower = [1.0, 2, 20, 0, 0, 0]
-        static let upper = [100_000.0, 60, 5000, 1.2, 4, 0.2]
+        static let names = ["vcpu_score", "rtt_ms", "instance_rps", "sigma", "handshake_rtts", "tail_rate", "block_cost_us"]
+        /// Searched in this order: the parameters that move the cells most first (vcpu_score and
+        /// block_cost_us trade against each other: both decide a capped handler's CPU).
+        static let order = [0, 6, 1, 2, 3, 4, 5]
+        static let lower = [1.0, 2, 20, 0, 0, 0, 0]
+        static let upper = [100_000.0, 60, 5000, 1.2, 4, 0.2, 2000]
         /// Starting steps (vcpu_score's and instance_rps's are factors) and the smallest worth taking.
-        static let firstSteps = [1.3, 2, 1.4, 0.15, 1, 0.02]
-        static let lastSteps = [1.03, 0.25, 1.04, 0.02, 0.25, 0.004]
+        static let firstSteps = [1.3, 2, 1.4, 0.15, 1, 0.02, 40]
+        static let lastSteps = [1.03, 0.25, 1.04, 0.02, 0.25, 0.004, 5]
         static let factorSteps: Set<Int> = [0, 2]
         static let noLimit = upper[2]
 
         subscript(i: Int) -> Double {
-            get { [vcpuScore, rttMs, instanceRps, sigma, handshakeRtts, tailRate][i] }
+            get { [vcpuScore, rttMs, instanceRps, sigma, handshakeRtts, tailRate, blockCostUs][i] }
             set {
                 // Rounded to what the profile file keeps, so the file is exactly the point.
                 switch i {
@@ -63,7 +67,8 @@ package struct Calibration: Sendable {
                 case 2: instanceRps = newValue.rounded()
                 case 3: sigma = (newValue * 1000).rounded() / 1000
                 case 4: handshakeRtts = (newValue * 100).rounded() / 100
-                default: tailRate = (newValue * 10000).rounded() / 10000
+                case 5: tailRate = (newValue * 10000).rounded() / 10000
+                default: blockCostUs = newValue.rounded()
                 }
             }
         }
@@ -87,6 +92,7 @@ package struct Calibration: Sendable {
             p.network.handshakeRoundTrips = handshakeRtts
             p.network.tailProbability = tailRate
             if tailRate > 0 && p.network.tailMs == 0 { p.network.tailMs = 50 }
+            p.blockCostMicros = blockCostUs
             p.file = nil
             p.fitText = nil
             return p
@@ -95,6 +101,7 @@ package struct Calibration: Sendable {
         package var description: String {
             String(format: "vcpu %.2f, rtt %.2f ms, %@, sigma %.3f, handshake %.2f RTT, tail %.4f", vcpuScore, rttMs,
                    instanceRps >= Self.noLimit ? "no request limit" : String(format: "%.0f requests/s", instanceRps), sigma, handshakeRtts, tailRate)
+                + (blockCostUs > 0 ? String(format: ", block %.0f µs", blockCostUs) : "")
         }
     }
 
@@ -178,7 +185,8 @@ package struct Calibration: Sendable {
         var point = Point(vcpuScore: options.start.vcpuScore ?? probe.score, rttMs: options.start.network.rttMs,
                           instanceRps: min(Point.noLimit, options.start.network.instanceRequestsPerSecond ?? Point.noLimit),
                           sigma: { if case .lognormal(let s) = options.start.network.jitter { return s } else { return 0 } }(),
-                          handshakeRtts: options.start.network.handshakeRoundTrips, tailRate: options.start.network.tailProbability)
+                          handshakeRtts: options.start.network.handshakeRoundTrips, tailRate: options.start.network.tailProbability,
+                          blockCostUs: options.start.blockCostMicros)
         point[0] = point.vcpuScore
         var evaluations: [(point: Point, score: Double, runID: String)] = []
         let estimated = Self.seconds(estimate(cells: options.fitCells, invocations: options.searchInvocations))
@@ -211,7 +219,7 @@ package struct Calibration: Sendable {
         var lastGood = [Bool](repeating: true, count: steps.count)
         search: while true {
             var improved = false
-            for i in steps.indices where steps[i] > Point.lastSteps[i] {
+            for i in Point.order where steps[i] > Point.lastSteps[i] {
                 // The direction that helped last time first.
                 for up in lastGood[i] ? [true, false] : [false, true] {
                     guard let candidate = point.moved(i, step: steps[i], up: up) else { continue }

@@ -23,6 +23,9 @@ package struct EmulationProfile: Sendable, Equatable {
     /// Whether, above one vCPU of quota, a function's process is held to one vCPU's speed
     /// (`VCPUPacer`; the file's `pacing: process`, or `none`).
     package var pacesHandlers = true
+    /// CPU µs a function's quota is charged each time one of its threads blocks: Lambda's vCPU
+    /// halt-polls before it sleeps, on the function's quota (`BlockCharge`; 0: none).
+    package var blockCostMicros: Double = 0
     /// Where it came from: nil for a built-in, else the file's path.
     package var file: String?
     /// What `fanbench calibrate` recorded about the fit (kept as written; not a parameter).
@@ -44,7 +47,7 @@ package struct EmulationProfile: Sendable, Equatable {
     /// so two files with the same parameters compare equal).
     package var canonical: String {
         network.summary + ";vcpu_score=\(vcpuScore.map(Self.number) ?? "host");init_cpu_multiplier=\(Self.number(initCPUMultiplier))"
-            + ";pacing=\(pacesHandlers ? "process" : "none")"
+            + ";pacing=\(pacesHandlers ? "process" : "none")" + (blockCostMicros > 0 ? ";block_cost_us=\(Self.number(blockCostMicros))" : "")
     }
 
     /// The first 12 hex digits of SHA-256 over `canonical`.
@@ -71,6 +74,8 @@ package struct EmulationProfile: Sendable, Equatable {
         e.bandwidthMbps = network.bandwidthBytesPerSecond.map { $0 / 125_000 }
         e.instanceRps = network.instanceRequestsPerSecond
         e.initCpuMultiplier = initCPUMultiplier
+        // Charged by local workers only (they share a capped group with their function).
+        e.blockCostUs = applied && blockCostMicros > 0 ? blockCostMicros : nil
         e.vcpuPacing = !pacesHandlers ? "none" : pacingAvailable ? "process" : "unavailable (cgroup v1 only)"
         if let probe {
             e.cpu = RunReport.Emulation.CPU(probeScore: probe.score, vcpuScore: vcpuScore, scale: cpuScale(hostScore: probe.score), applied: applied)
@@ -88,7 +93,7 @@ package struct EmulationProfile: Sendable, Equatable {
 
     package static let keys = ["name", "network", "cpu", "fit"]
     static let networkKeys = ["rtt_ms", "jitter", "tail_rate", "tail_ms", "handshake_rtts", "bandwidth_mbps", "instance_rps"]
-    static let cpuKeys = ["vcpu_score", "init_cpu_multiplier", "pacing"]
+    static let cpuKeys = ["vcpu_score", "init_cpu_multiplier", "pacing", "block_cost_us"]
 
     /// A built-in's name (`lambda-same-region`; `none` is no profile: nil) or a profile file's path.
     package static func resolve(_ spec: String, relativeTo directory: String? = nil) throws(FanbenchError) -> EmulationProfile? {
@@ -131,6 +136,7 @@ package struct EmulationProfile: Sendable, Equatable {
         var vcpu: Double?
         var initMultiplier = 1.0
         var paces = true
+        var blockCost = 0.0
         var fitText: String?
         for (k, v) in top {
             switch k.string ?? "" {
@@ -169,6 +175,7 @@ package struct EmulationProfile: Sendable, Equatable {
                             throw fail(cv, "'cpu.pacing' must be process (above one vCPU of quota, a handler is held to one vCPU, right for CPython and Node) or none")
                         }
                         paces = s == "process"
+                    case "block_cost_us": blockCost = cv.null != nil ? 0 : try number(cv, "cpu.block_cost_us", 0...10_000)
                     default: throw fail(ck, "unknown key 'cpu.\(ck.string ?? "")' (known: \(cpuKeys.joined(separator: ", ")))")
                     }
                 }
@@ -182,6 +189,7 @@ package struct EmulationProfile: Sendable, Equatable {
         guard sawNetwork, network.rttMs > 0 else { throw fail(root, "a profile needs 'network' with rtt_ms above 0") }
         var p = EmulationProfile(name: name, network: network, vcpuScore: vcpu, initCPUMultiplier: initMultiplier)
         p.pacesHandlers = paces
+        p.blockCostMicros = blockCost
         p.fitText = fitText
         return p
     }
@@ -204,6 +212,7 @@ package struct EmulationProfile: Sendable, Equatable {
               vcpu_score: \(vcpuScore.map { String(format: "%.2f", $0) } ?? "null")   # one Lambda vCPU on fanbench's CPU probe (M bytecodes per CPU second)
               init_cpu_multiplier: \(Self.number(initCPUMultiplier))
               pacing: \(pacesHandlers ? "process" : "none")    # above one vCPU of quota, a handler's process held to one vCPU's speed
+              block_cost_us: \(Self.number(blockCostMicros))   # CPU µs charged to a function's quota each time one of its threads blocks (a vCPU halt-polls)
 
             """
         if let fit { out += "fit:\n" + fit.split(separator: "\n", omittingEmptySubsequences: false).map { $0.isEmpty ? "" : "  " + $0 }.joined(separator: "\n") + "\n" }

@@ -61,6 +61,8 @@ package enum FanoutRun {
         package var cpuScale: Double = 1
         package var pacesHandlers = false
         package var initCPUMultiplier: Double = 1
+        /// CPU µs a function's quota is charged per block of one of its threads (`BlockCharge`).
+        package var blockCostMicros: Double = 0
         /// Local workers: each one's own S3 endpoint (`LocalLauncher.Options.workerEndpoint`).
         package var workerEndpoint: (@Sendable () throws -> LocalLauncher.WorkerEndpoint)?
         /// `fanbench resume`: the invocations already done, the keys they were planned over, the
@@ -407,13 +409,15 @@ struct RunDriver: Service {
             }
             switch options.workers {
             case .local(let cgroups, let budget, let perSize, let binary):
-                let launcher = LocalLauncher(options: .init(
+                var launcherOptions = LocalLauncher.Options(
                     workerBinary: binary, coordinatorAddress: address.description, token: options.token,
                     environment: FanoutRun.workerEnvironment(s3.credentials, region: s3.region), logDirectory: options.logDirectory, runID: options.runID,
                     cpuBudget: budget, hostCores: ProcessInfo.processInfo.activeProcessorCount, workersPerSize: perSize,
                     cgroups: cgroups, cold: options.cold, cpuScale: options.cpuScale, pacesHandlers: options.pacesHandlers,
                     initCPUMultiplier: options.initCPUMultiplier, tlsCA: options.tls == nil ? nil : options.workerTLSCA,
-                    workerEndpoint: options.workerEndpoint), logger: logger)
+                    workerEndpoint: options.workerEndpoint)
+                launcherOptions.blockCostMicros = options.blockCostMicros
+                let launcher = LocalLauncher(options: launcherOptions, logger: logger)
                 hooks.launcher(launcher)
                 defer {
                     state.setLauncherOutcome(oversubscribed: launcher.oversubscribed.withLockedValue { $0 },

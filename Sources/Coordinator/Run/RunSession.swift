@@ -262,6 +262,7 @@ package struct RunSession {
         options.cpuScale = cpuScale
         options.pacesHandlers = profiled?.profile.pacesHandlers ?? false
         options.initCPUMultiplier = profiled?.profile.initCPUMultiplier ?? 1
+        options.blockCostMicros = workers.localCgroups != nil ? profiled?.profile.blockCostMicros ?? 0 : 0
         options.workerEndpoint = workerEndpoint
         options.heartbeatSilence = .seconds(r.workerSilenceSeconds)
         options.tls = tls?.side

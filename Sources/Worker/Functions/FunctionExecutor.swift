@@ -28,6 +28,8 @@ package actor FunctionExecutor: InvocationExecutor {
         package var vcpuQuotaMicros: Int?
         /// The init phase's CPU quota as a multiple of the size's (`InitCPUBoost`; 1: none).
         package var initCPUMultiplier: Double = 1
+        /// CPU µs the function's quota is charged each time one of its threads blocks (`BlockCharge`; 0: none).
+        package var blockCostMicros: Double = 0
 
         package init(sizeMB: Int, logDirectory: String, environment: [String: String] = ProcessInfo.processInfo.environment,
                      sandboxGroup: SandboxMeter.Group? = nil) {
@@ -73,12 +75,14 @@ package actor FunctionExecutor: InvocationExecutor {
     private let decoder = JSONCoding.decoder()
     private let pacer: VCPUPacer?
     private let initBoost: InitCPUBoost?
+    private let blockCharge: BlockCharge?
 
     package init(options: Options, cgroup: CgroupReader = CgroupReader()) {
         self.options = options
         self.cgroup = cgroup
         throttle = cgroup.throttleSource()
         pacer = options.vcpuQuotaMicros.flatMap { VCPUPacer(reader: cgroup, quotaMicros: $0) }
+        blockCharge = BlockCharge(costMicros: options.blockCostMicros)
         initBoost = options.initCPUMultiplier > 1
             ? InitCPUBoost(reader: cgroup, multiplier: options.initCPUMultiplier,
                            cores: cgroup.limits().cores ?? ProcessInfo.processInfo.activeProcessorCount)
@@ -308,6 +312,7 @@ package actor FunctionExecutor: InvocationExecutor {
         close(fds[1])
         meter.adopt(pid)
         pacer?.start(pid: pid)
+        blockCharge?.start(pid: pid)
         let output = log.drain(fds[0])
         sandbox = Sandbox(definition: definition, pid: pid, generation: generation, output: output)
         let signals = server.signals
@@ -354,6 +359,7 @@ package actor FunctionExecutor: InvocationExecutor {
             }
         }
         pacer?.stop()
+        blockCharge?.stop()
         meter?.killAll()
         meter?.revokeHeadroom()
         server.reset()

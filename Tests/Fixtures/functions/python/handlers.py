@@ -34,3 +34,13 @@ def environment(event, context):
         json.dump(dict(os.environ), f)
     return 'written'
 
+
+
+def blocks(event, context):
+    # 300 times: block (a 1 ms sleep), then compute for 1 ms of CPU.
+    for _ in range(300):
+        time.sleep(0.001)
+        t = time.thread_time()
+        while time.thread_time() - t < 0.001:
+            pass
+    return 'blocked'
