@@ -12,6 +12,13 @@ package func monotonicNanoseconds() -> UInt64 {
     return UInt64(ts.tv_sec) * 1_000_000_000 + UInt64(ts.tv_nsec)
 }
 
+/// This thread's CPU time in nanoseconds (CLOCK_THREAD_CPUTIME_ID).
+package func threadCPUNanoseconds() -> UInt64 {
+    var ts = timespec()
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts)
+    return UInt64(ts.tv_sec) * 1_000_000_000 + UInt64(ts.tv_nsec)
+}
+
 /// User and system CPU time of this process, in microseconds.
 package func processCPUMicroseconds() -> (user: Int, system: Int) {
     var usage = rusage()

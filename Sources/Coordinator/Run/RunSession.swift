@@ -262,7 +262,7 @@ package struct RunSession {
         options.cpuScale = cpuScale
         options.pacesHandlers = profiled?.profile.pacesHandlers ?? false
         options.initCPUMultiplier = profiled?.profile.initCPUMultiplier ?? 1
-        options.blockCostMicros = workers.localCgroups != nil ? profiled?.profile.blockCostMicros ?? 0 : 0
+        options.blockCostMicros = profiled?.profile.blockCostMicros ?? 0   // charged only by workers in a capped group of their own
         options.workerEndpoint = workerEndpoint
         options.heartbeatSilence = .seconds(r.workerSilenceSeconds)
         options.tls = tls?.side

@@ -30,13 +30,11 @@ package final class BlockCharge: @unchecked Sendable {
     private var current: Run?
 
     private final class Run: @unchecked Sendable {
-        let pid: pid_t
         let lock = NSLock()
         var stopped = false
         var switches: UInt64 = 0
         var chargedNanos: UInt64 = 0
         let done = DispatchSemaphore(value: 0)
-        init(pid: pid_t) { self.pid = pid }
     }
 
     /// nil when `costMicros` is not above 0.
@@ -50,7 +48,7 @@ package final class BlockCharge: @unchecked Sendable {
     /// Charges for `pid`'s blocking until `stop` (or until it is gone).
     package func start(pid: pid_t) {
         stop()
-        let run = Run(pid: pid)
+        let run = Run()
         lock.withLock { current = run }
         let cost = costNanos, interval = intervalMicros, maxOwed = maxOwedNanos
         let thread = Thread {
@@ -59,14 +57,14 @@ package final class BlockCharge: @unchecked Sendable {
             var owed: UInt64 = 0
             while !run.lock.withLock({ run.stopped }) {
                 usleep(interval)
-                let t0 = Self.threadCPUNanos()
+                let t0 = threadCPUNanoseconds()
                 guard let counts = Self.voluntarySwitches(pid: pid) else { break }
                 var delta: UInt64 = 0
                 for (tid, n) in counts { delta += n &- min(n, last[tid] ?? 0) }
                 last = counts
                 owed = min(maxOwed, owed + delta * cost)
                 // Counting costs CPU in the same group too: it is part of the charge, not on top of it.
-                let counting = Self.threadCPUNanos() &- t0
+                let counting = threadCPUNanoseconds() &- t0
                 owed -= min(owed, counting)
                 let spent = Self.spin(nanos: owed, until: { run.lock.withLock { run.stopped } })
                 owed -= min(owed, spent)
@@ -89,30 +87,18 @@ package final class BlockCharge: @unchecked Sendable {
         return run.lock.withLock { (run.switches, run.chargedNanos) }
     }
 
-    /// Switches counted and CPU charged so far for the running function (tests, logs).
-    package var charged: (switches: UInt64, chargedNanos: UInt64)? {
-        guard let run = lock.withLock({ current }) else { return nil }
-        return run.lock.withLock { (run.switches, run.chargedNanos) }
-    }
-
     /// Spins until this thread has used `nanos` of CPU (or `stop` says so); the CPU it used.
     static func spin(nanos: UInt64, until stop: () -> Bool) -> UInt64 {
         guard nanos > 0 else { return 0 }
-        let start = threadCPUNanos()
+        let start = threadCPUNanoseconds()
         var used: UInt64 = 0
         var checks = 0
         while used < nanos {
             checks += 1
             if checks % 1024 == 0, stop() { break }
-            used = threadCPUNanos() &- start
+            used = threadCPUNanoseconds() &- start
         }
         return used
-    }
-
-    static func threadCPUNanos() -> UInt64 {
-        var ts = timespec()
-        clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts)
-        return UInt64(ts.tv_sec) * 1_000_000_000 + UInt64(ts.tv_nsec)
     }
 
     /// Each thread's `voluntary_ctxt_switches`, by thread id; nil when the process is gone.
@@ -120,39 +106,18 @@ package final class BlockCharge: @unchecked Sendable {
         guard let dir = opendir("/proc/\(pid)/task") else { return nil }
         defer { closedir(dir) }
         var out: [Int32: UInt64] = [:]
-        var buffer = [UInt8](repeating: 0, count: 4096)
         while let entry = readdir(dir) {
             let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix(while: { $0 != 0 }), as: UTF8.self) }
-            guard let tid = Int32(name) else { continue }
-            let fd = open("/proc/\(pid)/task/\(tid)/status", O_RDONLY)
-            guard fd >= 0 else { continue }
-            let n = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
-            close(fd)
-            guard n > 0, let count = parseVoluntary(buffer[0..<n]) else { continue }
+            guard let tid = Int32(name), let status = SmallFile.bytes("/proc/\(pid)/task/\(tid)/status"),
+                  let count = parseVoluntary(status) else { continue }
             out[tid] = count
         }
         return out
     }
 
-    /// The number after `voluntary_ctxt_switches:` in a status file's bytes.
+    /// The number after `voluntary_ctxt_switches:` in a status file's bytes (not the
+    /// `nonvoluntary_` line's).
     static func parseVoluntary(_ bytes: ArraySlice<UInt8>) -> UInt64? {
-        let key = Array("\nvoluntary_ctxt_switches:".utf8)
-        var i = bytes.startIndex
-        while i + key.count <= bytes.endIndex {
-            if bytes[i] == key[0], bytes[i..<(i + key.count)].elementsEqual(key) {
-                var j = i + key.count
-                while j < bytes.endIndex, bytes[j] == 0x20 || bytes[j] == 0x09 { j += 1 }
-                var v: UInt64 = 0
-                var digits = 0
-                while j < bytes.endIndex, bytes[j] >= 0x30, bytes[j] <= 0x39 {
-                    v = v * 10 + UInt64(bytes[j] - 0x30)
-                    j += 1
-                    digits += 1
-                }
-                return digits > 0 ? v : nil
-            }
-            i += 1
-        }
-        return nil
+        SmallFile.number(after: "\nvoluntary_ctxt_switches:", in: bytes).map { UInt64($0) }
     }
 }
