@@ -17,11 +17,13 @@ package enum Seeder {
         return prefix + "obj-" + String(repeating: "0", count: max(0, width - digits.count)) + digits
     }
 
-    /// A new bucket's first writes can fail for some seconds on a store still making its
-    /// volumes (SeaweedFS answers 500 "volume N not found" while its volume server creates the
-    /// volumes the master has just assigned; seen for ~8 s). So the first missing object is
-    /// written alone, again every `pause` while it fails with a retryable error, for up to
-    /// `firstWriteWindow`; the rest follow in parallel once one write has gone through.
+    /// A new bucket's writes can fail for some seconds on a store still making its volumes
+    /// (SeaweedFS answers 500 "volume N not found" while its volume server creates the volumes
+    /// the master has just assigned — unevenly: writes to some volumes go through while others
+    /// are still missing; seen for ~8 s). So the first missing object is written alone, and
+    /// every write — that one and the rest, in parallel once one has gone through — is tried
+    /// again every `pause` while it fails with a retryable error, until `firstWriteWindow`
+    /// after the first write began.
     package static func seed(client: S3Client, bucket: String, objects count: Int, size: Int, prefix: String,
                             inFlight: Int = 32, firstWriteWindow: Duration = .seconds(30),
                             pause: Duration = .seconds(1)) async throws -> Result {
@@ -34,28 +36,27 @@ package enum Seeder {
         for o in present { sizes[o.key] = o.size }
         let missing = (0..<count).map { key($0, count: count, prefix: prefix) }.filter { sizes[$0] != Int64(size) }
         let body = (0..<size).map { UInt8(truncatingIfNeeded: $0 &* 31 &+ 7) }
-        if let first = missing.first {
-            let deadline = ContinuousClock.now + firstWriteWindow
+        let deadline = ContinuousClock.now + firstWriteWindow
+        @Sendable func put(_ key: String) async throws {
             while true {
                 do {
-                    _ = try await client.perform(.putObject(bucket: bucket, key: first, body: body))
-                    break
+                    _ = try await client.perform(.putObject(bucket: bucket, key: key, body: body))
+                    return
                 } catch {
                     guard error.isRetryable, ContinuousClock.now + pause < deadline else { throw error }
                     try await Task.sleep(for: pause)
                 }
             }
         }
+        if let first = missing.first { try await put(first) }
         try await withThrowingTaskGroup(of: Void.self) { group in
             var iterator = missing.dropFirst().makeIterator()
             for _ in 0..<max(1, inFlight) {
                 guard let k = iterator.next() else { break }
-                group.addTask { _ = try await client.perform(.putObject(bucket: bucket, key: k, body: body)) }
+                group.addTask { try await put(k) }
             }
             while try await group.next() != nil {
-                if let k = iterator.next() {
-                    group.addTask { _ = try await client.perform(.putObject(bucket: bucket, key: k, body: body)) }
-                }
+                if let k = iterator.next() { group.addTask { try await put(k) } }
             }
         }
         return Result(created: missing.count, existing: count - missing.count,

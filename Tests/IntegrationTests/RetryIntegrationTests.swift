@@ -133,6 +133,22 @@ struct RetryIntegrationTests {
         await server.shutdown()
     }
 
+    /// The volumes come up unevenly: a write after the first can still land on one that is
+    /// missing (netns-test saw the first write go through and later ones refused), so every
+    /// write waits it out, not only the first.
+    @Test func aLaterWriteRefusedByAVolumeStillMissingIsTriedAgain() async throws {
+        let created = ScriptedHTTPServer.Reply(status: 200, body: "")
+        let server = try await ScriptedHTTPServer([created, Self.emptyListing, created, Self.internalError, Self.internalError, created])
+        var config = configuration(port: server.port)
+        config.retry = .none
+        let result = try await S3Client.withClient(configuration: config, transport: .curl, maxConnections: 1) {
+            try await Seeder.seed(client: $0, bucket: "b", objects: 3, size: 4, prefix: "", inFlight: 1, pause: .milliseconds(20))
+        }
+        #expect(result.created == 3)
+        #expect(server.requests == 2 + 1 + 2 + 2, "bucket, listing, the first write, the second refused twice and written, the third")
+        await server.shutdown()
+    }
+
     @Test func aStoreThatKeepsRefusingStillFailsTheSeedOnceTheWindowIsOver() async throws {
         let server = try await ScriptedHTTPServer([.init(status: 200, body: ""), Self.emptyListing, Self.internalError])
         var config = configuration(port: server.port)
