@@ -7,7 +7,7 @@ package struct LambdaSize: Sendable, Hashable, Comparable, CustomStringConvertib
     package static let range = 128...10240
     /// MB of memory per vCPU.
     package static let mbPerVCPU = 1769.0
-    /// The CFS period caps are expressed over, µs.
+    /// The CFS period caps are expressed over, µs, unless a profile's `cpu.period_ms` says otherwise.
     package static let cfsPeriodMicros = 100_000
     /// The seed experiment's sizes.
     package static let seedSizes = [128, 512, 1024, 1536, 2048, 3008].map(LambdaSize.init(uncheckedMB:))
@@ -32,10 +32,11 @@ package struct LambdaSize: Sendable, Hashable, Comparable, CustomStringConvertib
         cores.map { min(cpu, Double($0)) } ?? cpu
     }
 
-    /// The CFS quota per period, µs, with the CPU scaled by `scale` (at most `cores` cores).
-    package func cfsQuotaMicros(scale: Double, cores: Int) -> Int {
-        guard scale != 1 else { return cfsQuotaMicros }
-        return max(1000, Int((Self.scaledCPU(cpu * scale, cores: cores) * Double(Self.cfsPeriodMicros)).rounded()))
+    /// The CFS quota per period, µs, with the CPU scaled by `scale` (at most `cores` cores), over
+    /// a period of `periodMicros` (a profile's `cpu.period_ms`; the kernel takes 1 ms to 1 s).
+    package func cfsQuotaMicros(scale: Double, cores: Int, periodMicros: Int = cfsPeriodMicros) -> Int {
+        guard scale != 1 || periodMicros != Self.cfsPeriodMicros else { return cfsQuotaMicros }
+        return max(1000, Int((Self.scaledCPU(cpu * scale, cores: cores) * Double(periodMicros)).rounded()))
     }
 
     /// The cores Lambda shows at this size.

@@ -42,6 +42,12 @@ import Testing
         #expect(CgroupReader(root: root, procSelfCgroup: proc).throttledMs() == 2.5)
         manager.remove(group)
         #expect(!FileManager.default.fileExists(atPath: root + "/fanbench/w1"))
+        // A profile's shorter period: the same share over it, read back as the same CPU.
+        let sliced = try manager.create(name: "w3", size: size, hostCores: 2, periodMicros: 20_000)
+        #expect(read(root + "/fanbench/w3/cpu.max") == "\(size.cfsQuotaMicros(scale: 1, cores: 2, periodMicros: 20_000)) 20000")
+        try "0::/fanbench/w3\n".write(toFile: proc, atomically: true, encoding: .utf8)
+        #expect(abs(CgroupReader(root: root, procSelfCgroup: proc).limits().cpu! - size.cpu) < 0.0001)
+        manager.remove(sliced)
     }
 
     @Test func v1WritesCapsAndReadsThemBack() throws {

@@ -63,6 +63,20 @@ import Testing
         #expect(charged.reportEmulation(tls: true, probe: nil, applied: true, pacingAvailable: true).blockCostUs == 120)
         #expect(p.reportEmulation(tls: true, probe: nil, applied: true, pacingAvailable: true).blockCostUs == nil)
         #expect(charged.reportEmulation(tls: true, probe: nil, applied: false, pacingAvailable: false).blockCostUs == nil, "not claimed where not charged")
+        // So is the CFS period: 100 ms (Linux's) keeps the hash; another one is written, read
+        // back and reported where fanbench caps the workers.
+        #expect(!p.canonical.contains("period_ms"))
+        var sliced = p
+        sliced.cfsPeriodMicros = 20_000
+        #expect(sliced.hash != p.hash)
+        let slicedPath = try temp(sliced.yaml())
+        defer { try? FileManager.default.removeItem(atPath: slicedPath) }
+        let slicedBack = try EmulationProfile.load(path: slicedPath)
+        #expect(slicedBack.cfsPeriodMicros == 20_000)
+        #expect(slicedBack.hash == sliced.hash)
+        #expect(sliced.reportEmulation(tls: true, probe: nil, applied: true, pacingAvailable: true).cpuPeriodMs == 20)
+        #expect(sliced.reportEmulation(tls: true, probe: nil, applied: false, pacingAvailable: false).cpuPeriodMs == nil)
+        #expect(try EmulationProfile.load(path: chargedPath).cfsPeriodMicros == 100_000, "a file that names no period has Linux's")
     }
 
     @Test(arguments: [
@@ -72,6 +86,7 @@ import Testing
         ("name: x\nnetwork: {rtt_ms: 10}\ncpu: {vcpu_score: abc}\n", "cpu.vcpu_score"),
         ("name: x\nnetwork: {rtt_ms: 10}\ncpu: {pacing: thread}\n", "cpu.pacing"),
         ("name: x\nnetwork: {rtt_ms: 10}\ncpu: {block_cost_us: -3}\n", "cpu.block_cost_us"),
+        ("name: x\nnetwork: {rtt_ms: 10}\ncpu: {period_ms: 0.5}\n", "'cpu.period_ms' must be a number from 1 to 1000"),
         ("name: x\nnetwork: {rtt_ms: 10, ttl: 3}\n", "unknown key 'network.ttl'"),
         ("name: x\nnetwork: {rtt_ms: 10, instance_rps: 0}\n", "network.instance_rps"),
         ("network: {rtt_ms: 10}\n", "needs a 'name'"),
@@ -103,6 +118,10 @@ import Testing
         #expect(size.cfsQuotaMicros(scale: 0.75, cores: 2) == Int((size.cpu * 0.75 * 100_000).rounded()))
         // Never more than the cores the worker has.
         #expect(try! LambdaSize(memoryMB: 3008).cfsQuotaMicros(scale: 1.5, cores: 2) == 200_000)
+        // Over a 20 ms period the same share, a fifth of the µs; never under the kernel's 1 ms.
+        #expect(size.cfsQuotaMicros(scale: 0.75, cores: 2, periodMicros: 20_000) == Int((size.cpu * 0.75 * 20_000).rounded()))
+        #expect(try! LambdaSize(memoryMB: 1769).cfsQuotaMicros(scale: 1, cores: 2, periodMicros: 20_000) == 20_000)
+        #expect(try! LambdaSize(memoryMB: 128).cfsQuotaMicros(scale: 0.5, cores: 2, periodMicros: 20_000) == 1000)
         let e = p.reportEmulation(tls: true, probe: CPUProbe.Measurement(score: 120, rounds: [120]), applied: true, pacingAvailable: false)
         #expect(e.cpu?.scale == 1)
         #expect(e.vcpuPacing == "unavailable (cgroup v1 only)", "a report never claims pacing the workers' cgroups could not do")

@@ -44,10 +44,12 @@ package struct CgroupManager: Sendable {
     }
 
     /// Creates the group `name` with the caps of `size`. Throws with what to do when it cannot.
-    /// `cpuScale` multiplies the quota (a profile's vCPU over this host's core; at most the cores).
-    package func create(name: String, size: LambdaSize, hostCores: Int, cpuScale: Double = 1) throws -> Group {
+    /// `cpuScale` multiplies the quota (a profile's vCPU over this host's core; at most the cores);
+    /// the quota is over a period of `periodMicros`.
+    package func create(name: String, size: LambdaSize, hostCores: Int, cpuScale: Double = 1,
+                        periodMicros: Int = LambdaSize.cfsPeriodMicros) throws -> Group {
         let cores = size.cores(hostCores: hostCores)
-        let quota = size.cfsQuotaMicros(scale: cpuScale, cores: cores)
+        let quota = size.cfsQuotaMicros(scale: cpuScale, cores: cores, periodMicros: periodMicros)
         let pinCores = cores < hostCores
         switch version {
         case .v2:
@@ -59,7 +61,7 @@ package struct CgroupManager: Sendable {
             try enable(controllers, in: parent)
             let dir = parent + "/" + name
             try makeDirectory(dir)
-            try write("\(quota) \(LambdaSize.cfsPeriodMicros)", to: dir + "/cpu.max")
+            try write("\(quota) \(periodMicros)", to: dir + "/cpu.max")
             try write(String(size.memoryBytes), to: dir + "/memory.max")
             if exists(dir + "/memory.swap.max") { try write("0", to: dir + "/memory.swap.max") }
             if pinCores { try write("0-\(cores - 1)", to: dir + "/cpuset.cpus") }
@@ -69,7 +71,7 @@ package struct CgroupManager: Sendable {
             let memory = root + "/memory/" + base + "/" + name
             try makeDirectory(root + "/cpu/" + base)
             try makeDirectory(cpu)
-            try write(String(LambdaSize.cfsPeriodMicros), to: cpu + "/cpu.cfs_period_us")
+            try write(String(periodMicros), to: cpu + "/cpu.cfs_period_us")
             try write(String(quota), to: cpu + "/cpu.cfs_quota_us")
             try makeDirectory(root + "/memory/" + base)
             try makeDirectory(memory)

@@ -38,6 +38,8 @@ package final class LocalLauncher: Sendable {
         package var initCPUMultiplier: Double = 1
         /// CPU µs a function's quota is charged per block of one of its threads (a profile's `block_cost_us`).
         package var blockCostMicros: Double = 0
+        /// The CFS period quotas are expressed over, µs (a profile's `cpu.period_ms`).
+        package var cfsPeriodMicros = LambdaSize.cfsPeriodMicros
         /// The CA file workers trust on a TLS control channel; nil: plaintext.
         package var tlsCA: String?
         /// Each new worker's own S3 endpoint (a proxy listener of its own, so its requests queue
@@ -172,7 +174,7 @@ package final class LocalLauncher: Sendable {
     private func spawn(_ size: LambdaSize) throws {
         let n = counter.withLockedValue { v -> Int in v += 1; return v }
         let workerID = "\(options.runID)-\(size.memoryMB)mb-\(n)"
-        let group = try options.cgroups?.create(name: "\(options.runID)-w\(n)", size: size, hostCores: options.hostCores, cpuScale: options.cpuScale)
+        let group = try options.cgroups?.create(name: "\(options.runID)-w\(n)", size: size, hostCores: options.hostCores, cpuScale: options.cpuScale, periodMicros: options.cfsPeriodMicros)
         var env = options.environment
         env["FANBENCH_TOKEN"] = options.token
         env["FANBENCH_SPAWN_NS"] = String(monotonicNanoseconds())
@@ -181,7 +183,7 @@ package final class LocalLauncher: Sendable {
         // Both this and the init boost are the worker's writes to its own v1 cpu group.
         let v1 = group != nil && options.cgroups?.version == .v1
         if v1, options.pacesHandlers, options.cpuScale < 1, size.cpu > 1 {
-            env["FANBENCH_VCPU_QUOTA_US"] = String(Int((options.cpuScale * Double(LambdaSize.cfsPeriodMicros)).rounded()))
+            env["FANBENCH_VCPU_QUOTA_US"] = String(Int((options.cpuScale * Double(options.cfsPeriodMicros)).rounded()))
         }
         if v1, options.initCPUMultiplier > 1 { env["FANBENCH_INIT_CPU_MULTIPLIER"] = String(options.initCPUMultiplier) }
         // The worker shares its group's quota with its function: v1 or v2 alike.

@@ -40,8 +40,10 @@ package final class VCPUPacer: @unchecked Sendable {
         handler.procSelfCgroup = "/proc/\(pid)/cgroup"
         guard case .v1(let paths) = handler.membership(), let parent = handler.v1Directory("cpu", paths), access(parent, W_OK) == 0 else { return false }
         let dir = parent + "/" + Self.prefix + String(pid)
+        // The size's own period (a profile's `cpu.period_ms`), which the launcher's quota is over.
+        let period = SmallFile.integer(parent + "/cpu.cfs_period_us").flatMap { $0 > 0 ? Int($0) : nil } ?? LambdaSize.cfsPeriodMicros
         guard mkdir(dir, 0o755) == 0 || errno == EEXIST,
-              Self.write(dir + "/cpu.cfs_period_us", String(LambdaSize.cfsPeriodMicros)),
+              Self.write(dir + "/cpu.cfs_period_us", String(period)),
               Self.write(dir + "/cpu.cfs_quota_us", String(quotaMicros)),
               Self.write(dir + "/cgroup.procs", String(pid)) else {
             rmdir(dir)
