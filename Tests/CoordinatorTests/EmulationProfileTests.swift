@@ -10,6 +10,15 @@ import Testing
 @Suite struct EmulationProfileTests {
     static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
 
+    /// `profile` written to a file and loaded again, with the same hash.
+    func readBack(_ profile: EmulationProfile, sourceLocation: SourceLocation = #_sourceLocation) throws -> EmulationProfile {
+        let path = try temp(profile.yaml())
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let back = try EmulationProfile.load(path: path)
+        #expect(back.hash == profile.hash, sourceLocation: sourceLocation)
+        return back
+    }
+
     func temp(_ text: String, ext: String = "yaml") throws -> String {
         let path = FileManager.default.temporaryDirectory.appendingPathComponent("fb-prof-\(UInt32.random(in: 0..<UInt32.max)).\(ext)").path
         try text.write(toFile: path, atomically: true, encoding: .utf8)
@@ -55,11 +64,7 @@ import Testing
         var charged = p
         charged.blockCostMicros = 120
         #expect(charged.hash != p.hash)
-        let chargedPath = try temp(charged.yaml())
-        defer { try? FileManager.default.removeItem(atPath: chargedPath) }
-        let chargedBack = try EmulationProfile.load(path: chargedPath)
-        #expect(chargedBack.blockCostMicros == 120)
-        #expect(chargedBack.hash == charged.hash)
+        #expect(try readBack(charged).blockCostMicros == 120)
         #expect(charged.reportEmulation(tls: true, probe: nil, applied: true, pacingAvailable: true).blockCostUs == 120)
         #expect(p.reportEmulation(tls: true, probe: nil, applied: true, pacingAvailable: true).blockCostUs == nil)
         #expect(charged.reportEmulation(tls: true, probe: nil, applied: false, pacingAvailable: false).blockCostUs == nil, "not claimed where not charged")
@@ -69,14 +74,11 @@ import Testing
         var sliced = p
         sliced.cfsPeriodMicros = 20_000
         #expect(sliced.hash != p.hash)
-        let slicedPath = try temp(sliced.yaml())
-        defer { try? FileManager.default.removeItem(atPath: slicedPath) }
-        let slicedBack = try EmulationProfile.load(path: slicedPath)
-        #expect(slicedBack.cfsPeriodMicros == 20_000)
-        #expect(slicedBack.hash == sliced.hash)
+        #expect(try readBack(sliced).cfsPeriodMicros == 20_000)
         #expect(sliced.reportEmulation(tls: true, probe: nil, applied: true, pacingAvailable: true).cpuPeriodMs == 20)
         #expect(sliced.reportEmulation(tls: true, probe: nil, applied: false, pacingAvailable: false).cpuPeriodMs == nil)
-        #expect(try EmulationProfile.load(path: chargedPath).cfsPeriodMicros == 100_000, "a file that names no period has Linux's")
+        let unnamed = try EmulationProfile.parse("name: x\nnetwork: {rtt_ms: 10}\ncpu: {vcpu_score: 90}\n", path: "p.yaml")
+        #expect(unnamed.cfsPeriodMicros == 100_000, "a file that names no period has Linux's")
     }
 
     @Test(arguments: [
