@@ -22,10 +22,10 @@ package enum Seeder {
     /// the master has just assigned — unevenly: writes to some volumes go through while others
     /// are still missing; seen for ~8 s). So the first missing object is written alone, and
     /// every write — that one and the rest, in parallel once one has gone through — is tried
-    /// again every `pause` while it fails with a retryable error, until `firstWriteWindow`
+    /// again every `pause` while it fails with a retryable error, until `window`
     /// after the first write began.
     package static func seed(client: S3Client, bucket: String, objects count: Int, size: Int, prefix: String,
-                            inFlight: Int = 32, firstWriteWindow: Duration = .seconds(30),
+                            inFlight: Int = 32, window: Duration = .seconds(30),
                             pause: Duration = .seconds(1)) async throws -> Result {
         guard count >= 0 else { throw FanbenchError("--objects must be 0 or more", exitCode: 2) }
         guard size >= 0 else { throw FanbenchError("--size must be 0 or more bytes", exitCode: 2) }
@@ -36,7 +36,7 @@ package enum Seeder {
         for o in present { sizes[o.key] = o.size }
         let missing = (0..<count).map { key($0, count: count, prefix: prefix) }.filter { sizes[$0] != Int64(size) }
         let body = (0..<size).map { UInt8(truncatingIfNeeded: $0 &* 31 &+ 7) }
-        let deadline = ContinuousClock.now + firstWriteWindow
+        let deadline = ContinuousClock.now + window
         @Sendable func put(_ key: String) async throws {
             while true {
                 do {

@@ -32,7 +32,7 @@ package enum ReportTables {
             if let b = e.bandwidthMbps { extra += ", \(formatNumber(b)) Mbit/s" }
             if let rps = e.instanceRps { extra += ", \(formatNumber(rps)) requests/s per instance" }
             if let cost = e.blockCostUs { extra += ", \(formatNumber(cost)) µs CPU per function thread block" }
-            if let period = e.cpuPeriodMs, period != 100 { extra += ", CPU quota per \(formatNumber(period)) ms period" }
+            if let period = e.cpuPeriodMs, period * 1000 != Double(LambdaSize.cfsPeriodMicros) { extra += ", CPU quota per \(formatNumber(period)) ms period" }
             lines.append("EMULATED network (\(e.profile): \(formatNumber(e.rttMs)) ms RTT, \(e.jitter) jitter\(extra), TLS \(e.tls ? "on" : "off")) against a local SeaweedFS: not AWS figures")
             if e.profileHash != nil || e.cpu != nil { lines.append("profile: \(e.profileLabel)") }
         }

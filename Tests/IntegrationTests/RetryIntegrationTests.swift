@@ -157,7 +157,7 @@ struct RetryIntegrationTests {
         await #expect(throws: S3Error.self) {
             try await S3Client.withClient(configuration: config, transport: .curl, maxConnections: 1) {
                 _ = try await Seeder.seed(client: $0, bucket: "b", objects: 3, size: 4, prefix: "",
-                                          firstWriteWindow: .seconds(2), pause: .milliseconds(20))
+                                          window: .seconds(2), pause: .milliseconds(20))
             }
         }
         // Bounded by the window plus the one attempt under way when it closed (its request

@@ -132,6 +132,20 @@ enum SampleReport {
         #expect(otherHost.profileA?.contains("quotas × 1.000") == true && otherHost.profileB?.contains("quotas × 0.800") == true)
     }
 
+    @Test func theEmulatedLineNamesTheCPUsParametersOnlyWhenTheyChangeSomething() {
+        func line(_ edit: (inout RunReport.Emulation) -> Void) -> String {
+            var r = SampleReport.make([(128, .serial, [100, 110])])
+            var e = RunReport.Emulation(profile: "p", rttMs: 16, jitter: "fixed", tls: true)
+            edit(&e)
+            r.target.emulation = e
+            return ReportTables.headline(r).first { $0.hasPrefix("EMULATED network") } ?? ""
+        }
+        #expect(line { $0.cpuPeriodMs = 100 }.contains("period") == false, "Linux's own period is not news")
+        #expect(line { $0.cpuPeriodMs = 20 }.contains(", CPU quota per 20 ms period"))
+        #expect(line { $0.blockCostUs = 60 }.contains(", 60 µs CPU per function thread block"))
+        #expect(!line { _ in }.contains("block"))
+    }
+
     @Test func aWiggleWithinTheSpreadIsNoise() {
         let a = SampleReport.make([(1024, .serial, [100, 110, 90, 105, 95])])
         let b = SampleReport.make([(1024, .serial, [103, 113, 93, 108, 98])], id: "r2")  // +3%
