@@ -3,6 +3,7 @@ import FanbenchBase
 import FanbenchCommandSupport
 import FanbenchCoordinator
 import FanbenchReport
+import FanbenchStore
 import Foundation
 
 /// `fanbench calibrate`: fit an emulation profile to real-Lambda figures.
@@ -18,7 +19,8 @@ struct CalibrateCommand: AsyncParsableCommand {
             a real, stored run; stops before the budget would be overrun, then checks the best with more invocations \
             on the fitted and the held-out cells. Writes the profile (with its fit) for `fanbench run --profile` and \
             a plan's profile:. The reference: the fidelity form (shared/fidelity/blog-2020.json) or a fanbench report \
-            (run --json, e.g. from --workers lambda).
+            (run --json, e.g. from --workers lambda). With --evaluate, runs nothing: holds stored runs against the \
+            reference, cell by cell (each run's deviation, their mean and range, how many runs had it inside its bound).
             """)
     @Option(help: ArgumentHelp("Real-Lambda figures: the fidelity JSON form or a fanbench report.", valueName: "file")) var reference: String?
     @Option(help: "The cells (MB) to fit on, comma-separated (default: the reference's fit_cells, else all).") var cells: SizeList?
@@ -30,6 +32,9 @@ struct CalibrateCommand: AsyncParsableCommand {
     @Option(help: "Invocations per configuration in the final check.") var checkInvocations: Int = 5
     @Option(help: ArgumentHelp("The profile file to write (default: <state-dir>/profiles/<reference>.yaml).", valueName: "file")) var out: String?
     @Flag(help: "Only measure and print this host's CPU probe score (and add it to the host's figure).") var probe = false
+    @Option(help: ArgumentHelp("Run nothing: hold these stored runs (ids or latest, comma-separated, at most 10) against the reference.", valueName: "run,…"))
+    var evaluate: String?
+    @Option(help: ArgumentHelp("With --evaluate: the bounds a cell is held to, % (fitted, held out).", valueName: "fitted,held")) var bounds: String = "15,20"
     @OptionGroup var global: GlobalOptions
     @Option(help: "The fanbench-worker binary (default: next to fanbench).") var workerBinary: String?
     @OptionGroup var database: DatabaseOptions
@@ -46,6 +51,10 @@ struct CalibrateCommand: AsyncParsableCommand {
             let ref = try CalibrationReference.load(path: reference)
             let fit = cells?.sizes.map(\.memoryMB) ?? ref.fitCells ?? ref.sizes
             try ref.checkCells(fit, flag: "--cells")
+            if let evaluate {
+                try evaluateRuns(evaluate, reference: ref, fitted: Set(fit))
+                return
+            }
             var held: [Int] = []
             if let check, check != "none" {
                 held = try LambdaSize.parseList(check).map(\.memoryMB)
@@ -93,5 +102,22 @@ struct CalibrateCommand: AsyncParsableCommand {
                 + String(format: "; %d evaluation(s) in %.1f min", outcome.evaluations.count, Double(outcome.elapsed.components.seconds) / 60))
             say("profile \(profile.name) #\(profile.hash) written to \(path): fanbench run --profile \(path)")
         }
+    }
+
+    /// `--evaluate`: the stored runs against the reference; nothing is run.
+    func evaluateRuns(_ list: String, reference: CalibrationReference, fitted: Set<Int>) throws {
+        let ids = list.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
+        guard !ids.isEmpty, !ids.contains(where: \.isEmpty), ids.count <= 10 else {
+            throw FanbenchError.badInput("--evaluate takes 1 to 10 run ids (or latest), comma-separated, not '\(list)'")
+        }
+        let parts = bounds.split(separator: ",").map { Double($0.trimmingCharacters(in: .whitespaces)) }
+        guard parts.count == 2, let f = parts[0], let h = parts[1], f > 0, h > 0, f.isFinite, h.isFinite else {
+            throw FanbenchError.badInput("--bounds takes two percentages above 0, fitted then held out (e.g. 15,20), not '\(bounds)'")
+        }
+        let store = try database.openExisting(stateDirectory: global.stateDirectory)
+        let reports = try ids.map { try store.report($0) }
+        let check = try ReferenceCheck(reference: reference, reports: reports, fitted: fitted,
+                                       bounds: .init(fitted: f / 100, heldOut: h / 100))
+        say(check.table)
     }
 }

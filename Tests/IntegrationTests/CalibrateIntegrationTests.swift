@@ -1,6 +1,7 @@
 import FanbenchBase
 import FanbenchCoordinator
 import FanbenchReport
+import FanbenchStore
 import Foundation
 import Testing
 
@@ -84,6 +85,22 @@ struct CalibrateIntegrationTests {
         let config = try #require(report.configs.first)
         #expect(config.limits.enforced)
         #expect(abs((config.limits.cpu ?? 0) - min(2, 1024 / 1769.0 * cpu.scale)) < 0.01, "cap \(config.limits.cpu ?? -1), scale \(cpu.scale)")
+
+        // --evaluate holds the stored runs against the reference and runs nothing: this run's one
+        // cell, and the calibration's check run's three.
+        let checkRun = try #require(written.fitText?.split(separator: "\n").first { $0.contains("check_run:") }?
+            .split(separator: ":").last?.trimmingCharacters(in: .whitespaces))
+        let before = try RunStore(path: db).runs().count
+        let evaluated = try await cli.run(["calibrate", "--reference", reference, "--evaluate", "\(report.runId),\(checkRun)", "--db", db, "--state-dir", state])
+        #expect(evaluated.status == 0, "\(evaluated.stderr)")
+        let deviation = String(format: "%+.1f%%", (config.invocations.meanMs / 200 - 1) * 100)
+        let row = evaluated.stdout.split(separator: "\n").first { $0.hasPrefix("  1024  async:4") }
+        #expect(row?.contains(deviation) == true, "the 1024 MB cell's deviation \(deviation): \(evaluated.stdout)")
+        #expect(evaluated.stdout.contains("  3008  async:4"), "the check run's cells: \(evaluated.stdout)")
+        #expect(evaluated.stdout.contains("run 1 \(report.runId) "), "\(evaluated.stdout)")
+        #expect(try RunStore(path: db).runs().count == before, "--evaluate ran nothing")
+        cli.expectOneClearLine(try await cli.run(["calibrate", "--reference", reference, "--evaluate", "no-such-run", "--db", db]),
+                               mentions: ["no run 'no-such-run'"])
     }
 
     /// A profile's `instance_rps` in a local run: each worker's requests queue on its own path

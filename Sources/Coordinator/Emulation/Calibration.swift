@@ -299,15 +299,14 @@ package struct Calibration: Sendable {
         for mb in cells {
             for column in options.reference.columns {
                 guard let reference = options.reference.cells[mb]?[column], let strategy = options.reference.strategies[column] else { continue }
-                guard let config = report.configs.first(where: { c in
-                    c.memoryMb == mb && (c.function.map { Strategy.function($0) } ?? (try? Strategy(parsing: c.strategyLabel))) == strategy
-                }), config.invocations.count > 0 else {
+                switch ReferenceCheck.entry(in: report, mb: mb, strategy: strategy, functionErrors: false) {
+                case .missing:
                     throw FanbenchError("calibrate: run \(report.runId) measured no \(mb) MB \(strategy) invocation: see fanbench report \(report.runId)")
+                case .failed(let n):
+                    throw FanbenchError("calibrate: run \(report.runId) had \(n) failed \(mb) MB \(strategy) invocation(s), so it says nothing about the emulation: see fanbench report \(report.runId) and the function's log")
+                case .measured(let ms):
+                    out.append(Cell(memoryMb: mb, column: column, referenceMs: reference, emulatedMs: ms, fitted: fitted.contains(mb)))
                 }
-                if config.invocations.failed > 0 {
-                    throw FanbenchError("calibrate: run \(report.runId) had \(config.invocations.failed) failed \(mb) MB \(strategy) invocation(s), so it says nothing about the emulation: see fanbench report \(report.runId) and the function's log")
-                }
-                out.append(Cell(memoryMb: mb, column: column, referenceMs: reference, emulatedMs: config.invocations.meanMs, fitted: fitted.contains(mb)))
             }
         }
         return (out, report.runId)

@@ -1,0 +1,124 @@
+import FanbenchBase
+import FanbenchReport
+import Foundation
+
+/// `fanbench calibrate --evaluate RUN,…`: stored runs held against a reference, nothing run.
+/// One run's cells say where the emulation stood that once; on a host whose small sizes drift
+/// with its neighbours (BENCHMARKS.md, 2026-12-07) several runs of the same profile say how
+/// far each cell is off on average and how much that moves — the figure to judge a profile by.
+package struct ReferenceCheck: Sendable {
+    /// A reference cell in one run: its mean, or why it has none.
+    package enum Entry: Sendable, Equatable {
+        case measured(Double)
+        /// The run has this configuration, but some invocations failed: its mean says nothing.
+        case failed(Int)
+        /// The run did not measure this cell.
+        case missing
+    }
+
+    /// One reference cell across the runs.
+    package struct Row: Sendable, Equatable {
+        package var memoryMb: Int
+        package var column: String
+        package var referenceMs: Double
+        package var fitted: Bool
+        /// One per run, in the runs' order.
+        package var entries: [Entry]
+
+        /// The deviations of the runs that measured it.
+        package var deviations: [Double] {
+            entries.compactMap { if case .measured(let ms) = $0 { return ms / referenceMs - 1 } else { return nil } }
+        }
+    }
+
+    /// The bounds a cell is held to, as fractions: ±`fitted` where fitted, ±`heldOut` elsewhere.
+    package struct Bounds: Sendable, Equatable {
+        package var fitted: Double
+        package var heldOut: Double
+        package init(fitted: Double = 0.15, heldOut: Double = 0.20) {
+            self.fitted = fitted
+            self.heldOut = heldOut
+        }
+        package func holds(_ deviation: Double, fitted isFitted: Bool) -> Bool { abs(deviation) <= (isFitted ? fitted : heldOut) }
+    }
+
+    package var runIDs: [String]
+    package var rows: [Row]
+    package var bounds: Bounds
+
+    /// The reference's cells in `reports`, fitted where `fitted` says. Refuses runs that share no
+    /// cell with the reference (one line naming the run and what it measured).
+    package init(reference: CalibrationReference, reports: [RunReport], fitted: Set<Int>, bounds: Bounds = Bounds()) throws(FanbenchError) {
+        var rows: [Row] = []
+        for mb in reference.sizes {
+            for column in reference.columns {
+                guard let ms = reference.cells[mb]?[column], let strategy = reference.strategies[column] else { continue }
+                rows.append(Row(memoryMb: mb, column: column, referenceMs: ms, fitted: fitted.contains(mb),
+                                entries: reports.map { Self.entry(in: $0, mb: mb, strategy: strategy) }))
+            }
+        }
+        for (i, report) in reports.enumerated() where !rows.contains(where: { $0.entries[i] != .missing }) {
+            let sizes = Set(report.configs.map(\.memoryMb)).sorted().map(String.init).joined(separator: ", ")
+            let labels = Set(report.configs.map { $0.function.map { "function:\($0)" } ?? $0.strategyLabel }).sorted().joined(separator: ", ")
+            throw FanbenchError.badInput("run \(report.runId) measured none of the reference's cells (it ran \(labels) at \(sizes) MB; the reference \(reference.path) has \(reference.columns.compactMap { reference.strategies[$0]?.description }.joined(separator: ", ")) at \(reference.sizes.map(String.init).joined(separator: ", ")) MB): give runs of the reference's workload")
+        }
+        self.runIDs = reports.map(\.runId)
+        self.rows = rows.filter { $0.entries.contains { $0 != .missing } }
+        self.bounds = bounds
+    }
+
+    /// `functionErrors`: whether invocations the function failed (a timeout, a crash) count as
+    /// failed too, besides those never completed.
+    static func entry(in report: RunReport, mb: Int, strategy: Strategy, functionErrors: Bool = true) -> Entry {
+        guard let config = report.configs.first(where: { c in
+            c.memoryMb == mb && (c.function.map { Strategy.function($0) } ?? (try? Strategy(parsing: c.strategyLabel))) == strategy
+        }), config.invocations.count > 0 else { return .missing }
+        let failed = config.invocations.failed + (functionErrors ? config.invocations.errors : 0)
+        return failed > 0 ? .failed(failed) : .measured(config.invocations.meanMs)
+    }
+
+    /// Per run: the cells it measured inside their bounds, and the cells it measured.
+    package var insideByRun: [(inside: Int, of: Int)] {
+        runIDs.indices.map { i in
+            var inside = 0, of = 0
+            for row in rows {
+                guard case .measured(let ms) = row.entries[i] else { continue }
+                of += 1
+                if bounds.holds(ms / row.referenceMs - 1, fitted: row.fitted) { inside += 1 }
+            }
+            return (inside, of)
+        }
+    }
+
+    /// The table: each cell's reference, each run's deviation, their mean and range, how many
+    /// runs had it inside its bound; then each run's count.
+    package var table: String {
+        func pct(_ d: Double) -> String { String(format: "%+.1f%%", d * 100) }
+        /// Right-aligned in `width` (`%@` takes no width in swift-corelibs-foundation).
+        func right(_ s: String, _ width: Int) -> String { String(repeating: " ", count: max(0, width - s.count)) + s }
+        func left(_ s: String, _ width: Int) -> String { s + String(repeating: " ", count: max(0, width - s.count)) }
+        var lines = [right("MB", 6) + "  " + left("column", 10) + right("reference", 12)
+            + runIDs.indices.map { right("run \($0 + 1)", 10) }.joined() + right("mean", 10) + "  " + left("range", 18) + left("cell", 10) + "inside"]
+        for row in rows {
+            var line = right(String(row.memoryMb), 6) + "  " + left(row.column, 10) + right(String(format: "%.1f ms", row.referenceMs), 12)
+            for entry in row.entries {
+                switch entry {
+                case .measured(let ms): line += right(pct(ms / row.referenceMs - 1), 10)
+                case .failed(let n): line += right("\(n) failed", 10)
+                case .missing: line += right("—", 10)
+                }
+            }
+            let d = row.deviations
+            let inside = d.filter { bounds.holds($0, fitted: row.fitted) }.count
+            line += right(d.isEmpty ? "—" : pct(d.reduce(0, +) / Double(d.count)), 10) + "  "
+                + left(d.count < 2 ? "" : pct(d.min()!) + " … " + pct(d.max()!), 18)
+                + left(row.fitted ? "fitted" : "held out", 10) + "\(inside) of \(d.count)"
+            lines.append(line)
+        }
+        let bound = String(format: "±%.0f%% fitted, ±%.0f%% held out", bounds.fitted * 100, bounds.heldOut * 100)
+        lines.append("inside (\(bound)): " + zip(runIDs, insideByRun).enumerated().map { i, pair in
+            "run \(i + 1) \(pair.0) \(pair.1.inside) of \(pair.1.of)"
+        }.joined(separator: "; "))
+        return lines.joined(separator: "\n")
+    }
+}
