@@ -56,11 +56,11 @@ package final class LatencyProxy: Sendable {
 
     /// A listener's bootstrap. Its clients' instance links (`NetworkProfile.instanceRequestsPerSecond`)
     /// are its own, one per client address: connections of two listeners never queue together.
-    private func bootstrap(group: any EventLoopGroup) -> ServerBootstrap {
+    private func bootstrap(group: any EventLoopGroup, requestsPerSecond: Double? = nil) -> ServerBootstrap {
         let options = self.options
         let counters = self.counters
         let logger = self.logger
-        let links = InstanceLinks(requestsPerSecond: options.profile.instanceRequestsPerSecond)
+        let links = InstanceLinks(requestsPerSecond: requestsPerSecond ?? options.profile.instanceRequestsPerSecond)
         return ServerBootstrap(group: group)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .serverChannelOption(.backlog, value: 1024)
@@ -119,9 +119,9 @@ package final class LatencyProxy: Sendable {
 
         /// One more listener on loopback, a free port, for one instance (a local worker): its
         /// clients' requests queue on a link of their own. Blocks until bound; not for an event loop.
-        package func listenerForOneInstance() throws -> Listener {
+        package func listenerForOneInstance(requestsPerSecond: Double? = nil) throws -> Listener {
             do {
-                let channel = try proxy.bootstrap(group: group).bind(host: "127.0.0.1", port: 0).wait()
+                let channel = try proxy.bootstrap(group: group, requestsPerSecond: requestsPerSecond).bind(host: "127.0.0.1", port: 0).wait()
                 return Listener(port: channel.localAddress?.port ?? 0, channel: channel)
             } catch {
                 throw FanbenchError("the proxy cannot open a listener for a worker on 127.0.0.1 (\(error)): free some ports or file descriptors", exitCode: 1)

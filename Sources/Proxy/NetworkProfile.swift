@@ -54,6 +54,16 @@ package struct NetworkProfile: Sendable, Equatable, Codable {
     /// instance is one proxy listener's clients from one address (a local run gives each worker
     /// a listener of its own).
     package var instanceRequestsPerSecond: Double?
+    /// `instanceRequestsPerSecond` is per vCPU: an instance of a size with less than one vCPU
+    /// of CPU passes that share of it (a 512 MB Lambda, 0.29 vCPU: 0.29 × the rate), one with
+    /// more passes the whole (a profile's `instance_rps_per: vcpu`; a local run only, where
+    /// each worker's listener knows its size).
+    package var instanceRequestsPerVCPU = false
+
+    /// The rate one instance of `vcpus` (its size's share of a vCPU) passes.
+    package func instanceRequestsPerSecond(vcpus: Double) -> Double? {
+        instanceRequestsPerSecond.map { instanceRequestsPerVCPU ? $0 * min(1, max(vcpus, 0)) : $0 }
+    }
 
     package init(rttMs: Double = 0, jitter: Jitter = .fixed, bandwidthBytesPerSecond: Double? = nil,
                 resetProbability: Double = 0, slowDownProbability: Double = 0, internalErrorProbability: Double = 0) {
@@ -88,6 +98,7 @@ package struct NetworkProfile: Sendable, Equatable, Codable {
     package var summary: String {
         "rtt_ms=\(rttMs);jitter=\(jitter);tail_rate=\(tailProbability);tail_ms=\(tailMs);handshake_rtts=\(handshakeRoundTrips);bandwidth=\(bandwidthBytesPerSecond.map { String($0) } ?? "none")"
             + (instanceRequestsPerSecond.map { ";instance_rps=\($0)" } ?? "")
+            + (instanceRequestsPerVCPU && instanceRequestsPerSecond != nil ? ";instance_rps_per=vcpu" : "")
     }
 
     /// One one-way delay, in nanoseconds.

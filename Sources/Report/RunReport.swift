@@ -42,6 +42,9 @@ package struct RunReport: Codable, Sendable {
         package var bandwidthMbps: Double?
         /// Requests a second one instance's network path passed (absent: no limit).
         package var instanceRps: Double?
+        /// "vcpu": `instanceRps` was per vCPU, each instance passing its size's share of it, up
+        /// to one vCPU (absent: per instance, whatever its size).
+        package var instanceRpsPer: String?
         package var initCpuMultiplier: Double?
         /// CPU µs a function's quota was charged per block of one of its threads (nil: none).
         package var blockCostUs: Double?

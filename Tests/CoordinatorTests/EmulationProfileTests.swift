@@ -1,5 +1,6 @@
 import FanbenchBase
 @testable import FanbenchCoordinator
+import FanbenchProxy
 import FanbenchReport
 import Foundation
 import Testing
@@ -79,6 +80,34 @@ import Testing
         #expect(sliced.reportEmulation(tls: true, probe: nil, applied: false, pacingAvailable: false).cpuPeriodMs == nil)
         let unnamed = try EmulationProfile.parse("name: x\nnetwork: {rtt_ms: 10}\ncpu: {vcpu_score: 90}\n", path: "p.yaml")
         #expect(unnamed.cfsPeriodMicros == 100_000, "a file that names no period has Linux's")
+        #expect(!unnamed.network.instanceRequestsPerVCPU, "nor an instance rate per vCPU")
+        // An instance rate per vCPU: another hash (none keeps the old one), read back, reported.
+        var limited = p
+        limited.network.instanceRequestsPerSecond = 200
+        #expect(!limited.canonical.contains("instance_rps_per"))
+        var perVCPU = limited
+        perVCPU.network.instanceRequestsPerVCPU = true
+        #expect(perVCPU.hash != limited.hash)
+        #expect(try readBack(perVCPU).network.instanceRequestsPerVCPU)
+        #expect(perVCPU.reportEmulation(tls: true, probe: nil, applied: true, pacingAvailable: true).instanceRpsPer == "vcpu")
+        #expect(limited.reportEmulation(tls: true, probe: nil, applied: true, pacingAvailable: true).instanceRpsPer == nil)
+        var unlimited = perVCPU
+        unlimited.network.instanceRequestsPerSecond = nil
+        #expect(try unlimited.network.summary == EmulationProfile.parse(unlimited.yaml(), path: "u.yaml").network.summary, "no rate: nothing per vCPU")
+    }
+
+    /// `instance_rps_per: vcpu`: an instance below one vCPU passes its size's share of the rate, one above passes the whole.
+    @Test func anInstanceRatePerVCPUIsTheSizesShareUpToOne() throws {
+        var n = NetworkProfile.lambdaSameRegion
+        #expect(n.instanceRequestsPerSecond(vcpus: 128 / 1769.0) == 220, "per instance: the same at every size")
+        n.instanceRequestsPerVCPU = true
+        #expect(abs(n.instanceRequestsPerSecond(vcpus: try LambdaSize(memoryMB: 512).cpu)! - 220 * 512 / 1769) < 1e-9)
+        #expect(n.instanceRequestsPerSecond(vcpus: try LambdaSize(memoryMB: 1769).cpu) == 220)
+        #expect(n.instanceRequestsPerSecond(vcpus: try LambdaSize(memoryMB: 3008).cpu) == 220)
+        n.instanceRequestsPerSecond = nil
+        #expect(n.instanceRequestsPerSecond(vcpus: 0.5) == nil)
+        let file = try EmulationProfile.parse("name: x\nnetwork: {rtt_ms: 10, instance_rps: 300, instance_rps_per: vcpu}\n", path: "p.yaml")
+        #expect(file.network.instanceRequestsPerVCPU && file.network.instanceRequestsPerSecond == 300)
     }
 
     @Test(arguments: [
@@ -91,6 +120,7 @@ import Testing
         ("name: x\nnetwork: {rtt_ms: 10}\ncpu: {period_ms: 0.5}\n", "'cpu.period_ms' must be a number from 1 to 1000"),
         ("name: x\nnetwork: {rtt_ms: 10, ttl: 3}\n", "unknown key 'network.ttl'"),
         ("name: x\nnetwork: {rtt_ms: 10, instance_rps: 0}\n", "network.instance_rps"),
+        ("name: x\nnetwork: {rtt_ms: 10, instance_rps: 200, instance_rps_per: size}\n", "'network.instance_rps_per' must be instance"),
         ("network: {rtt_ms: 10}\n", "needs a 'name'"),
         ("[1, 2]\n", "a profile is a mapping"),
         ("name: x\n  network: : :\n", "not valid YAML"),

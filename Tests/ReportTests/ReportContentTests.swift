@@ -144,6 +144,8 @@ enum SampleReport {
         #expect(line { $0.cpuPeriodMs = 20 }.contains(", CPU quota per 20 ms period"))
         #expect(line { $0.blockCostUs = 60 }.contains(", 60 µs CPU per function thread block"))
         #expect(!line { _ in }.contains("block"))
+        #expect(line { $0.instanceRps = 280 }.contains(", 280 requests/s per instance,"))
+        #expect(line { $0.instanceRps = 280; $0.instanceRpsPer = "vcpu" }.contains(", 280 requests/s per vCPU of an instance (its size's share, up to one)"))
     }
 
     @Test func aWiggleWithinTheSpreadIsNoise() {

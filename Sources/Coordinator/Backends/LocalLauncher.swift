@@ -44,11 +44,11 @@ package final class LocalLauncher: Sendable {
         package var tlsCA: String?
         /// Each new worker's own S3 endpoint (a proxy listener of its own, so its requests queue
         /// on its own instance path), released once the worker is reaped; nil: the assignment's.
-        package var workerEndpoint: (@Sendable () throws -> WorkerEndpoint)?
+        package var workerEndpoint: (@Sendable (LambdaSize) throws -> WorkerEndpoint)?
 
         package init(workerBinary: String, coordinatorAddress: String, token: String, environment: [String: String],
                     logDirectory: String, runID: String, cpuBudget: Double, hostCores: Int, workersPerSize: Int, cgroups: CgroupManager?, cold: Bool = false, cpuScale: Double = 1, pacesHandlers: Bool = false, initCPUMultiplier: Double = 1, tlsCA: String? = nil,
-                    workerEndpoint: (@Sendable () throws -> WorkerEndpoint)? = nil) {
+                    workerEndpoint: (@Sendable (LambdaSize) throws -> WorkerEndpoint)? = nil) {
             self.workerEndpoint = workerEndpoint
             self.tlsCA = tlsCA
             self.workerBinary = workerBinary
@@ -189,7 +189,7 @@ package final class LocalLauncher: Sendable {
         // The worker shares its group's quota with its function: v1 or v2 alike.
         if group != nil, options.blockCostMicros > 0 { env["FANBENCH_BLOCK_COST_US"] = String(options.blockCostMicros) }
         let endpoint: WorkerEndpoint?
-        do { endpoint = try options.workerEndpoint?() } catch {
+        do { endpoint = try options.workerEndpoint?(size) } catch {
             if let group { options.cgroups?.remove(group) }
             throw error
         }

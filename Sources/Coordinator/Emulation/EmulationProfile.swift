@@ -77,6 +77,7 @@ package struct EmulationProfile: Sendable, Equatable {
         e.handshakeRtts = network.handshakeRoundTrips
         e.bandwidthMbps = network.bandwidthBytesPerSecond.map { $0 / 125_000 }
         e.instanceRps = network.instanceRequestsPerSecond
+        e.instanceRpsPer = network.instanceRequestsPerVCPU && network.instanceRequestsPerSecond != nil ? "vcpu" : nil
         e.initCpuMultiplier = initCPUMultiplier
         // Charged by local workers only (they share a capped group with their function).
         e.blockCostUs = applied && blockCostMicros > 0 ? blockCostMicros : nil
@@ -97,7 +98,7 @@ package struct EmulationProfile: Sendable, Equatable {
     // MARK: - Files
 
     package static let keys = ["name", "network", "cpu", "fit"]
-    static let networkKeys = ["rtt_ms", "jitter", "tail_rate", "tail_ms", "handshake_rtts", "bandwidth_mbps", "instance_rps"]
+    static let networkKeys = ["rtt_ms", "jitter", "tail_rate", "tail_ms", "handshake_rtts", "bandwidth_mbps", "instance_rps", "instance_rps_per"]
     static let cpuKeys = ["vcpu_score", "init_cpu_multiplier", "pacing", "block_cost_us", "period_ms"]
 
     /// A built-in's name (`lambda-same-region`; `none` is no profile: nil) or a profile file's path.
@@ -167,6 +168,12 @@ package struct EmulationProfile: Sendable, Equatable {
                         }
                     case "instance_rps":
                         network.instanceRequestsPerSecond = nv.null != nil ? nil : try number(nv, "network.instance_rps", 1...1_000_000)
+                    case "instance_rps_per":
+                        switch nv.string {
+                        case "instance": network.instanceRequestsPerVCPU = false
+                        case "vcpu": network.instanceRequestsPerVCPU = true
+                        default: throw fail(nv, "'network.instance_rps_per' must be instance (every instance passes instance_rps) or vcpu (an instance passes its size's share of a vCPU of it, up to one)")
+                        }
                     default: throw fail(nk, "unknown key 'network.\(nk.string ?? "")' (known: \(networkKeys.joined(separator: ", ")))")
                     }
                 }
@@ -217,6 +224,7 @@ package struct EmulationProfile: Sendable, Equatable {
               handshake_rtts: \(Self.number(n.handshakeRoundTrips))    # round trips a new connection costs before TLS's own
               bandwidth_mbps: \(n.bandwidthBytesPerSecond.map { Self.number($0 / 125_000) } ?? "null")
               instance_rps: \(n.instanceRequestsPerSecond.map(Self.number) ?? "null")   # requests a second one instance's network path passes (TLS handshake flights included); more queue
+              instance_rps_per: \(n.instanceRequestsPerVCPU ? "vcpu" : "instance")   # vcpu: an instance passes its size's share of a vCPU of instance_rps (up to one)
             cpu:
               vcpu_score: \(vcpuScore.map { String(format: "%.2f", $0) } ?? "null")   # one Lambda vCPU on fanbench's CPU probe (M bytecodes per CPU second)
               init_cpu_multiplier: \(Self.number(initCPUMultiplier))

@@ -66,7 +66,7 @@ package enum FanoutRun {
         /// Local workers' CFS period, µs (a profile's `cpu.period_ms`).
         package var cfsPeriodMicros = LambdaSize.cfsPeriodMicros
         /// Local workers: each one's own S3 endpoint (`LocalLauncher.Options.workerEndpoint`).
-        package var workerEndpoint: (@Sendable () throws -> LocalLauncher.WorkerEndpoint)?
+        package var workerEndpoint: (@Sendable (LambdaSize) throws -> LocalLauncher.WorkerEndpoint)?
         /// `fanbench resume`: the invocations already done, the keys they were planned over, the
         /// counters so far and where the timeline goes on.
         package var resume: Resume?

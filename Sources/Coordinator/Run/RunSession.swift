@@ -151,7 +151,7 @@ package struct RunSession {
         /// The profile in force and this host's CPU probe (the report's figures, the quota scale).
         var profiled: (profile: EmulationProfile, probe: CPUProbe.Measurement, tls: Bool)?
         /// Each local worker's own proxy listener, when the profile limits an instance's requests.
-        var workerEndpoint: (@Sendable () throws -> LocalLauncher.WorkerEndpoint)?
+        var workerEndpoint: (@Sendable (LambdaSize) throws -> LocalLauncher.WorkerEndpoint)?
         if s3.namesEndpoint(), r.profileOverride != nil || r.profile != nil {
             throw FanbenchError.badInput("--profile shapes the local target's network and CPU; with an endpoint named, put `fanbench proxy` in front of it and declare that with --emulation")
         }
@@ -185,8 +185,9 @@ package struct RunSession {
                     localConfig = config
                     if profile.network.instanceRequestsPerSecond != nil {
                         let scheme = state.tls ? "https" : "http"
-                        workerEndpoint = {
-                            let listener = try service.listenerForOneInstance()
+                        let network = profile.network
+                        workerEndpoint = { size in
+                            let listener = try service.listenerForOneInstance(requestsPerSecond: network.instanceRequestsPerSecond(vcpus: size.cpu))
                             return .init(url: "\(scheme)://127.0.0.1:\(listener.port)", release: { listener.close() })
                         }
                     }
