@@ -25,10 +25,14 @@ package struct ReferenceCheck: Sendable {
         /// One per run, in the runs' order.
         package var entries: [Entry]
 
-        /// The deviations of the runs that measured it.
-        package var deviations: [Double] {
-            entries.compactMap { if case .measured(let ms) = $0 { return ms / referenceMs - 1 } else { return nil } }
+        /// Run `i`'s deviation from the reference (nil: that run has no mean for it).
+        package func deviation(run i: Int) -> Double? {
+            if case .measured(let ms) = entries[i] { return ms / referenceMs - 1 }
+            return nil
         }
+
+        /// The deviations of the runs that measured it.
+        package var deviations: [Double] { entries.indices.compactMap(deviation(run:)) }
     }
 
     /// The bounds a cell is held to, as fractions: ±`fitted` where fitted, ±`heldOut` elsewhere.
@@ -82,9 +86,9 @@ package struct ReferenceCheck: Sendable {
         runIDs.indices.map { i in
             var inside = 0, of = 0
             for row in rows {
-                guard case .measured(let ms) = row.entries[i] else { continue }
+                guard let d = row.deviation(run: i) else { continue }
                 of += 1
-                if bounds.holds(ms / row.referenceMs - 1, fitted: row.fitted) { inside += 1 }
+                if bounds.holds(d, fitted: row.fitted) { inside += 1 }
             }
             return (inside, of)
         }
@@ -101,9 +105,9 @@ package struct ReferenceCheck: Sendable {
             + runIDs.indices.map { right("run \($0 + 1)", 10) }.joined() + right("mean", 10) + "  " + left("range", 18) + left("cell", 10) + "inside"]
         for row in rows {
             var line = right(String(row.memoryMb), 6) + "  " + left(row.column, 10) + right(String(format: "%.1f ms", row.referenceMs), 12)
-            for entry in row.entries {
+            for (i, entry) in row.entries.enumerated() {
                 switch entry {
-                case .measured(let ms): line += right(pct(ms / row.referenceMs - 1), 10)
+                case .measured: line += right(pct(row.deviation(run: i)!), 10)
                 case .failed(let n): line += right("\(n) failed", 10)
                 case .missing: line += right("—", 10)
                 }
