@@ -125,9 +125,11 @@ struct FunctionIntegrationTests {
 
     /// A profile's block cost spends the size's quota. The handler blocks 300 times and computes
     /// 1 ms after each: 0.3 s of CPU and 0.3 s asleep, under 1024 MB's 0.58 of a core ≈ 0.65 s.
-    /// Charged 2 ms of CPU a block, the group must also pay 0.6 s that the worker spins, and
-    /// the handler gets its share of the quota only beside it: ≈ 1.5 s. Were the charge spent
-    /// outside the worker's group, both would take the same time.
+    /// Charged 4 ms of CPU a block, the group must also pay up to 1.2 s that the worker spins,
+    /// and the handler gets its share of the quota only beside it: ≈ 2.6 s. Were the charge
+    /// spent outside the worker's group, both would take the same time. (At 2 ms a block the
+    /// margin was too thin for a loaded CI host: the uncharged run slows with the host's other
+    /// work, the charged one only with its quota, and the two met at 1.49×.)
     @Test(.enabled(if: pythonPath != nil, pythonReason))
     func aBlockCostSpendsTheSizesQuota() async throws {
         let blocks = python("blocks", "handlers.blocks")
@@ -138,9 +140,10 @@ struct FunctionIntegrationTests {
         }
         let free = try meanMs(try await run("fn-block-free", bucket: "fb-it-fn", strategies: [], functions: [blocks], invocations: 2))
         let charged = try meanMs(try await run("fn-block-cost", bucket: "fb-it-fn", strategies: [], functions: [blocks], invocations: 2,
-                                               blockCostMicros: 2000))
+                                               blockCostMicros: 4000))
+        print("block cost: \(free) ms a block-heavy invocation free, \(charged) ms charged 4 ms a block")
         #expect(free < 1100, "300 blocks and 0.3 s of CPU uncharged: \(free) ms")
-        #expect(charged > free * 1.5, "charged 2 ms a block: \(charged) ms against \(free) ms")
+        #expect(charged > free * 1.5, "charged 4 ms a block: \(charged) ms against \(free) ms")
     }
 
     @Test(.enabled(if: pythonPath != nil, pythonReason))
