@@ -156,7 +156,7 @@ let package = Package(
                            .product(name: "GRDB", package: "GRDB.swift")],
             swiftSettings: swiftSettings
         ),
-        .testTarget(name: "LocalTargetTests", dependencies: ["FanbenchLocalTarget"], swiftSettings: swiftSettings),
+        .testTarget(name: "LocalTargetTests", dependencies: ["FanbenchBase", "FanbenchLocalTarget"], swiftSettings: swiftSettings),
         .testTarget(name: "ProxyTests", dependencies: ["FanbenchBase", "FanbenchProxy"], swiftSettings: swiftSettings),
         .testTarget(
             name: "CoordinatorTests",

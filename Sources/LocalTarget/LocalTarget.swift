@@ -147,7 +147,7 @@ package struct LocalTarget: Sendable {
         ]
         if options.tls {
             let files = try TLSMaterial.ensure(in: tlsDirectory)
-            caFile = files.caCertificate
+            caFile = try TLSMaterial.trustStore(in: tlsDirectory, caCertificate: files.caCertificate)
             arguments += ["-s3.cert.file=\(files.serverCertificate)", "-s3.key.file=\(files.serverKey)"]
         }
         let pid = try ProcessLauncher.spawn(executable: weed, arguments: arguments, logPath: logFile.path)

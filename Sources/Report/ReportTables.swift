@@ -31,7 +31,10 @@ package enum ReportTables {
             if let t = e.tailRate, t > 0, let ms = e.tailMs { extra += ", tail \(formatNumber(t * 100))% +\(formatNumber(ms)) ms" }
             if let b = e.bandwidthMbps { extra += ", \(formatNumber(b)) Mbit/s" }
             if let rps = e.instanceRps { extra += ", \(formatNumber(rps)) requests/s per " + (e.instanceRpsPer == "vcpu" ? "vCPU of an instance (its size's share, up to one)" : "instance") }
-            if let cost = e.blockCostUs { extra += ", \(formatNumber(cost)) µs CPU per function thread block" }
+            if let cost = e.blockCostUs {
+                extra += ", \(formatNumber(cost)) µs CPU per function thread block"
+                    + (e.blocksPerCpuMs.map { " (at most \(formatNumber($0)) a CPU ms)" } ?? "")
+            }
             if let period = e.cpuPeriodMs, period * 1000 != Double(LambdaSize.cfsPeriodMicros) { extra += ", CPU quota per \(formatNumber(period)) ms period" }
             lines.append("EMULATED network (\(e.profile): \(formatNumber(e.rttMs)) ms RTT, \(e.jitter) jitter\(extra), TLS \(e.tls ? "on" : "off")) against a local SeaweedFS: not AWS figures")
             if e.profileHash != nil || e.cpu != nil { lines.append("profile: \(e.profileLabel)") }

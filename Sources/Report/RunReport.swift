@@ -48,6 +48,8 @@ package struct RunReport: Codable, Sendable {
         package var initCpuMultiplier: Double?
         /// CPU µs a function's quota was charged per block of one of its threads (nil: none).
         package var blockCostUs: Double?
+        /// At most this many blocks were charged per ms of the function's CPU (nil: every block).
+        package var blocksPerCpuMs: Double?
         /// The CFS period local workers' quotas were spread over, ms (nil: not capped by fanbench).
         package var cpuPeriodMs: Double?
         /// Whether handlers were held to one vCPU's speed above one vCPU of quota: process, none,

@@ -70,6 +70,7 @@ struct WorkerCommand: AsyncParsableCommand {
             functionOptions.vcpuQuotaMicros = environment["FANBENCH_VCPU_QUOTA_US"].flatMap(Int.init)
             functionOptions.initCPUMultiplier = environment["FANBENCH_INIT_CPU_MULTIPLIER"].flatMap(Double.init) ?? 1
             functionOptions.blockCostMicros = environment["FANBENCH_BLOCK_COST_US"].flatMap(Double.init).map { max(0, min($0, 10_000)) } ?? 0
+            functionOptions.blocksPerCPUMs = environment["FANBENCH_BLOCKS_PER_CPU_MS"].flatMap(Double.init).map { max(0, min($0, 1_000)) } ?? 0
             let functions = FunctionExecutor(options: functionOptions)
             let service = WorkerService(options: options, executor: RoutingExecutor(s3: s3, functions: functions),
                                         limits: CgroupReader().limits(), logger: logger)

@@ -69,6 +69,19 @@ import Testing
         #expect(charged.reportEmulation(tls: true, probe: nil, applied: true, pacingAvailable: true).blockCostUs == 120)
         #expect(p.reportEmulation(tls: true, probe: nil, applied: true, pacingAvailable: true).blockCostUs == nil)
         #expect(charged.reportEmulation(tls: true, probe: nil, applied: false, pacingAvailable: false).blockCostUs == nil, "not claimed where not charged")
+        // Its cap is a parameter beside it: another hash, written, read back and reported; without
+        // a block cost there is nothing to cap (no hash change, nothing claimed).
+        var capped = charged
+        capped.blocksPerCPUMs = 3
+        #expect(capped.hash != charged.hash && capped.canonical.contains("blocks_per_cpu_ms=3"))
+        #expect(try readBack(capped).blocksPerCPUMs == 3)
+        #expect(try readBack(charged).blocksPerCPUMs == 0)
+        #expect(capped.reportEmulation(tls: true, probe: nil, applied: true, pacingAvailable: true).blocksPerCpuMs == 3)
+        #expect(charged.reportEmulation(tls: true, probe: nil, applied: true, pacingAvailable: true).blocksPerCpuMs == nil)
+        var capOnly = p
+        capOnly.blocksPerCPUMs = 3
+        #expect(capOnly.hash == p.hash)
+        #expect(capOnly.reportEmulation(tls: true, probe: nil, applied: true, pacingAvailable: true).blocksPerCpuMs == nil)
         // So is the CFS period: 100 ms (Linux's) keeps the hash; another one is written, read
         // back and reported where fanbench caps the workers.
         #expect(!p.canonical.contains("period_ms"))
@@ -121,6 +134,7 @@ import Testing
         ("name: x\nnetwork: {rtt_ms: 10}\ncpu: {vcpu_score: abc}\n", "cpu.vcpu_score"),
         ("name: x\nnetwork: {rtt_ms: 10}\ncpu: {pacing: thread}\n", "cpu.pacing"),
         ("name: x\nnetwork: {rtt_ms: 10}\ncpu: {block_cost_us: -3}\n", "cpu.block_cost_us"),
+        ("name: x\nnetwork: {rtt_ms: 10}\ncpu: {block_cost_us: 100, blocks_per_cpu_ms: many}\n", "'cpu.blocks_per_cpu_ms' must be a number from 0 to 1000"),
         ("name: x\nnetwork: {rtt_ms: 10}\ncpu: {period_ms: 0.5}\n", "'cpu.period_ms' must be a number from 1 to 1000"),
         ("name: x\nnetwork: {rtt_ms: 10, ttl: 3}\n", "unknown key 'network.ttl'"),
         ("name: x\nnetwork: {rtt_ms: 10, instance_rps: 0}\n", "network.instance_rps"),

@@ -18,6 +18,37 @@ import Glibc
         #expect(BlockCharge(costMicros: .nan) == nil)
     }
 
+    @Test func theCapChargesAtMostSoManySwitchesPerMsOfTheFunctionsCPU() {
+        typealias S = BlockCharge.Sample
+        let last: [Int32: S] = [1: S(switches: 100, cpuNanos: 50_000_000), 2: S(switches: 10, cpuNanos: 1_000_000)]
+        // Thread 1: 60 more switches on 10 ms more CPU; thread 2 is gone; thread 3 is new (20 switches, 2 ms).
+        let now: [Int32: S] = [1: S(switches: 160, cpuNanos: 60_000_000), 3: S(switches: 20, cpuNanos: 2_000_000)]
+        #expect(BlockCharge.charged(now: now, last: last, capPerCPUMs: 0) == 80, "no cap: every new switch")
+        #expect(BlockCharge.charged(now: now, last: last, capPerCPUMs: 3) == 36, "12 ms of CPU at 3 a ms")
+        #expect(BlockCharge.charged(now: now, last: last, capPerCPUMs: 100) == 80, "a cap above the switches changes nothing")
+        #expect(BlockCharge.charged(now: last, last: last, capPerCPUMs: 3) == 0)
+        // A counter that went back (a reused thread id) counts from where it is, never negative.
+        #expect(BlockCharge.charged(now: [1: S(switches: 5, cpuNanos: 1_000_000)], last: last, capPerCPUMs: 0) == 0)
+        #expect(BlockCharge.samples(pid: getpid(), cpu: true)?.values.contains { $0.cpuNanos > 0 } == true, "this process's threads' CPU is read")
+    }
+
+    /// A process that blocks 300 times on almost no CPU: capped at 1 a CPU ms, it is charged
+    /// only as many blocks as it used ms of CPU, not 300.
+    @Test func aCappedChargeFollowsTheProcesssCPUNotItsSwitches() throws {
+        let pid = try ProcessLauncher.spawn(executable: "/bin/sh", arguments: ["-c", "exec python3 -c 'import time\nfor _ in range(300): time.sleep(0.002)'"],
+                                            logPath: "/dev/null")
+        let charge = try #require(BlockCharge(costMicros: 200, capPerCPUMs: 1, intervalMicros: 5_000))
+        charge.start(pid: pid)
+        var status: Int32 = 0
+        var usage = rusage()
+        while wait4(pid, &status, 0, &usage) == -1 && errno == EINTR {}
+        let (switches, _) = try #require(charge.stop())
+        let childCPUMs = Double(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) * 1000 + Double(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1000
+        #expect(usage.ru_nvcsw >= 300, "the process blocked \(usage.ru_nvcsw) times")
+        #expect(Double(switches) <= childCPUMs + 2, "charged \(switches) blocks for \(childCPUMs) ms of CPU at 1 a ms")
+        #expect(switches < 300 / 2)
+    }
+
     @Test func aProcessThatBlocksIsChargedRealCPUForEachBlock() throws {
         // 300 sleeps of 2 ms: at least 300 voluntary switches, and almost no CPU of its own.
         let pid = try ProcessLauncher.spawn(executable: "/bin/sh", arguments: ["-c", "exec python3 -c 'import time\nfor _ in range(300): time.sleep(0.002)'"],

@@ -38,6 +38,8 @@ package final class LocalLauncher: Sendable {
         package var initCPUMultiplier: Double = 1
         /// CPU µs a function's quota is charged per block of one of its threads (a profile's `block_cost_us`).
         package var blockCostMicros: Double = 0
+        /// At most this many blocks charged per ms of the function's CPU (a profile's `blocks_per_cpu_ms`; 0: all).
+        package var blocksPerCPUMs: Double = 0
         /// The CFS period quotas are expressed over, µs (a profile's `cpu.period_ms`).
         package var cfsPeriodMicros = LambdaSize.cfsPeriodMicros
         /// The CA file workers trust on a TLS control channel; nil: plaintext.
@@ -187,7 +189,10 @@ package final class LocalLauncher: Sendable {
         }
         if v1, options.initCPUMultiplier > 1 { env["FANBENCH_INIT_CPU_MULTIPLIER"] = String(options.initCPUMultiplier) }
         // The worker shares its group's quota with its function: v1 or v2 alike.
-        if group != nil, options.blockCostMicros > 0 { env["FANBENCH_BLOCK_COST_US"] = String(options.blockCostMicros) }
+        if group != nil, options.blockCostMicros > 0 {
+            env["FANBENCH_BLOCK_COST_US"] = String(options.blockCostMicros)
+            if options.blocksPerCPUMs > 0 { env["FANBENCH_BLOCKS_PER_CPU_MS"] = String(options.blocksPerCPUMs) }
+        }
         let endpoint: WorkerEndpoint?
         do { endpoint = try options.workerEndpoint?(size) } catch {
             if let group { options.cgroups?.remove(group) }

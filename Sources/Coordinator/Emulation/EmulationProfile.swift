@@ -26,6 +26,9 @@ package struct EmulationProfile: Sendable, Equatable {
     /// CPU µs a function's quota is charged each time one of its threads blocks: Lambda's vCPU
     /// halt-polls before it sleeps, on the function's quota (`BlockCharge`; 0: none).
     package var blockCostMicros: Double = 0
+    /// At most this many blocks charged per ms of the function's own CPU (`cpu.blocks_per_cpu_ms`;
+    /// 0: every block): a throttled handler's extra wake-ups are not a VM's halt-polls.
+    package var blocksPerCPUMs: Double = 0
     /// The CFS period a size's quota is spread over, µs (`cpu.period_ms`): Linux's default is
     /// 100 ms; a shorter one throttles a small size in shorter, more frequent slices.
     package var cfsPeriodMicros = LambdaSize.cfsPeriodMicros
@@ -51,6 +54,7 @@ package struct EmulationProfile: Sendable, Equatable {
     package var canonical: String {
         network.summary + ";vcpu_score=\(vcpuScore.map(Self.number) ?? "host");init_cpu_multiplier=\(Self.number(initCPUMultiplier))"
             + ";pacing=\(pacesHandlers ? "process" : "none")" + (blockCostMicros > 0 ? ";block_cost_us=\(Self.number(blockCostMicros))" : "")
+            + (blockCostMicros > 0 && blocksPerCPUMs > 0 ? ";blocks_per_cpu_ms=\(Self.number(blocksPerCPUMs))" : "")
             + (cfsPeriodMicros != LambdaSize.cfsPeriodMicros ? ";period_ms=\(Self.number(Double(cfsPeriodMicros) / 1000))" : "")
     }
 
@@ -81,6 +85,7 @@ package struct EmulationProfile: Sendable, Equatable {
         e.initCpuMultiplier = initCPUMultiplier
         // Charged by local workers only (they share a capped group with their function).
         e.blockCostUs = applied && blockCostMicros > 0 ? blockCostMicros : nil
+        e.blocksPerCpuMs = applied && blockCostMicros > 0 && blocksPerCPUMs > 0 ? blocksPerCPUMs : nil
         e.cpuPeriodMs = applied ? Double(cfsPeriodMicros) / 1000 : nil
         e.vcpuPacing = !pacesHandlers ? "none" : pacingAvailable ? "process" : "unavailable (cgroup v1 only)"
         if let probe {
@@ -99,7 +104,7 @@ package struct EmulationProfile: Sendable, Equatable {
 
     package static let keys = ["name", "network", "cpu", "fit"]
     static let networkKeys = ["rtt_ms", "jitter", "tail_rate", "tail_ms", "handshake_rtts", "bandwidth_mbps", "instance_rps", "instance_rps_per"]
-    static let cpuKeys = ["vcpu_score", "init_cpu_multiplier", "pacing", "block_cost_us", "period_ms"]
+    static let cpuKeys = ["vcpu_score", "init_cpu_multiplier", "pacing", "block_cost_us", "blocks_per_cpu_ms", "period_ms"]
 
     /// A built-in's name (`lambda-same-region`; `none` is no profile: nil) or a profile file's path.
     package static func resolve(_ spec: String, relativeTo directory: String? = nil) throws(FanbenchError) -> EmulationProfile? {
@@ -143,6 +148,7 @@ package struct EmulationProfile: Sendable, Equatable {
         var initMultiplier = 1.0
         var paces = true
         var blockCost = 0.0
+        var blocksPerCPUMs = 0.0
         var periodMs = Double(LambdaSize.cfsPeriodMicros) / 1000
         var fitText: String?
         for (k, v) in top {
@@ -189,6 +195,7 @@ package struct EmulationProfile: Sendable, Equatable {
                         }
                         paces = s == "process"
                     case "block_cost_us": blockCost = cv.null != nil ? 0 : try number(cv, "cpu.block_cost_us", 0...10_000)
+                    case "blocks_per_cpu_ms": blocksPerCPUMs = cv.null != nil ? 0 : try number(cv, "cpu.blocks_per_cpu_ms", 0...1_000)
                     case "period_ms":
                         if cv.null == nil { periodMs = try number(cv, "cpu.period_ms", 1...1000) }
                     default: throw fail(ck, "unknown key 'cpu.\(ck.string ?? "")' (known: \(cpuKeys.joined(separator: ", ")))")
@@ -205,6 +212,7 @@ package struct EmulationProfile: Sendable, Equatable {
         var p = EmulationProfile(name: name, network: network, vcpuScore: vcpu, initCPUMultiplier: initMultiplier)
         p.pacesHandlers = paces
         p.blockCostMicros = blockCost
+        p.blocksPerCPUMs = blocksPerCPUMs
         p.cfsPeriodMicros = Int((periodMs * 1000).rounded())
         p.fitText = fitText
         return p
@@ -230,6 +238,7 @@ package struct EmulationProfile: Sendable, Equatable {
               init_cpu_multiplier: \(Self.number(initCPUMultiplier))
               pacing: \(pacesHandlers ? "process" : "none")    # above one vCPU of quota, a handler's process held to one vCPU's speed
               block_cost_us: \(Self.number(blockCostMicros))   # CPU µs charged to a function's quota each time one of its threads blocks (a vCPU halt-polls)
+              blocks_per_cpu_ms: \(Self.number(blocksPerCPUMs))   # at most this many blocks charged per ms of the function's own CPU (0: all; a throttled handler's extra wake-ups are no halt-polls)
               period_ms: \(Self.number(Double(cfsPeriodMicros) / 1000))   # the CFS period each size's quota is spread over
 
             """

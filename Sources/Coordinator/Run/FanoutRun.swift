@@ -63,6 +63,8 @@ package enum FanoutRun {
         package var initCPUMultiplier: Double = 1
         /// CPU µs a function's quota is charged per block of one of its threads (`BlockCharge`).
         package var blockCostMicros: Double = 0
+        /// At most this many blocks charged per ms of a function's CPU (`BlockCharge`; 0: all).
+        package var blocksPerCPUMs: Double = 0
         /// Local workers' CFS period, µs (a profile's `cpu.period_ms`).
         package var cfsPeriodMicros = LambdaSize.cfsPeriodMicros
         /// Local workers: each one's own S3 endpoint (`LocalLauncher.Options.workerEndpoint`).
@@ -419,6 +421,7 @@ struct RunDriver: Service {
                     initCPUMultiplier: options.initCPUMultiplier, tlsCA: options.tls == nil ? nil : options.workerTLSCA,
                     workerEndpoint: options.workerEndpoint)
                 launcherOptions.blockCostMicros = options.blockCostMicros
+                launcherOptions.blocksPerCPUMs = options.blocksPerCPUMs
                 launcherOptions.cfsPeriodMicros = options.cfsPeriodMicros
                 let launcher = LocalLauncher(options: launcherOptions, logger: logger)
                 hooks.launcher(launcher)

@@ -264,6 +264,7 @@ package struct RunSession {
         options.pacesHandlers = profiled?.profile.pacesHandlers ?? false
         options.initCPUMultiplier = profiled?.profile.initCPUMultiplier ?? 1
         options.blockCostMicros = profiled?.profile.blockCostMicros ?? 0   // charged only by workers in a capped group of their own
+        options.blocksPerCPUMs = profiled?.profile.blocksPerCPUMs ?? 0
         options.cfsPeriodMicros = profiled?.profile.cfsPeriodMicros ?? LambdaSize.cfsPeriodMicros
         options.workerEndpoint = workerEndpoint
         options.heartbeatSilence = .seconds(r.workerSilenceSeconds)

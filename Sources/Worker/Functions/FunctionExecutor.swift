@@ -30,6 +30,8 @@ package actor FunctionExecutor: InvocationExecutor {
         package var initCPUMultiplier: Double = 1
         /// CPU µs the function's quota is charged each time one of its threads blocks (`BlockCharge`; 0: none).
         package var blockCostMicros: Double = 0
+        /// At most this many blocks charged per ms of the function's own CPU (`BlockCharge`; 0: every block).
+        package var blocksPerCPUMs: Double = 0
 
         package init(sizeMB: Int, logDirectory: String, environment: [String: String] = ProcessInfo.processInfo.environment,
                      sandboxGroup: SandboxMeter.Group? = nil) {
@@ -82,7 +84,7 @@ package actor FunctionExecutor: InvocationExecutor {
         self.cgroup = cgroup
         throttle = cgroup.throttleSource()
         pacer = options.vcpuQuotaMicros.flatMap { VCPUPacer(reader: cgroup, quotaMicros: $0) }
-        blockCharge = BlockCharge(costMicros: options.blockCostMicros)
+        blockCharge = BlockCharge(costMicros: options.blockCostMicros, capPerCPUMs: options.blocksPerCPUMs)
         initBoost = options.initCPUMultiplier > 1
             ? InitCPUBoost(reader: cgroup, multiplier: options.initCPUMultiplier,
                            cores: cgroup.limits().cores ?? ProcessInfo.processInfo.activeProcessorCount)
