@@ -157,7 +157,7 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .testTarget(name: "LocalTargetTests", dependencies: ["FanbenchBase", "FanbenchLocalTarget"], swiftSettings: swiftSettings),
-        .testTarget(name: "ProxyTests", dependencies: ["FanbenchBase", "FanbenchProxy"], swiftSettings: swiftSettings),
+        .testTarget(name: "ProxyTests", dependencies: ["FanbenchBase", "FanbenchProxy", nioCore, .product(name: "NIOConcurrencyHelpers", package: "swift-nio"), .product(name: "NIOEmbedded", package: "swift-nio")], swiftSettings: swiftSettings),
         .testTarget(
             name: "CoordinatorTests",
             dependencies: ["FanbenchBase", "FanbenchProtocol", "FanbenchCoordinator", "FanbenchReport", "FanbenchWorker", "FanbenchLambda",

@@ -200,7 +200,8 @@ package struct LocalTarget: Sendable {
             "--rtt-ms", String(network.rttMs), "--jitter", network.jitter.description,
             "--handshake-rtts", String(network.handshakeRoundTrips), "--tail-rate", String(network.tailProbability), "--tail-ms", String(network.tailMs),
         ] + (network.bandwidthBytesPerSecond.map { ["--bandwidth-mbps", String($0 / 125_000)] } ?? [])
-          + (network.instanceRequestsPerSecond.map { ["--instance-rps", String($0)] } ?? []), logPath: targetDirectory.appendingPathComponent("proxy.log").path)
+          + (network.instanceRequestsPerSecond.map { ["--instance-rps", String($0)] } ?? [])
+          + (network.instanceRequestsPerSecond != nil && !network.instanceCountsHandshakes ? ["--instance-rps-requests-only"] : []), logPath: targetDirectory.appendingPathComponent("proxy.log").path)
         // Ready when it accepts connections; the S3 call through it follows in waitUntilReady.
         let deadline = ContinuousClock.now + .seconds(20)
         while isPortFree(options.proxyPort) {

@@ -215,9 +215,13 @@ final class ConnectionState: @unchecked Sendable {
         faultsPossible = p.resetProbability > 0 || (options.httpAware && p.slowDownProbability + p.internalErrorProbability > 0)
     }
 
+    /// A flight that opens with a TLS handshake or change-cipher-spec record (the client's
+    /// hello, its finished flight): not a request.
+    static func isTLSHandshake(_ firstByte: UInt8?) -> Bool { firstByte == 0x16 || firstByte == 0x14 }
+
     /// When a chunk of `bytes` arriving now should be delivered: after a one-way delay, never
     /// before the chunk ahead of it, and no faster than the bandwidth cap.
-    func deliveryTime(_ direction: Direction, bytes: Int) -> NIODeadline {
+    func deliveryTime(_ direction: Direction, bytes: Int, firstByte: UInt8? = nil) -> NIODeadline {
         let now = NIODeadline.now()
         let previous = lastDelivery[direction] ?? now
         // Chunks of one burst (a response split in segments) share the path's delay: a chunk
@@ -231,7 +235,9 @@ final class ConnectionState: @unchecked Sendable {
             // The tail strikes responses: a fresh one waits it out whole.
             if direction == .toClient { delay += options.profile.tailNanoseconds(using: &rng) }
             // A fresh flight from the client waits its turn on the instance's path.
-            if direction == .toUpstream, let link { departs = link.admit(at: now) }
+            if direction == .toUpstream, let link, options.profile.instanceCountsHandshakes || !Self.isTLSHandshake(firstByte) {
+                departs = link.admit(at: now)
+            }
         }
         lastDelay[direction] = delay
         var at = departs + .nanoseconds(delay)
@@ -300,7 +306,7 @@ final class RelayHandler: ChannelInboundHandler, @unchecked Sendable {
                 return
             }
         }
-        let at = state.deliveryTime(direction, bytes: buffer.readableBytes)
+        let at = state.deliveryTime(direction, bytes: buffer.readableBytes, firstByte: buffer.getInteger(at: buffer.readerIndex, as: UInt8.self))
         let partner = self.partner
         let source = context.channel
         let bytes = buffer.readableBytes

@@ -30,7 +30,8 @@ package enum ReportTables {
             if let h = e.handshakeRtts, h != 1 { extra += ", new connection +\(formatNumber(h)) RTT" }
             if let t = e.tailRate, t > 0, let ms = e.tailMs { extra += ", tail \(formatNumber(t * 100))% +\(formatNumber(ms)) ms" }
             if let b = e.bandwidthMbps { extra += ", \(formatNumber(b)) Mbit/s" }
-            if let rps = e.instanceRps { extra += ", \(formatNumber(rps)) requests/s per " + (e.instanceRpsPer == "vcpu" ? "vCPU of an instance (its size's share, up to one)" : "instance") }
+            if let rps = e.instanceRps { extra += ", \(formatNumber(rps)) requests/s per " + (e.instanceRpsPer == "vcpu" ? "vCPU of an instance (its size's share, up to one)" : "instance")
+                + (e.instanceRpsCounts == "requests" ? ", TLS handshakes not counted" : "") }
             if let cost = e.blockCostUs {
                 extra += ", \(formatNumber(cost)) µs CPU per function thread block"
                     + (e.blocksPerCpuMs.map { " (at most \(formatNumber($0)) a CPU ms)" } ?? "")

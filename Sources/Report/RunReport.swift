@@ -45,6 +45,8 @@ package struct RunReport: Codable, Sendable {
         /// "vcpu": `instanceRps` was per vCPU, each instance passing its size's share of it, up
         /// to one vCPU (absent: per instance, whatever its size).
         package var instanceRpsPer: String?
+        /// "requests": `instanceRps` counted requests only, not TLS handshake flights (absent: flights).
+        package var instanceRpsCounts: String?
         package var initCpuMultiplier: Double?
         /// CPU µs a function's quota was charged per block of one of its threads (nil: none).
         package var blockCostUs: Double?

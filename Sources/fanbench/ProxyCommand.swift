@@ -23,6 +23,7 @@ struct ProxyCommand: AsyncParsableCommand {
     @Option(help: "Share of responses delayed by --tail-ms more (the latency tail).") var tailRate: Double = 0
     @Option(help: "The tail's extra delay, ms.") var tailMs: Double = 0
     @Option(help: "Requests a second one client address's network path passes (client→server flights, TLS's included); more queue. Default: no limit.") var instanceRps: Double?
+    @Flag(help: "The instance path (--instance-rps) counts requests only, not a TLS handshake's flights.") var instanceRpsRequestsOnly = false
     @Flag(help: "The upstream speaks plain HTTP (enables the HTTP replies).") var plainHttp = false
 
     func run() async throws {
@@ -34,6 +35,7 @@ struct ProxyCommand: AsyncParsableCommand {
             profile.tailProbability = tailRate
             profile.tailMs = tailMs
             profile.instanceRequestsPerSecond = instanceRps
+            profile.instanceCountsHandshakes = !instanceRpsRequestsOnly
             try profile.validate()
             if (slowdownRate > 0 || errorRate > 0) && !plainHttp {
                 throw FanbenchError.badInput("--slowdown-rate and --error-rate need a plain-HTTP upstream (--plain-http): over TLS the proxy cannot read requests")

@@ -111,6 +111,18 @@ import Testing
         plain.network.instanceRequestsPerSecond = nil
         #expect(unlimited.hash == plain.hash && !unlimited.canonical.contains("instance_rps_per"))
         #expect(unlimited.reportEmulation(tls: true, probe: nil, applied: true, pacingAvailable: true).instanceRpsPer == nil)
+        // Counting requests only: another hash, read back, reported; without a rate, nothing.
+        var requestsOnly = limited
+        requestsOnly.network.instanceCountsHandshakes = false
+        #expect(requestsOnly.hash != limited.hash && requestsOnly.canonical.contains("instance_rps_counts=requests"))
+        #expect(try readBack(requestsOnly).network.instanceCountsHandshakes == false)
+        #expect(try readBack(limited).network.instanceCountsHandshakes)
+        #expect(requestsOnly.reportEmulation(tls: true, probe: nil, applied: true, pacingAvailable: true).instanceRpsCounts == "requests")
+        #expect(limited.reportEmulation(tls: true, probe: nil, applied: true, pacingAvailable: true).instanceRpsCounts == nil)
+        var noRate = requestsOnly
+        noRate.network.instanceRequestsPerSecond = nil
+        #expect(noRate.hash == plain.hash)
+        #expect(noRate.reportEmulation(tls: true, probe: nil, applied: true, pacingAvailable: true).instanceRpsCounts == nil)
     }
 
     /// `instance_rps_per: vcpu`: an instance below one vCPU passes its size's share of the rate, one above passes the whole.
@@ -139,6 +151,7 @@ import Testing
         ("name: x\nnetwork: {rtt_ms: 10, ttl: 3}\n", "unknown key 'network.ttl'"),
         ("name: x\nnetwork: {rtt_ms: 10, instance_rps: 0}\n", "network.instance_rps"),
         ("name: x\nnetwork: {rtt_ms: 10, instance_rps: 200, instance_rps_per: size}\n", "'network.instance_rps_per' must be instance"),
+        ("name: x\nnetwork: {rtt_ms: 10, instance_rps: 200, instance_rps_counts: packets}\n", "'network.instance_rps_counts' must be flights"),
         ("network: {rtt_ms: 10}\n", "needs a 'name'"),
         ("[1, 2]\n", "a profile is a mapping"),
         ("name: x\n  network: : :\n", "not valid YAML"),

@@ -1,4 +1,7 @@
 import FanbenchBase
+import NIOCore
+import NIOConcurrencyHelpers
+import NIOEmbedded
 @testable import FanbenchProxy
 import Testing
 
@@ -55,5 +58,47 @@ import Testing
         #expect(head.hasSuffix("\r\n\r\n"))
         let get = String(decoding: HTTPPeek.errorResponse(status: 500, code: "InternalError", requestID: "r2", head: false), as: UTF8.self)
         #expect(get.contains("<Code>InternalError</Code>"))
+    }
+}
+
+/// `instance_rps_counts`: which client flights take a turn on an instance's path.
+@Suite struct InstancePathCountingTests {
+    func state(countsHandshakes: Bool, link: InstanceLink) -> ConnectionState {
+        var profile = NetworkProfile(rttMs: 0.01, jitter: .fixed)
+        profile.instanceRequestsPerSecond = 1   // one flight a second: a counted flight pushes the path a whole second
+        profile.instanceCountsHandshakes = countsHandshakes
+        return ConnectionState(options: .init(upstreamHost: "127.0.0.1", upstreamPort: 1, profile: profile, httpAware: false),
+                               counters: NIOLockedValueBox(LatencyProxy.Counters()), eventLoop: EmbeddedEventLoop(), link: link)
+    }
+
+    @Test func requestsOnlyLetsATLSHandshakesFlightsPassWithoutATurn() {
+        for first: UInt8 in [0x16, 0x14] {   // a ClientHello; a change-cipher-spec opening the client's finished flight
+            let link = InstanceLink(requestsPerSecond: 1)
+            let s = state(countsHandshakes: false, link: link)
+            let now = NIODeadline.now()
+            let at = s.deliveryTime(.toUpstream, bytes: 300, firstByte: first)
+            #expect(at < now + .milliseconds(500), "the handshake flight waited for a turn")
+            #expect(link.admit(at: now) <= now + .milliseconds(1), "the path was taken by a handshake flight (0x\(String(first, radix: 16)))")
+        }
+    }
+
+    @Test func requestsAndByDefaultHandshakesTooTakeATurn() {
+        // Requests only: an application-data record (0x17) or a plain request takes its turn.
+        for first: UInt8? in [0x17, UInt8(ascii: "G"), nil] {
+            let link = InstanceLink(requestsPerSecond: 1)
+            let now = NIODeadline.now()
+            _ = state(countsHandshakes: false, link: link).deliveryTime(.toUpstream, bytes: 300, firstByte: first)
+            #expect(link.admit(at: now) >= now + .milliseconds(900), "a request did not take its turn")
+        }
+        // Flights (the default): a handshake's flights wait like the rest.
+        let link = InstanceLink(requestsPerSecond: 1)
+        let now = NIODeadline.now()
+        _ = state(countsHandshakes: true, link: link).deliveryTime(.toUpstream, bytes: 300, firstByte: 0x16)
+        #expect(link.admit(at: now) >= now + .milliseconds(900))
+        #expect(NetworkProfile.lambdaSameRegion.instanceCountsHandshakes)
+        // Responses never take a turn.
+        let back = InstanceLink(requestsPerSecond: 1)
+        _ = state(countsHandshakes: true, link: back).deliveryTime(.toClient, bytes: 300, firstByte: 0x17)
+        #expect(back.admit(at: now) <= now + .milliseconds(1))
     }
 }

@@ -82,6 +82,7 @@ package struct EmulationProfile: Sendable, Equatable {
         e.bandwidthMbps = network.bandwidthBytesPerSecond.map { $0 / 125_000 }
         e.instanceRps = network.instanceRequestsPerSecond
         e.instanceRpsPer = network.instanceRequestsPerVCPU && network.instanceRequestsPerSecond != nil ? "vcpu" : nil
+        e.instanceRpsCounts = !network.instanceCountsHandshakes && network.instanceRequestsPerSecond != nil ? "requests" : nil
         e.initCpuMultiplier = initCPUMultiplier
         // Charged by local workers only (they share a capped group with their function).
         e.blockCostUs = applied && blockCostMicros > 0 ? blockCostMicros : nil
@@ -103,7 +104,7 @@ package struct EmulationProfile: Sendable, Equatable {
     // MARK: - Files
 
     package static let keys = ["name", "network", "cpu", "fit"]
-    static let networkKeys = ["rtt_ms", "jitter", "tail_rate", "tail_ms", "handshake_rtts", "bandwidth_mbps", "instance_rps", "instance_rps_per"]
+    static let networkKeys = ["rtt_ms", "jitter", "tail_rate", "tail_ms", "handshake_rtts", "bandwidth_mbps", "instance_rps", "instance_rps_per", "instance_rps_counts"]
     static let cpuKeys = ["vcpu_score", "init_cpu_multiplier", "pacing", "block_cost_us", "blocks_per_cpu_ms", "period_ms"]
 
     /// A built-in's name (`lambda-same-region`; `none` is no profile: nil) or a profile file's path.
@@ -180,6 +181,12 @@ package struct EmulationProfile: Sendable, Equatable {
                         case "vcpu": network.instanceRequestsPerVCPU = true
                         default: throw fail(nv, "'network.instance_rps_per' must be instance (every instance passes instance_rps) or vcpu (an instance passes its size's share of a vCPU of it, up to one)")
                         }
+                    case "instance_rps_counts":
+                        switch nv.string {
+                        case "flights": network.instanceCountsHandshakes = true
+                        case "requests": network.instanceCountsHandshakes = false
+                        default: throw fail(nv, "'network.instance_rps_counts' must be flights (a TLS handshake's flights wait their turn too) or requests (only requests do)")
+                        }
                     default: throw fail(nk, "unknown key 'network.\(nk.string ?? "")' (known: \(networkKeys.joined(separator: ", ")))")
                     }
                 }
@@ -233,6 +240,7 @@ package struct EmulationProfile: Sendable, Equatable {
               bandwidth_mbps: \(n.bandwidthBytesPerSecond.map { Self.number($0 / 125_000) } ?? "null")
               instance_rps: \(n.instanceRequestsPerSecond.map(Self.number) ?? "null")   # requests a second one instance's network path passes (TLS handshake flights included); more queue
               instance_rps_per: \(n.instanceRequestsPerVCPU ? "vcpu" : "instance")   # vcpu: an instance passes its size's share of a vCPU of instance_rps (up to one)
+              instance_rps_counts: \(n.instanceCountsHandshakes ? "flights" : "requests")   # requests: a TLS handshake's flights do not wait their turn
             cpu:
               vcpu_score: \(vcpuScore.map { String(format: "%.2f", $0) } ?? "null")   # one Lambda vCPU on fanbench's CPU probe (M bytecodes per CPU second)
               init_cpu_multiplier: \(Self.number(initCPUMultiplier))
