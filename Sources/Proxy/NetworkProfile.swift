@@ -83,11 +83,13 @@ package struct NetworkProfile: Sendable, Equatable, Codable {
 
     /// Lambda → S3 in one region, as `fanbench calibrate` fitted it on the seed blog's table
     /// (profiles/lambda-same-region.yaml holds the fit and its held-out check): no tail, two
-    /// handshake round trips, 220 requests a second per instance.
+    /// handshake round trips, 220 requests a second per instance counting requests (not TLS
+    /// handshake flights).
     package static let lambdaSameRegion: NetworkProfile = {
         var p = NetworkProfile(rttMs: 15.5, jitter: .lognormal(sigma: 0.2))
         p.handshakeRoundTrips = 2
         p.instanceRequestsPerSecond = 220
+        p.instanceCountsHandshakes = false
         return p
     }()
     /// The same fit's CPU: one Lambda vCPU's `CPUProbe` score (nil: unscaled).

@@ -90,12 +90,13 @@ import Testing
             _ = state(countsHandshakes: false, link: link).deliveryTime(.toUpstream, bytes: 300, firstByte: first)
             #expect(link.admit(at: now) >= now + .milliseconds(900), "a request did not take its turn")
         }
-        // Flights (the default): a handshake's flights wait like the rest.
+        // Flights (a file that names no count): a handshake's flights wait like the rest.
         let link = InstanceLink(requestsPerSecond: 1)
         let now = NIODeadline.now()
         _ = state(countsHandshakes: true, link: link).deliveryTime(.toUpstream, bytes: 300, firstByte: 0x16)
         #expect(link.admit(at: now) >= now + .milliseconds(900))
-        #expect(NetworkProfile.lambdaSameRegion.instanceCountsHandshakes)
+        #expect(NetworkProfile(rttMs: 1).instanceCountsHandshakes, "a profile that does not say counts flights")
+        #expect(!NetworkProfile.lambdaSameRegion.instanceCountsHandshakes, "the built-in default counts requests")
         // Responses never take a turn.
         let back = InstanceLink(requestsPerSecond: 1)
         _ = state(countsHandshakes: true, link: back).deliveryTime(.toClient, bytes: 300, firstByte: 0x17)

@@ -238,7 +238,7 @@ package struct EmulationProfile: Sendable, Equatable {
               tail_ms: \(Self.number(n.tailMs))
               handshake_rtts: \(Self.number(n.handshakeRoundTrips))    # round trips a new connection costs before TLS's own
               bandwidth_mbps: \(n.bandwidthBytesPerSecond.map { Self.number($0 / 125_000) } ?? "null")
-              instance_rps: \(n.instanceRequestsPerSecond.map(Self.number) ?? "null")   # requests a second one instance's network path passes (TLS handshake flights included); more queue
+              instance_rps: \(n.instanceRequestsPerSecond.map(Self.number) ?? "null")   # requests a second one instance's network path passes (instance_rps_counts says whether TLS handshake flights count); more queue
               instance_rps_per: \(n.instanceRequestsPerVCPU ? "vcpu" : "instance")   # vcpu: an instance passes its size's share of a vCPU of instance_rps (up to one)
               instance_rps_counts: \(n.instanceCountsHandshakes ? "flights" : "requests")   # requests: a TLS handshake's flights do not wait their turn
             cpu:
