@@ -3,7 +3,7 @@ import Foundation
 
 /// A private CA and a server certificate for 127.0.0.1/localhost, made with openssl once
 /// and reused.
-enum TLSMaterial {
+package enum TLSMaterial {
     struct Files {
         var caCertificate: String
         var serverCertificate: String
@@ -12,7 +12,7 @@ enum TLSMaterial {
 
     /// Where hosts keep their public root certificates (Debian/Ubuntu, RHEL/Fedora, Alpine/macOS
     /// ports, SUSE), first found wins.
-    static let publicRootLocations = ["/etc/ssl/certs/ca-certificates.crt", "/etc/pki/tls/certs/ca-bundle.crt",
+    package static let publicRootLocations = ["/etc/ssl/certs/ca-certificates.crt", "/etc/pki/tls/certs/ca-bundle.crt",
                                       "/etc/ssl/cert.pem", "/etc/ssl/ca-bundle.pem"]
 
     /// The bundle clients of the local target are given: the host's public roots, then the
@@ -35,6 +35,13 @@ enum TLSMaterial {
         bundle.append(ca)
         try bundle.write(to: URL(fileURLWithPath: path), options: .atomic)
         return path
+    }
+
+    /// How many PEM certificates a CA bundle holds (nil: unreadable): what a report says of the
+    /// trust store its clients loaded, since that is CPU the emulation spends per TLS context.
+    package static func certificateCount(inBundle path: String) -> Int? {
+        guard let data = FileManager.default.contents(atPath: path) else { return nil }
+        return String(decoding: data, as: UTF8.self).components(separatedBy: "-----BEGIN CERTIFICATE-----").count - 1
     }
 
     static func ensure(in directory: URL) throws -> Files {

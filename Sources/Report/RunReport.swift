@@ -47,6 +47,9 @@ package struct RunReport: Codable, Sendable {
         package var instanceRpsPer: String?
         /// "requests": `instanceRps` counted requests only, not TLS handshake flights (absent: flights).
         package var instanceRpsCounts: String?
+        /// Certificates in the CA bundle the run's clients were given (the local target's: its
+        /// host's public roots and its CA), since loading it is CPU a TLS context costs.
+        package var caCertificates: Int?
         package var initCpuMultiplier: Double?
         /// CPU µs a function's quota was charged per block of one of its threads (nil: none).
         package var blockCostUs: Double?

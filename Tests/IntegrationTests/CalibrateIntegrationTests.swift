@@ -1,5 +1,6 @@
 import FanbenchBase
 import FanbenchCoordinator
+import FanbenchLocalTarget
 import FanbenchReport
 import FanbenchStore
 import Foundation
@@ -78,6 +79,13 @@ struct CalibrateIntegrationTests {
         let e = try #require(report.target.emulation)
         #expect(e.profileHash == written.hash)
         #expect(e.profileFile == profile)
+        // The trust store its clients loaded: the host's public roots and the target's CA.
+        if e.tls {
+            let roots = TLSMaterial.publicRootLocations.first { FileManager.default.isReadableFile(atPath: $0) }
+                .flatMap(TLSMaterial.certificateCount(inBundle:)) ?? 0
+            #expect(e.caCertificates == roots + 1, "\(e.caCertificates ?? -1) certificates, the host's roots \(roots)")
+            #expect(run.stdout.contains("CA bundle of \(roots + 1) certificates"))
+        }
         let cpu = try #require(e.cpu)
         #expect(cpu.applied)
         #expect(abs(cpu.scale - written.vcpuScore! / cpu.probeScore) < 1e-9)

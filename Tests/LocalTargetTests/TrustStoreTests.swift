@@ -59,3 +59,14 @@ import Testing
         #expect(count == hostCount + 1 && hostCount > 10, "\(count) certificates, the host's \(roots) has \(hostCount)")
     }
 }
+
+@Suite struct CertificateCountTests {
+    @Test func aBundlesCertificatesAreCountedAndAMissingOneIsNil() throws {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("fb-count-\(UUID().uuidString).pem").path
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let cert = "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n"
+        try (cert + "# a comment\n" + cert + cert).write(toFile: path, atomically: true, encoding: .utf8)
+        #expect(TLSMaterial.certificateCount(inBundle: path) == 3)
+        #expect(TLSMaterial.certificateCount(inBundle: path + ".absent") == nil)
+    }
+}

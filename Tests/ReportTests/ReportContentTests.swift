@@ -146,6 +146,10 @@ enum SampleReport {
         #expect(!line { _ in }.contains("block"))
         #expect(line { $0.instanceRps = 280 }.contains(", 280 requests/s per instance,"))
         #expect(line { $0.instanceRps = 280; $0.instanceRpsPer = "vcpu" }.contains(", 280 requests/s per vCPU of an instance (its size's share, up to one)"))
+        #expect(line { $0.instanceRps = 220; $0.instanceRpsCounts = "requests" }.contains(", 220 requests/s per instance, TLS handshakes not counted,"))
+        #expect(line { $0.blockCostUs = 60; $0.blocksPerCpuMs = 3 }.contains(", 60 µs CPU per function thread block (at most 3 a CPU ms)"))
+        #expect(line { $0.caCertificates = 141 }.contains("TLS on, CA bundle of 141 certificates)"))
+        #expect(!line { $0.caCertificates = 141; $0.tls = false }.contains("CA bundle"), "no TLS, no bundle loaded")
     }
 
     @Test func aWiggleWithinTheSpreadIsNoise() {
