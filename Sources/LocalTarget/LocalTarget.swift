@@ -147,7 +147,8 @@ package struct LocalTarget: Sendable {
         ]
         if options.tls {
             let files = try TLSMaterial.ensure(in: tlsDirectory)
-            caFile = try TLSMaterial.trustStore(in: tlsDirectory, caCertificate: files.caCertificate)
+            caFile = files.caCertificate
+            _ = try TLSMaterial.trustStore(in: tlsDirectory, caCertificate: files.caCertificate)   // beside it, for functions
             arguments += ["-s3.cert.file=\(files.serverCertificate)", "-s3.key.file=\(files.serverKey)"]
         }
         let pid = try ProcessLauncher.spawn(executable: weed, arguments: arguments, logPath: logFile.path)

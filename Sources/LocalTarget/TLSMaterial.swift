@@ -15,8 +15,8 @@ package enum TLSMaterial {
     package static let publicRootLocations = ["/etc/ssl/certs/ca-certificates.crt", "/etc/pki/tls/certs/ca-bundle.crt",
                                       "/etc/ssl/cert.pem", "/etc/ssl/ca-bundle.pem"]
 
-    /// The bundle clients of the local target are given: the host's public roots, then the
-    /// local CA. A client against real S3 loads a public trust store of ~140 roots (boto3's,
+    /// The bundle functions run against the local target are given (`TrustStore.forFunctions`):
+    /// the host's public roots, then the local CA. A client against real S3 loads a public trust store of ~140 roots (boto3's,
     /// certifi's or the system's) each time it makes a TLS context; given the one-certificate
     /// `ca.pem` instead, it skipped ~25 ms of CPU per context here — what a handler that makes a
     /// client per invocation (the seed's aioboto3 one) pays on Lambda every time (issue 13).
@@ -35,13 +35,6 @@ package enum TLSMaterial {
         bundle.append(ca)
         try bundle.write(to: URL(fileURLWithPath: path), options: .atomic)
         return path
-    }
-
-    /// How many PEM certificates a CA bundle holds (nil: unreadable): what a report says of the
-    /// trust store its clients loaded, since that is CPU the emulation spends per TLS context.
-    package static func certificateCount(inBundle path: String) -> Int? {
-        guard let data = FileManager.default.contents(atPath: path) else { return nil }
-        return String(decoding: data, as: UTF8.self).components(separatedBy: "-----BEGIN CERTIFICATE-----").count - 1
     }
 
     static func ensure(in directory: URL) throws -> Files {

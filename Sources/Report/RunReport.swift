@@ -47,7 +47,7 @@ package struct RunReport: Codable, Sendable {
         package var instanceRpsPer: String?
         /// "requests": `instanceRps` counted requests only, not TLS handshake flights (absent: flights).
         package var instanceRpsCounts: String?
-        /// Certificates in the CA bundle the run's clients were given (the local target's: its
+        /// Certificates in the CA bundle the run's functions were given (the local target's: its
         /// host's public roots and its CA), since loading it is CPU a TLS context costs.
         package var caCertificates: Int?
         package var initCpuMultiplier: Double?

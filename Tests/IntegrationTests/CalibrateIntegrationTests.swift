@@ -79,10 +79,10 @@ struct CalibrateIntegrationTests {
         let e = try #require(report.target.emulation)
         #expect(e.profileHash == written.hash)
         #expect(e.profileFile == profile)
-        // The trust store its clients loaded: the host's public roots and the target's CA.
+        // The trust store functions are given: the host's public roots and the target's CA.
         if e.tls {
             let roots = TLSMaterial.publicRootLocations.first { FileManager.default.isReadableFile(atPath: $0) }
-                .flatMap(TLSMaterial.certificateCount(inBundle:)) ?? 0
+                .flatMap(TrustStore.certificateCount(inBundle:)) ?? 0
             #expect(e.caCertificates == roots + 1, "\(e.caCertificates ?? -1) certificates, the host's roots \(roots)")
             #expect(run.stdout.contains("CA bundle of \(roots + 1) certificates"))
         }

@@ -66,7 +66,21 @@ import Testing
         defer { try? FileManager.default.removeItem(atPath: path) }
         let cert = "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n"
         try (cert + "# a comment\n" + cert + cert).write(toFile: path, atomically: true, encoding: .utf8)
-        #expect(TLSMaterial.certificateCount(inBundle: path) == 3)
-        #expect(TLSMaterial.certificateCount(inBundle: path + ".absent") == nil)
+        #expect(TrustStore.certificateCount(inBundle: path) == 3)
+        #expect(TrustStore.certificateCount(inBundle: path + ".absent") == nil)
+    }
+
+    /// Functions get trust.pem beside a ca.pem when it is there; anything else is given as it is.
+    @Test func functionsGetTheTrustStoreBesideTheLocalCA() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("fb-fn-trust-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let ca = dir.appendingPathComponent("ca.pem").path, trust = dir.appendingPathComponent("trust.pem").path
+        try "CA\n".write(toFile: ca, atomically: true, encoding: .utf8)
+        #expect(TrustStore.forFunctions(caBundle: ca) == ca, "no trust store yet: the CA")
+        try "ROOTS\nCA\n".write(toFile: trust, atomically: true, encoding: .utf8)
+        #expect(TrustStore.forFunctions(caBundle: ca) == trust)
+        let mine = dir.appendingPathComponent("corp-bundle.pem").path
+        #expect(TrustStore.forFunctions(caBundle: mine) == mine, "a user's own bundle is theirs")
     }
 }

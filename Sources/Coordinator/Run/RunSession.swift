@@ -231,7 +231,7 @@ package struct RunSession {
             cpuScale = capped != nil ? profiled.profile.cpuScale(hostScore: profiled.probe.score) : 1
             emulation = profiled.profile.reportEmulation(tls: profiled.tls, probe: profiled.probe, applied: capped != nil,
                                                          pacingAvailable: capped?.version == .v1)
-            emulation?.caCertificates = config.caBundlePath.flatMap(TLSMaterial.certificateCount(inBundle:))
+            emulation?.caCertificates = config.caBundlePath.flatMap { TrustStore.certificateCount(inBundle: TrustStore.forFunctions(caBundle: $0)) }
         }
         // The target as the run knows it: its endpoint, or the local target by its S3 port (a
         // run's own proxy listens on a new port each time).

@@ -393,7 +393,7 @@ package actor FunctionExecutor: InvocationExecutor {
         for name in ["AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "LD_LIBRARY_PATH"] {
             if let v = worker[name], !v.isEmpty { env[name] = v }
         }
-        if let ca = target.caBundle { env["AWS_CA_BUNDLE"] = ca }
+        if let ca = target.caBundle { env["AWS_CA_BUNDLE"] = TrustStore.forFunctions(caBundle: ca) }
         if target.pathStyle, let config = pathStyleConfig() {
             // SDKs read the addressing style from their config file, not from a variable.
             env["AWS_CONFIG_FILE"] = config
