@@ -13,7 +13,8 @@ import Glibc
         let status = "Name:\tpython3\nState:\tS (sleeping)\nThreads:\t1\nvoluntary_ctxt_switches:\t4711\nnonvoluntary_ctxt_switches:\t12\n"
         #expect(BlockCharge.parseVoluntary(ArraySlice(Array(status.utf8))) == 4711)
         #expect(BlockCharge.parseVoluntary(ArraySlice(Array("Name:\tx\nnonvoluntary_ctxt_switches:\t3\n".utf8))) == nil)
-        #expect(BlockCharge.voluntarySwitches(pid: getpid())?.isEmpty == false, "this process's threads are listed")
+        #expect(BlockCharge.samples(pid: getpid(), cpu: false)?.isEmpty == false, "this process's threads are listed")
+        #expect(BlockCharge.samples(pid: getpid(), cpu: false)?.values.allSatisfy { $0.cpuNanos == 0 } == true, "CPU only when asked for")
         #expect(BlockCharge(costMicros: 0) == nil, "no cost, no charge")
         #expect(BlockCharge(costMicros: .nan) == nil)
     }

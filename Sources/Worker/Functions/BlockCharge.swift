@@ -136,13 +136,8 @@ package final class BlockCharge: @unchecked Sendable {
         return min(switches, UInt64((Double(cpuNanos) / 1e6 * capPerCPUMs).rounded()))
     }
 
-    /// Each thread's `voluntary_ctxt_switches`, by thread id; nil when the process is gone.
-    package static func voluntarySwitches(pid: pid_t) -> [Int32: UInt64]? {
-        samples(pid: pid, cpu: false)?.mapValues(\.switches)
-    }
-
-    /// Each thread's switches and (with `cpu`) its CPU time from `schedstat`; nil when the
-    /// process is gone.
+    /// Each thread's `voluntary_ctxt_switches` and (with `cpu`) its CPU time from `schedstat`,
+    /// by thread id; nil when the process is gone.
     package static func samples(pid: pid_t, cpu: Bool) -> [Int32: Sample]? {
         guard let dir = opendir("/proc/\(pid)/task") else { return nil }
         defer { closedir(dir) }
