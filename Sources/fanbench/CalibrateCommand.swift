@@ -19,10 +19,14 @@ struct CalibrateCommand: AsyncParsableCommand {
             a real, stored run; stops before the budget would be overrun, then checks the best with more invocations \
             on the fitted and the held-out cells. Writes the profile (with its fit) for `fanbench run --profile` and \
             a plan's profile:. The reference: the fidelity form (shared/fidelity/blog-2020.json) or a fanbench report \
-            (run --json, e.g. from --workers lambda). With --evaluate, runs nothing: holds stored runs against the \
+            (run --json, e.g. from --workers lambda). A reference whose means are over many invocations of one instance \
+            (the blog's 100, one after another: --reference-invocations 100, or the file's invocations_per_instance) \
+            has each run's first invocation after init weigh 1 in that many, as it did there. With --evaluate, runs nothing: holds stored runs against the \
             reference, cell by cell (each run's deviation, their mean and range, how many runs had it inside its bound).
             """)
     @Option(help: ArgumentHelp("Real-Lambda figures: the fidelity JSON form or a fanbench report.", valueName: "file")) var reference: String?
+    @Option(help: ArgumentHelp("How many invocations of one instance each of the reference's means is over (the seed blog's: 100); a run's first invocation on an instance then weighs 1 in N, as it did in the reference (default: the file's invocations_per_instance, else each run's plain mean).", valueName: "n"))
+    var referenceInvocations: Int?
     @Option(help: "The cells (MB) to fit on, comma-separated (default: the reference's fit_cells, else all).") var cells: SizeList?
     @Option(help: ArgumentHelp("Cells only checked after the fit, comma-separated, or none (default: the reference's held_out_cells).", valueName: "mb,…|none")) var check: String?
     @Option(help: "Minutes the whole calibration may take, the check included.") var budget: Double = 30
@@ -48,7 +52,13 @@ struct CalibrateCommand: AsyncParsableCommand {
                 return
             }
             guard let reference else { throw FanbenchError.badInput("--reference FILE is required: real-Lambda figures (e.g. ../shared/fidelity/blog-2020.json, or a fanbench report)") }
-            let ref = try CalibrationReference.load(path: reference)
+            var ref = try CalibrationReference.load(path: reference)
+            if let n = referenceInvocations {
+                guard (1...1_000_000).contains(n) else {
+                    throw FanbenchError.badInput("--reference-invocations \(n) is not 1 to 1000000: how many invocations of one instance each of the reference's means is over (the seed blog's: 100)")
+                }
+                ref.invocationsPerInstance = n
+            }
             let fit = cells?.sizes.map(\.memoryMB) ?? ref.fitCells ?? ref.sizes
             try ref.checkCells(fit, flag: "--cells")
             if let evaluate {

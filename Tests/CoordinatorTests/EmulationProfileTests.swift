@@ -252,6 +252,8 @@ import Testing
         ("{\"cells\": {\"128\": {\"mystery\": 5}}}", "names no strategy"),
         ("{\"cells\": {\"128\": {\"serial\": 5}}, \"fit_cells\": [\"512\"]}", "not one of its cells"),
         ("{\"schema\": \"fanbench.report/v1\"}", "not a fanbench report"),
+        ("{\"cells\": {\"128\": {\"serial\": 5}}, \"invocations_per_instance\": 0}", "\"invocations_per_instance\" must be a whole number from 1"),
+        ("{\"cells\": {\"128\": {\"serial\": 5}}, \"invocations_per_instance\": 2.5}", "\"invocations_per_instance\" must be a whole number from 1"),
     ])
     func badReferencesAreOneClearLine(text: String, needle: String) throws {
         let path = try temp(text, ext: "json")
@@ -271,6 +273,10 @@ import Testing
         let ref = try CalibrationReference.load(path: path)
         #expect(ref.strategies["mine"] == .function("my-handler"))
         #expect(ref.strategies["async:16"] == .async(16))
+        #expect(ref.invocationsPerInstance == nil)
+        let counted = try temp("{\"cells\": {\"1024\": {\"serial\": 800}}, \"invocations_per_instance\": 100}", ext: "json")
+        defer { try? FileManager.default.removeItem(atPath: counted) }
+        #expect(try CalibrationReference.load(path: counted).invocationsPerInstance == 100)
     }
 
     // MARK: - The search's arithmetic

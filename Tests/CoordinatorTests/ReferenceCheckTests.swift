@@ -14,7 +14,7 @@ import Testing
         """.utf8), path: "ref.json")
 
     /// A run of the blog's functions: `cells` maps (MB, function) to the invocations' durations; `failed` fails one.
-    static func report(_ id: String, _ cells: [(Int, String, [Double])], failed: Set<String> = []) -> RunReport {
+    static func report(_ id: String, _ cells: [(Int, String, [Double])], failed: Set<String> = [], invocations: Int = 2, cold: Bool = false) -> RunReport {
         var configs: [RunReport.Config] = []
         for (i, (mb, function, durations)) in cells.enumerated() {
             let size = try! LambdaSize(memoryMB: mb)
@@ -31,7 +31,7 @@ import Testing
         }
         var r = RunReport(runId: id, fanbenchVersion: "t", status: "complete", startedAt: Date(), finishedAt: nil, host: .init(cores: 2, cgroup: "v1"),
                           target: .init(endpoint: "e", bucket: "b", prefix: nil, op: "get-object-acl", emulation: nil),
-                          plan: .init(sizes: [128, 1024], strategies: [], invocations: 2, listing: "invocation", workers: "local", cold: false, oversubscribedSizes: []),
+                          plan: .init(sizes: [128, 1024], strategies: [], invocations: invocations, listing: "invocation", workers: "local", cold: cold, oversubscribedSizes: []),
                           configs: configs)
         r.derive()
         return r
@@ -77,5 +77,51 @@ import Testing
             return message.hasPrefix("run run-x measured none of the reference's cells (it ran function:boto3-serial, function:someone-else at 128, 512 MB")
                 && message.contains("give runs of the reference's workload") && !message.contains("\n")
         }
+    }
+
+    // MARK: - Weighing a run's first invocation as the reference did
+
+    /// The blog's means are over 100 invocations of one instance; a run of 5 has the first after
+    /// init at 1 in 5. Held to a reference that says so, the first weighs 1 in 100.
+    @Test func aReferenceOverManyInvocationsAnInstanceWeighsTheRunsFirstInvocationAsItDid() throws {
+        var ref = Self.reference
+        let run = Self.report("run-a", [(128, "boto3-threads", [6000, 2000, 2000, 2000, 2000])], invocations: 5)
+        // Plain: 2800 against 2000, +40%: out of the fitted ±15%.
+        let plain = try ReferenceCheck(reference: ref, reports: [run], fitted: [128])
+        #expect(plain.rows[0].deviations.map { ($0 * 1000).rounded() / 10 } == [40])
+        #expect(plain.table.contains("plain means (the reference does not say how many invocations an instance"))
+        ref.invocationsPerInstance = 100
+        let weighed = try ReferenceCheck(reference: ref, reports: [run], fitted: [128])
+        // (6000 + 99 × 2000) ÷ 100 = 2040: +2%.
+        #expect(weighed.rows[0].deviations.map { ($0 * 1000).rounded() / 10 } == [2])
+        #expect(weighed.insideByRun.map(\.inside) == [1])
+        #expect(weighed.table.contains("each run's mean weighs an instance's first invocation as 1 in 100, as the reference's did"))
+        // A reference over as many invocations as the run: the plain mean.
+        #expect(ReferenceCheck.referenceMean(run, config: 0, perInstance: 5) == 2800)
+        // A cold plan's invocations are all firsts: left as they are.
+        let cold = Self.report("run-c", [(128, "boto3-threads", [6000, 2000])], cold: true)
+        #expect(ReferenceCheck.referenceMean(cold, config: 0, perInstance: 100) == 4000)
+        // One invocation only: it is the first, and all there is.
+        let one = Self.report("run-o", [(128, "boto3-threads", [6000])], invocations: 1)
+        #expect(ReferenceCheck.referenceMean(one, config: 0, perInstance: 100) == 6000)
+    }
+
+    /// Two instances (workers) in one configuration: each one's earliest attempt is a first, found
+    /// in the timeline; samples are in the order attempts ended.
+    @Test func eachWorkersFirstAttemptInTheTimelineIsAFirstInvocation() throws {
+        var run = Self.report("run-t", [(128, "boto3-threads", [6000, 5000, 2000, 1000])], invocations: 2)
+        // Ended in the samples' order: w1's first (6000), w2's first (5000), then w2's and w1's second.
+        run.timeline = [
+            .init(invocation: "c0-r0-s0", worker: "w1", config: 0, startMs: 0, endMs: 6000, outcome: "ok"),
+            .init(invocation: "c0-r0-s1", worker: "w2", config: 0, startMs: 100, endMs: 6100, outcome: "requeued"),
+            .init(invocation: "c0-r0-s1", worker: "w2", config: 0, startMs: 1500, endMs: 6500, outcome: "ok"),
+            .init(invocation: "c0-r1-s1", worker: "w2", config: 0, startMs: 6500, endMs: 8500, outcome: "ok"),
+            .init(invocation: "c0-r1-s0", worker: "w1", config: 0, startMs: 7600, endMs: 8600, outcome: "ok"),
+        ]
+        // Firsts 6000 and 5000 (mean 5500), the rest 2000 and 1000 (1500): (5500 + 9 × 1500) ÷ 10.
+        #expect(ReferenceCheck.referenceMean(run, config: 0, perInstance: 10) == 1900)
+        // A timeline that does not account for every sample, and more samples than rounds: no way to tell.
+        run.timeline?.removeLast()
+        #expect(ReferenceCheck.referenceMean(run, config: 0, perInstance: 10) == 3500)
     }
 }

@@ -38,6 +38,8 @@ struct CalibrateIntegrationTests {
         cli.expectOneClearLine(try await cli.run(["calibrate", "--reference", Self.blog, "--cells", "128,640"]),
                                mentions: ["--cells names 640 MB", "128, 512, 1024, 1536, 2048, 3008"])
         cli.expectOneClearLine(try await cli.run(["calibrate", "--reference", Self.blog, "--check", "4096"]), mentions: ["--check names 4096 MB"])
+        cli.expectOneClearLine(try await cli.run(["calibrate", "--reference", Self.blog, "--reference-invocations", "0", "--evaluate", "latest"]),
+                               mentions: ["--reference-invocations 0 is not 1 to 1000000"])
         cli.expectOneClearLine(try await cli.run(["calibrate", "--reference", Self.blog, "--budget", "2"]),
                                mentions: ["--budget 2 min cannot fit anything", "give --budget"])
         cli.expectOneClearLine(try await cli.run(["run", "--profile", "/no/such/profile.yaml"]), mentions: ["profile '/no/such/profile.yaml'"])

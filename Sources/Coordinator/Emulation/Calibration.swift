@@ -299,7 +299,8 @@ package struct Calibration: Sendable {
         for mb in cells {
             for column in options.reference.columns {
                 guard let reference = options.reference.cells[mb]?[column], let strategy = options.reference.strategies[column] else { continue }
-                switch ReferenceCheck.entry(in: report, mb: mb, strategy: strategy, functionErrors: false) {
+                switch ReferenceCheck.entry(in: report, mb: mb, strategy: strategy, functionErrors: false,
+                                            perInstance: options.reference.invocationsPerInstance) {
                 case .missing:
                     throw FanbenchError("calibrate: run \(report.runId) measured no \(mb) MB \(strategy) invocation: see fanbench report \(report.runId)")
                 case .failed(let n):
@@ -335,6 +336,7 @@ package struct Calibration: Sendable {
             minutes: \(String(format: "%.1f", Self.seconds(o.elapsed) / 60))
             search_invocations: \(options.searchInvocations)
             check_invocations: \(options.checkInvocations)
+            reference_invocations_per_instance: \(options.reference.invocationsPerInstance.map(String.init) ?? "null")
             check_run: \(o.checkRunID ?? "none")
             finalists:
 

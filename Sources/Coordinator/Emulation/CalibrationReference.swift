@@ -17,6 +17,13 @@ package struct CalibrationReference: Sendable, Equatable {
     package var heldOutCells: [Int]?
     /// Column → the strategy that reproduces it (`function:NAME`, `serial`, `async:N`, …).
     package var strategies: [String: Strategy]
+    /// How many invocations of one instance each of the reference's means is over
+    /// (`invocations_per_instance`; the seed blog's: 100, one after another): a run's figure for a
+    /// cell weighs each instance's first invocation — the one after init, which pays for lazy
+    /// loading, its connections and its threads — as 1 in this many, as the reference's mean
+    /// did, whatever the run's own count. nil: the run's plain mean (a fanbench report as the
+    /// reference ran the same plan, so its weighting is the run's).
+    package var invocationsPerInstance: Int?
 
     /// The seed blog's columns: its three handlers, as plans/seed-python.yaml names them.
     package static let blogStrategies: [String: Strategy] = [
@@ -86,8 +93,16 @@ package struct CalibrationReference: Sendable, Equatable {
             }
             strategies[column] = s
         }
+        var perInstance: Int?
+        if let raw = top["invocations_per_instance"] {
+            guard let n = (raw as? NSNumber)?.doubleValue, n.rounded() == n, n >= 1, n <= 1_000_000 else {
+                throw FanbenchError.badInput("\(path): \"invocations_per_instance\" must be a whole number from 1 to 1000000 (how many invocations of one instance each mean is over; the seed blog's is 100)")
+            }
+            perInstance = Int(n)
+        }
         return CalibrationReference(path: path, cells: cells, columns: columns, fitCells: try sizeList("fit_cells"),
-                                    heldOutCells: try sizeList("held_out_cells"), strategies: strategies)
+                                    heldOutCells: try sizeList("held_out_cells"), strategies: strategies,
+                                    invocationsPerInstance: perInstance)
     }
 
     /// A fanbench report's configurations as cells: MB × strategy (a function by its name).
