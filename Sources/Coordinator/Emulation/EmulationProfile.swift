@@ -45,9 +45,13 @@ package struct EmulationProfile: Sendable, Equatable {
     }
 
     /// The default: the calibrated Lambda → S3 same-region profile.
-    package static let lambdaSameRegion = EmulationProfile(
-        name: LocalTarget.TargetProfile.lambdaSameRegion.rawValue, network: .lambdaSameRegion,
-        vcpuScore: NetworkProfile.lambdaSameRegionVCPUScore, initCPUMultiplier: 1)
+    package static let lambdaSameRegion: EmulationProfile = {
+        var p = EmulationProfile(name: LocalTarget.TargetProfile.lambdaSameRegion.rawValue, network: .lambdaSameRegion,
+                                 vcpuScore: NetworkProfile.lambdaSameRegionVCPUScore, initCPUMultiplier: 3)
+        p.blockCostMicros = 130
+        p.blocksPerCPUMs = 1
+        return p
+    }()
 
     /// The parameters as one canonical line: what the hash covers (not the name, file or fit,
     /// so two files with the same parameters compare equal).
