@@ -64,6 +64,14 @@ struct CalibrateIntegrationTests {
         #expect(cal.status == 0, "\(cal.stderr)")
         #expect(elapsed < .seconds(budgetMinutes * 60 + 10), "took \(elapsed) on a \(budgetMinutes) min budget")
         #expect(cal.stderr.contains("calibrate: #2 "), "the search tried a candidate beyond its start: \(cal.stderr)")
+        // A best that is not the start is held against the start: checked, or said to be out of budget.
+        let lines = cal.stderr.split(separator: "\n").map(String.init)
+        let first = lines.first { $0.contains("calibrate: #1 ") }.flatMap { $0.components(separatedBy: "calibrate: #1 ").last?.components(separatedBy: " → ").first }
+        let best = lines.first { $0.contains("calibrate: best after ") }.flatMap { $0.components(separatedBy: " evaluation(s): ").last?.components(separatedBy: " (score").first }
+        if let first, let best, first != best {
+            #expect(cal.stderr.contains("calibrate: checking the start too: \(first)") || cal.stderr.contains("calibrate: no budget left to check the start (\(first))"),
+                    "\(cal.stderr)")
+        }
         for mb in ["1024", "2048", "3008"] { #expect(cal.stdout.contains("  \(mb)  async:4"), "\(cal.stdout)") }
         let written = try EmulationProfile.load(path: profile)
         #expect(written.vcpuScore != nil)
