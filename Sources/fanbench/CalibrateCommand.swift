@@ -54,10 +54,7 @@ struct CalibrateCommand: AsyncParsableCommand {
             guard let reference else { throw FanbenchError.badInput("--reference FILE is required: real-Lambda figures (e.g. ../shared/fidelity/blog-2020.json, or a fanbench report)") }
             var ref = try CalibrationReference.load(path: reference)
             if let n = referenceInvocations {
-                guard (1...1_000_000).contains(n) else {
-                    throw FanbenchError.badInput("--reference-invocations \(n) is not 1 to 1000000: how many invocations of one instance each of the reference's means is over (the seed blog's: 100)")
-                }
-                ref.invocationsPerInstance = n
+                ref.invocationsPerInstance = try CalibrationReference.invocationsPerInstance(Double(n), source: "--reference-invocations")
             }
             let fit = cells?.sizes.map(\.memoryMB) ?? ref.fitCells ?? ref.sizes
             try ref.checkCells(fit, flag: "--cells")

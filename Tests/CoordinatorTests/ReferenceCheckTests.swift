@@ -90,6 +90,10 @@ import Testing
         let plain = try ReferenceCheck(reference: ref, reports: [run], fitted: [128])
         #expect(plain.rows[0].deviations.map { ($0 * 1000).rounded() / 10 } == [40])
         #expect(plain.table.contains("plain means (the reference does not say how many invocations an instance"))
+        // A fanbench report as the reference ran the same plan: plain means, and the table says why.
+        var report = ref
+        report.isReport = true
+        #expect(try ReferenceCheck(reference: report, reports: [run], fitted: [128]).table.contains("plain means (the reference is a fanbench report"))
         ref.invocationsPerInstance = 100
         let weighed = try ReferenceCheck(reference: ref, reports: [run], fitted: [128])
         // (6000 + 99 × 2000) ÷ 100 = 2040: +2%.

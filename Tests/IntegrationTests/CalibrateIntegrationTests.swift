@@ -39,7 +39,7 @@ struct CalibrateIntegrationTests {
                                mentions: ["--cells names 640 MB", "128, 512, 1024, 1536, 2048, 3008"])
         cli.expectOneClearLine(try await cli.run(["calibrate", "--reference", Self.blog, "--check", "4096"]), mentions: ["--check names 4096 MB"])
         cli.expectOneClearLine(try await cli.run(["calibrate", "--reference", Self.blog, "--reference-invocations", "0", "--evaluate", "latest"]),
-                               mentions: ["--reference-invocations 0 is not 1 to 1000000"])
+                               mentions: ["--reference-invocations must be a whole number from 1 to 1000000, not 0"])
         cli.expectOneClearLine(try await cli.run(["calibrate", "--reference", Self.blog, "--budget", "2"]),
                                mentions: ["--budget 2 min cannot fit anything", "give --budget"])
         cli.expectOneClearLine(try await cli.run(["run", "--profile", "/no/such/profile.yaml"]), mentions: ["profile '/no/such/profile.yaml'"])

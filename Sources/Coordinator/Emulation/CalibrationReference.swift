@@ -24,6 +24,16 @@ package struct CalibrationReference: Sendable, Equatable {
     /// did, whatever the run's own count. nil: the run's plain mean (a fanbench report as the
     /// reference ran the same plan, so its weighting is the run's).
     package var invocationsPerInstance: Int?
+    /// Whether the reference is a fanbench report (its runs weighed their invocations as a run here does).
+    package var isReport = false
+
+    /// `n` as `invocationsPerInstance`, or one line naming `source` and what it takes.
+    package static func invocationsPerInstance(_ n: Double, source: String) throws(FanbenchError) -> Int {
+        guard n.isFinite, n.rounded() == n, (1...1_000_000).contains(n) else {
+            throw FanbenchError.badInput("\(source) must be a whole number from 1 to 1000000, not \(EmulationProfile.number(n)): how many invocations of one instance each of the reference's means is over (the seed blog's: 100)")
+        }
+        return Int(n)
+    }
 
     /// The seed blog's columns: its three handlers, as plans/seed-python.yaml names them.
     package static let blogStrategies: [String: Strategy] = [
@@ -95,10 +105,7 @@ package struct CalibrationReference: Sendable, Equatable {
         }
         var perInstance: Int?
         if let raw = top["invocations_per_instance"] {
-            guard let n = (raw as? NSNumber)?.doubleValue, n.rounded() == n, n >= 1, n <= 1_000_000 else {
-                throw FanbenchError.badInput("\(path): \"invocations_per_instance\" must be a whole number from 1 to 1000000 (how many invocations of one instance each mean is over; the seed blog's is 100)")
-            }
-            perInstance = Int(n)
+            perInstance = try invocationsPerInstance((raw as? NSNumber)?.doubleValue ?? .nan, source: "\(path): \"invocations_per_instance\"")
         }
         return CalibrationReference(path: path, cells: cells, columns: columns, fitCells: try sizeList("fit_cells"),
                                     heldOutCells: try sizeList("held_out_cells"), strategies: strategies,
@@ -121,7 +128,7 @@ package struct CalibrationReference: Sendable, Equatable {
         guard !cells.isEmpty else {
             throw FanbenchError.badInput("\(path): the report \(report.runId) has no configuration with a finished invocation to calibrate to")
         }
-        return CalibrationReference(path: path, cells: cells, columns: columns, fitCells: nil, heldOutCells: nil, strategies: strategies)
+        return CalibrationReference(path: path, cells: cells, columns: columns, fitCells: nil, heldOutCells: nil, strategies: strategies, isReport: true)
     }
 
     /// The cells asked for, checked against the file's.

@@ -50,12 +50,15 @@ package struct ReferenceCheck: Sendable {
     package var rows: [Row]
     /// The reference's invocations an instance the runs' means were weighed for (nil: plain means).
     package var invocationsPerInstance: Int?
+    /// The reference is a fanbench report: plain means are like for like.
+    var referenceIsReport = false
     package var bounds: Bounds
 
     /// The reference's cells in `reports`, fitted where `fitted` says. Refuses runs that share no
     /// cell with the reference (one line naming the run and what it measured).
     package init(reference: CalibrationReference, reports: [RunReport], fitted: Set<Int>, bounds: Bounds = Bounds()) throws(FanbenchError) {
         self.invocationsPerInstance = reference.invocationsPerInstance
+        self.referenceIsReport = reference.isReport
         var rows: [Row] = []
         for mb in reference.sizes {
             for column in reference.columns {
@@ -116,12 +119,10 @@ package struct ReferenceCheck: Sendable {
         } else {
             return config.invocations.meanMs
         }
-        let first = firsts.map { samples[$0] }
+        let firstMean = Stats.mean(firsts.map { samples[$0] })
         let rest = samples.indices.filter { !firsts.contains($0) }.map { samples[$0] }
-        let firstMean = first.reduce(0, +) / Double(first.count)
         guard !rest.isEmpty else { return firstMean }
-        let restMean = rest.reduce(0, +) / Double(rest.count)
-        return (firstMean + Double(n - 1) * restMean) / Double(n)
+        return (firstMean + Double(n - 1) * Stats.mean(rest)) / Double(n)
     }
 
     /// Per run: the cells it measured inside their bounds, and the cells it measured.
@@ -164,7 +165,8 @@ package struct ReferenceCheck: Sendable {
         }
         let bound = String(format: "±%.0f%% fitted, ±%.0f%% held out", bounds.fitted * 100, bounds.heldOut * 100)
         lines.append(invocationsPerInstance.map { "each run's mean weighs an instance's first invocation as 1 in \($0), as the reference's did" }
-            ?? "plain means (the reference does not say how many invocations an instance its means are over: invocations_per_instance, or --reference-invocations N)")
+            ?? (referenceIsReport ? "plain means (the reference is a fanbench report: its runs weighed their invocations as these do)"
+                : "plain means (the reference does not say how many invocations an instance its means are over: invocations_per_instance, or --reference-invocations N)"))
         lines.append("inside (\(bound)): " + zip(runIDs, insideByRun).enumerated().map { i, pair in
             "run \(i + 1) \(pair.0) \(pair.1.inside) of \(pair.1.of)"
         }.joined(separator: "; "))
