@@ -25,7 +25,7 @@ package enum ReportCSV {
         "cpu_ms_per_call", "max_memory_used_mb", "throttled_ms", "cpu_limit", "memory_limit_mb", "enforced", "reassigned",
         "billed_ms", "gb_s", "x86_usd_per_invocation", "x86_usd_per_million", "arm64_usd_per_invocation", "arm64_usd_per_million",
         "ideal_ms", "measured_over_ideal", "recommended", "backend", "billed_from_report",
-        "worker_in_p50_ms", "worker_in_p99_ms", "worker_out_p50_ms", "worker_out_p99_ms",
+        "worker_in_p50_ms", "worker_in_p99_ms", "worker_out_p50_ms", "worker_out_p99_ms", "cpu_ms_per_invocation",
     ]
 
     package static func render(_ r: RunReport) -> String {
@@ -51,7 +51,7 @@ package enum ReportCSV {
                 recs.map { "\($0.start) \($0.goal)" }.joined(separator: ";"),
                 r.plan.backend?.short(emulation: r.target.emulation) ?? "", c.invocations.billedFromReport.map(String.init) ?? "",
                 opt(c.workerOverhead?.startP50Ms), opt(c.workerOverhead?.startP99Ms),
-                opt(c.workerOverhead?.finishP50Ms), opt(c.workerOverhead?.finishP99Ms),
+                opt(c.workerOverhead?.finishP50Ms), opt(c.workerOverhead?.finishP99Ms), opt(c.cpuMsPerInvocation),
             ]
             lines.append(cells.map(quote).joined(separator: ","))
         }

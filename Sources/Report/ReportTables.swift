@@ -47,6 +47,11 @@ package enum ReportTables {
         }
         if let lost = report.lostSummary { lines.append("LOST: \(lost)") }
         for line in report.functionErrorSummaries { lines.append("FUNCTION ERRORS: \(line)") }
+        let costs = report.quotaCPUCosts
+        for c in costs { lines.append("QUOTA CPU: \(c.line)") }
+        if !costs.isEmpty {
+            lines.append("QUOTA CPU: the same work cost more CPU where the quota held it back on this host (a throttled GIL's hand-offs, slices that start with cold caches), so those sizes may read slower than Lambda's; compare them within one run")
+        }
         if report.configs.contains(where: { $0.calls == nil }) {
             lines.append("n/a: a function's calls are its own; only fanbench's bootstrap reports them")
         }
@@ -101,7 +106,7 @@ package enum ReportTables {
         let trim = report.trim.map { "trimmed \(formatNumber(($0 * 100 * 10).rounded() / 10))%" }
         var header = ["MB", "strategy", "inv", "mean"] + (trim.map { [$0] } ?? []) + ["sd", "p50", "p90", "p99"]
         if cold { header.append("init") }
-        header += ["call p50", "call p99", "calls/s", "errors", "retries", "CPU ms/call", "max mem MB", "cpu cap", "enforced", "reassigned"]
+        header += ["call p50", "call p99", "calls/s", "errors", "retries", "CPU ms/call", "CPU ms/inv", "max mem MB", "cpu cap", "enforced", "reassigned"]
         if overhead { header += ["worker in p50/p99", "worker out p50/p99"] }
         var rows: [[String]] = [header]
         for c in report.configs {
@@ -114,7 +119,7 @@ package enum ReportTables {
             row += [c.calls.map { f($0.p50Ms) } ?? na, c.calls.map { f($0.p99Ms) } ?? na,
                     c.calls.map { String(format: "%.0f", $0.perSecond) } ?? na, errorText(c),
                     c.calls.map { String($0.retries) } ?? na, c.calls.map { String(format: "%.3f", $0.cpuMsPerCall) } ?? na,
-                    String(format: "%.1f", c.maxMemoryUsedMb),
+                    c.cpuMsPerInvocation.map { String(format: "%.1f", $0) } ?? na, String(format: "%.1f", c.maxMemoryUsedMb),
                     c.limits.cpu.map { String(format: "%.4f", $0) } ?? "none", c.limits.enforced ? "yes" : "NO", String(c.reassigned)]
             if overhead {
                 row += [c.workerOverhead.map { String(format: "%.2f/%.2f", $0.startP50Ms, $0.startP99Ms) } ?? "—",

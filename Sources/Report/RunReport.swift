@@ -128,6 +128,37 @@ package struct RunReport: Codable, Sendable {
         }
     }
 
+    /// Where the same work cost more CPU an invocation under a quota that held it back than the
+    /// same strategy (and start) used where it ran free in this run: a quota stops a group for
+    /// most of each period, and on a shared host each slice starts with its caches gone, so a
+    /// small size's figures read slow there — Lambda's own CPU an invocation is about the same
+    /// from 128 MB up (README, "what it still gets wrong"). The baseline is the median of the
+    /// strategy's sizes throttled under `QuotaCPUCost.freeShare` of their duration; a size is
+    /// named when it was throttled for `QuotaCPUCost.throttledShare` or more and cost
+    /// `QuotaCPUCost.threshold` times the baseline or more.
+    package var quotaCPUCosts: [QuotaCPUCost] {
+        func share(_ c: Config) -> Double {
+            c.invocations.meanMs > 0 ? c.throttledMs / Double(c.invocations.count) / c.invocations.meanMs : 0
+        }
+        var out: [QuotaCPUCost] = []
+        var seen = Set<String>()
+        for c in configs where seen.insert(c.strategyLabel + "|" + c.start).inserted {
+            let same = configs.filter { $0.strategyLabel == c.strategyLabel && $0.start == c.start && $0.invocations.count > 0 && $0.cpuMsPerInvocation != nil }
+            let free = same.filter { share($0) < QuotaCPUCost.freeShare }
+            guard !free.isEmpty else { continue }
+            let base = Stats.percentile(free.compactMap(\.cpuMsPerInvocation), 50)
+            guard base >= QuotaCPUCost.minBaseMs else { continue }
+            let costly = same.filter { share($0) >= QuotaCPUCost.throttledShare }.sorted { $0.memoryMb < $1.memoryMb }.compactMap { s -> QuotaCPUCost.Size? in
+                guard let cpu = s.cpuMsPerInvocation, cpu / base >= QuotaCPUCost.threshold else { return nil }
+                return QuotaCPUCost.Size(memoryMb: s.memoryMb, cpuMs: cpu, ratio: cpu / base)
+            }
+            if !costly.isEmpty {
+                out.append(QuotaCPUCost(strategy: c.strategyLabel, start: c.start, freeMemoryMb: free.map(\.memoryMb).sorted(), freeCpuMs: base, sizes: costly))
+            }
+        }
+        return out
+    }
+
     /// One line for a person when invocations were lost: how many, in which configurations, the first reason.
     package var lostSummary: String? {
         guard let abandoned, let first = abandoned.first else { return nil }
@@ -309,6 +340,9 @@ package struct RunReport: Codable, Sendable {
         package var listMs: Double?
         package var maxMemoryUsedMb: Double
         package var throttledMs: Double
+        /// Mean CPU ms an invocation used: a function's own process (its sandbox's group), a
+        /// strategy's worker; null where nothing measured it (the Lambda backend).
+        package var cpuMsPerInvocation: Double?
         package var reassigned: Int
         /// `cold` when every invocation started a fresh worker, else `warm`; recommendations keep them apart.
         package var start: String
@@ -426,7 +460,8 @@ package struct RunReport: Codable, Sendable {
                          latencyMs: Self.curvePoints.map { Percentile(p: $0, ms: a.calls.percentileMs($0)) }),
             initMs: a.initMs.isEmpty ? nil : a.initMs.reduce(0, +) / Double(a.initMs.count),
             listMs: a.listMs.isEmpty ? nil : a.listMs.reduce(0, +) / Double(a.listMs.count),
-            maxMemoryUsedMb: Double(a.maxMemoryBytes) / mb, throttledMs: a.throttledMs, reassigned: a.reassigned,
+            maxMemoryUsedMb: Double(a.maxMemoryBytes) / mb, throttledMs: a.throttledMs,
+            cpuMsPerInvocation: a.invocations > 0 && a.cpuMs > 0 ? a.cpuMs / Double(a.invocations) : nil, reassigned: a.reassigned,
             start: !a.initMs.isEmpty && a.initMs.count == a.invocations ? "cold" : "warm",
             waterfalls: a.waterfalls.isEmpty ? nil : a.waterfalls.map { w in
                 Waterfall(which: w.which, invocation: w.invocation, durationMs: w.durationMs,

@@ -281,3 +281,64 @@ enum SampleReport {
         #expect(HTMLReport.render(r).contains("boto3-serial"))
     }
 }
+
+@Suite struct QuotaCPUCostTests {
+    /// One function at each (MB, CPU ms an invocation, throttled ms an invocation), three invocations each.
+    static func report(_ sizes: [(Int, Double, Double)], function: String = "boto3-serial") -> RunReport {
+        var r = SampleReport.make([(128, .serial, [50])])
+        r.configs = sizes.enumerated().map { (i, spec) in
+            let size = try! LambdaSize(memoryMB: spec.0)
+            var a = ConfigAggregate(config: ConfigSpec(index: i, size: size, strategy: .function(function)))
+            let limits = WorkerLimits(cpu: size.cpu, memoryBytes: size.memoryBytes, cgroup: "v1")
+            for n in 0..<3 {
+                a.add(InvocationResult(invocationId: "\(i)-\(n)", durationMs: 1000, initMs: nil, calls: 0, errors: [:], retries: 0,
+                                       histogram: HistogramSnapshot(counts: []), maxMemoryBytes: 60 << 20, cpuMs: spec.1, throttledMs: spec.2,
+                                       callsMeasured: false), limits: limits)
+            }
+            return RunReport.config(from: a)
+        }
+        r.derive()
+        return r
+    }
+
+    @Test func eachConfigurationCarriesItsCPUAnInvocation() throws {
+        let r = Self.report([(128, 300, 4000), (3008, 165, 0)])
+        #expect(r.configs.map(\.cpuMsPerInvocation) == [300, 165])
+        let json = try JSONSerialization.jsonObject(with: r.jsonData()) as! [String: Any]
+        #expect((json["configs"] as! [[String: Any]])[0]["cpu_ms_per_invocation"] as? Double == 300)
+        let csv = ReportCSV.render(r).components(separatedBy: "\r\n")
+        #expect(csv[0].hasSuffix(",cpu_ms_per_invocation"))
+        #expect(csv[1].hasSuffix(",300"))
+        #expect(ReportTables.text(r).contains("CPU ms/inv"))
+        // Nothing measured it (the Lambda backend sends 0): not applicable, not 0.
+        let lambda = Self.report([(128, 0, 0), (1024, 0, 0)])
+        #expect(lambda.configs.allSatisfy { $0.cpuMsPerInvocation == nil })
+        #expect(lambda.quotaCPUCosts.isEmpty)
+    }
+
+    @Test func throttledSizesThatCostMoreCPUThanTheFreeOnesAreNamed() {
+        // Durations are 1000 ms: 128 and 512 MB throttled 400% and 90%, 1024 MB 30%, 2048 and 3008 MB free.
+        let r = Self.report([(128, 300, 4000), (512, 190, 900), (1024, 170, 300), (2048, 150, 0), (3008, 154, 10)])
+        let costs = r.quotaCPUCosts
+        #expect(costs.count == 1)
+        #expect(costs.first?.freeMemoryMb == [2048, 3008] && costs.first?.freeCpuMs == 150, "the nearest-rank median")
+        #expect(costs.first?.sizes.map(\.memoryMb) == [128, 512], "1024 MB's 1.12× is under the threshold")
+        let text = ReportTables.text(r)
+        #expect(text.contains("QUOTA CPU: boto3-serial (warm): 2.00× at 128 MB (300 ms), 1.27× at 512 MB (190 ms) the CPU an invocation it used unthrottled (150 ms, the median at 2048, 3008 MB)"))
+        #expect(text.contains("compare them within one run"))
+    }
+
+    @Test func aSizeTheQuotaBarelyTouchedIsNotBlamedForItsCPU() {
+        // 512 MB's CPU is 1.5× but it was throttled 10% of the time: the host's drift, not the quota.
+        let r = Self.report([(512, 240, 100), (1024, 160, 0), (2048, 160, 0)])
+        #expect(r.quotaCPUCosts.isEmpty)
+    }
+
+    @Test func nothingIsSaidWithoutACostOrABaselineWorthDividingBy() {
+        #expect(Self.report([(128, 180, 4000), (2048, 160, 0)]).quotaCPUCosts.isEmpty, "1.13×")
+        #expect(Self.report([(128, 30, 4000), (2048, 10, 0)]).quotaCPUCosts.isEmpty, "a 10 ms baseline")
+        #expect(Self.report([(128, 300, 4000)]).quotaCPUCosts.isEmpty, "no size ran free")
+        #expect(Self.report([(128, 300, 4000), (256, 400, 3000)]).quotaCPUCosts.isEmpty, "no size ran free")
+        #expect(!ReportTables.text(Self.report([(128, 180, 4000), (2048, 160, 0)])).contains("QUOTA CPU"))
+    }
+}
