@@ -11,8 +11,9 @@ package struct QuotaCPUCost: Sendable, Equatable {
     package static let freeShare = 0.05
     /// A size throttled for at least this share is one the quota held back.
     package static let throttledShare = 0.25
-    /// A baseline of less than this many ms an invocation is not divided by.
-    package static let minBaseMs = 20.0
+    /// A baseline of less than this many ms an invocation is not divided by: a function's CPU
+    /// is read to 10 ms on some hosts, and one tick must not make a ratio.
+    package static let minBaseMs = 50.0
 
     package struct Size: Sendable, Equatable {
         package var memoryMb: Int

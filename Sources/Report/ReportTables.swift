@@ -50,7 +50,7 @@ package enum ReportTables {
         let costs = report.quotaCPUCosts
         for c in costs { lines.append("QUOTA CPU: \(c.line)") }
         if !costs.isEmpty {
-            lines.append("QUOTA CPU: the same work cost more CPU where the quota held it back on this host (a throttled GIL's hand-offs, slices that start with cold caches), so those sizes may read slower than Lambda's; compare them within one run")
+            lines.append("QUOTA CPU: the same work cost more CPU where the quota held it back on this host (it may be slices that start with cold caches, or a handler's threads handing a lock round under the quota), so those sizes may read slower than Lambda's; compare them within one run")
         }
         if report.configs.contains(where: { $0.calls == nil }) {
             lines.append("n/a: a function's calls are its own; only fanbench's bootstrap reports them")

@@ -135,7 +135,8 @@ package struct RunReport: Codable, Sendable {
     /// from 128 MB up (README, "what it still gets wrong"). The baseline is the median of the
     /// strategy's sizes throttled under `QuotaCPUCost.freeShare` of their duration; a size is
     /// named when it was throttled for `QuotaCPUCost.throttledShare` or more and cost
-    /// `QuotaCPUCost.threshold` times the baseline or more.
+    /// `QuotaCPUCost.threshold` times the baseline or more. Configurations with a failed
+    /// invocation are left out.
     package var quotaCPUCosts: [QuotaCPUCost] {
         func share(_ c: Config) -> Double {
             c.invocations.meanMs > 0 ? c.throttledMs / Double(c.invocations.count) / c.invocations.meanMs : 0
@@ -143,7 +144,9 @@ package struct RunReport: Codable, Sendable {
         var out: [QuotaCPUCost] = []
         var seen = Set<String>()
         for c in configs where seen.insert(c.strategyLabel + "|" + c.start).inserted {
-            let same = configs.filter { $0.strategyLabel == c.strategyLabel && $0.start == c.start && $0.invocations.count > 0 && $0.cpuMsPerInvocation != nil }
+            // A failed invocation (an init error, a timeout) did not do the work: its CPU is not the work's.
+            let same = configs.filter { $0.strategyLabel == c.strategyLabel && $0.start == c.start && $0.invocations.count > 0
+                && $0.invocations.errors == 0 && $0.invocations.failed == 0 && $0.cpuMsPerInvocation != nil }
             let free = same.filter { share($0) < QuotaCPUCost.freeShare }
             guard !free.isEmpty else { continue }
             let base = Stats.percentile(free.compactMap(\.cpuMsPerInvocation), 50)

@@ -328,6 +328,23 @@ enum SampleReport {
         #expect(text.contains("compare them within one run"))
     }
 
+    @Test func aSizeWithAFailedInvocationIsLeftOut() {
+        var r = Self.report([(128, 300, 4000), (2048, 150, 0)])
+        #expect(!r.quotaCPUCosts.isEmpty)
+        r.configs[0].invocations.errors = 1  // an init error or a timeout: its CPU is not the work's
+        #expect(r.quotaCPUCosts.isEmpty)
+    }
+
+    @Test func aReportWrittenBeforeTheFieldStillReads() throws {
+        let r = Self.report([(128, 300, 4000), (2048, 150, 0)])
+        var json = try JSONSerialization.jsonObject(with: r.jsonData()) as! [String: Any]
+        json["configs"] = (json["configs"] as! [[String: Any]]).map { c in c.filter { $0.key != "cpu_ms_per_invocation" } }
+        let old = try JSONCoding.decoder().decode(RunReport.self, from: JSONSerialization.data(withJSONObject: json))
+        #expect(old.configs.map(\.cpuMsPerInvocation) == [nil, nil])
+        #expect(old.quotaCPUCosts.isEmpty)
+        #expect(ReportCSV.render(old).components(separatedBy: "\r\n")[1].hasSuffix(","))
+    }
+
     @Test func aSizeTheQuotaBarelyTouchedIsNotBlamedForItsCPU() {
         // 512 MB's CPU is 1.5× but it was throttled 10% of the time: the host's drift, not the quota.
         let r = Self.report([(512, 240, 100), (1024, 160, 0), (2048, 160, 0)])
@@ -336,7 +353,7 @@ enum SampleReport {
 
     @Test func nothingIsSaidWithoutACostOrABaselineWorthDividingBy() {
         #expect(Self.report([(128, 180, 4000), (2048, 160, 0)]).quotaCPUCosts.isEmpty, "1.13×")
-        #expect(Self.report([(128, 30, 4000), (2048, 10, 0)]).quotaCPUCosts.isEmpty, "a 10 ms baseline")
+        #expect(Self.report([(128, 120, 4000), (2048, 40, 0)]).quotaCPUCosts.isEmpty, "a 40 ms baseline")
         #expect(Self.report([(128, 300, 4000)]).quotaCPUCosts.isEmpty, "no size ran free")
         #expect(Self.report([(128, 300, 4000), (256, 400, 3000)]).quotaCPUCosts.isEmpty, "no size ran free")
         #expect(!ReportTables.text(Self.report([(128, 180, 4000), (2048, 160, 0)])).contains("QUOTA CPU"))
