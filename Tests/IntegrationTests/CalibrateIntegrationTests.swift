@@ -68,9 +68,13 @@ struct CalibrateIntegrationTests {
         let lines = cal.stderr.split(separator: "\n").map(String.init)
         let first = lines.first { $0.contains("calibrate: #1 ") }.flatMap { $0.components(separatedBy: "calibrate: #1 ").last?.components(separatedBy: " → ").first }
         let best = lines.first { $0.contains("calibrate: best after ") }.flatMap { $0.components(separatedBy: " evaluation(s): ").last?.components(separatedBy: " (score").first }
-        if let first, let best, first != best {
-            #expect(cal.stderr.contains("calibrate: checking the start too: \(first)") || cal.stderr.contains("calibrate: no budget left to check the start (\(first))"),
+        let start = try #require(first, "no \"calibrate: #1 … →\" line: \(cal.stderr)")
+        let chosen = try #require(best, "no \"calibrate: best after …\" line: \(cal.stderr)")
+        if start != chosen {
+            #expect(cal.stderr.contains("calibrate: checking the start too: \(start)") || cal.stderr.contains("calibrate: no budget left to check the start (\(start))"),
                     "\(cal.stderr)")
+        } else {
+            #expect(!cal.stderr.contains("checking the start too"), "the best is the start: it is checked once")
         }
         for mb in ["1024", "2048", "3008"] { #expect(cal.stdout.contains("  \(mb)  async:4"), "\(cal.stdout)") }
         let written = try EmulationProfile.load(path: profile)
