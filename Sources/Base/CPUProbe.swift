@@ -63,3 +63,20 @@ package enum CPUProbe {
         if value == 0x5EED_5EED_5EED_5EED { print("", terminator: "") }
     }
 }
+
+/// A pointer chase over a random cycle of 64-byte nodes (Sources/CProbe/chase.c): the live CPU
+/// sampler's work. Used from one thread at a time.
+package final class PointerChase: @unchecked Sendable {
+    private let handle: UnsafeMutableRawPointer
+
+    /// nil when `kb` is under 1 or cannot be allocated.
+    package init?(kb: UInt32) {
+        guard kb >= 1, let h = fanbench_chase_new(kb) else { return nil }
+        handle = h
+    }
+
+    /// Walks the set once, then chases for `cpuNanoseconds` of this thread's CPU: M steps per CPU second.
+    package func sample(cpuNanoseconds: UInt64) -> Double { fanbench_chase_sample(handle, cpuNanoseconds) }
+
+    deinit { fanbench_chase_free(handle) }
+}

@@ -75,6 +75,43 @@ package struct RunReport: Codable, Sendable {
             package var scale: Double
             /// Whether fanbench set the quotas (local workers) or only measured (the platform sets them).
             package var applied: Bool
+            /// The live scale (a profile's `cpu.live_beta`): quotas also followed this host's
+            /// speed as the run went (nil: they did not).
+            package var live: Live?
+
+            /// What the live scale did over the run.
+            package struct Live: Codable, Sendable, Equatable {
+                /// The exponent the host's speed was followed by.
+                package var beta: Double
+                /// The sampler's speed that counts as this host's usual (M chase steps per CPU
+                /// second): the median of its last runs' speeds, or this run's first readings.
+                package var baseline: Double
+                /// How many runs `baseline` is the median of (0: this run's first readings).
+                package var baselineRuns: Int
+                package var samples: Int
+                /// This run's sampler speeds: their mean with a fifth left out at each end, lowest, highest.
+                package var speedMean: Double
+                package var speedMin: Double
+                package var speedMax: Double
+                /// The factors quotas were multiplied by (on top of `scale`), over the run's samples.
+                package var factorMin: Double
+                package var factorMean: Double
+                package var factorMax: Double
+
+                package init(beta: Double, baseline: Double, baselineRuns: Int, samples: Int, speedMean: Double, speedMin: Double, speedMax: Double,
+                             factorMin: Double, factorMean: Double, factorMax: Double) {
+                    self.beta = beta
+                    self.baseline = baseline
+                    self.baselineRuns = baselineRuns
+                    self.samples = samples
+                    self.speedMean = speedMean
+                    self.speedMin = speedMin
+                    self.speedMax = speedMax
+                    self.factorMin = factorMin
+                    self.factorMean = factorMean
+                    self.factorMax = factorMax
+                }
+            }
 
             package init(probeScore: Double, vcpuScore: Double?, scale: Double, applied: Bool) {
                 self.probeScore = probeScore
@@ -93,6 +130,7 @@ package struct RunReport: Codable, Sendable {
                     + (cpu.vcpuScore.map { String(format: ", Lambda vCPU %.1f, quotas × %.3f", $0, cpu.scale) } ?? ", quotas unscaled")
                     + (vcpuPacing.map { $0 == "none" ? "" : $0 == "process" ? ", handlers paced to one vCPU" : ", handler pacing \($0)" } ?? "")
                     + (cpu.applied || cpu.vcpuScore == nil ? "" : " (not applied: the platform sets these workers' CPU)")
+                    + (cpu.live.map { String(format: "; live × %.3f–%.3f (mean %.3f, β %.2f) as this host's speed went %.0f–%.0f against its usual %.0f", $0.factorMin, $0.factorMax, $0.factorMean, $0.beta, $0.speedMin, $0.speedMax, $0.baseline) } ?? "")
             }
             return s
         }

@@ -330,11 +330,14 @@ package final class RunStore: Sendable {
     /// Closes a run: its final status (and error), the final plan (with the sizes that ran
     /// oversubscribed), and each configuration's merged latency histogram.
     /// `finishedAt`: the run's own end (so the stored report says what the run's JSON said), else now.
-    package func finish(runID: String, status: String, error: String? = nil, plan: RunReport.Plan? = nil, finishedAt: Date? = nil) throws {
+    /// `emulation`: the emulation as the run ended (a live CPU scale's summary added), else as it began.
+    package func finish(runID: String, status: String, error: String? = nil, plan: RunReport.Plan? = nil, finishedAt: Date? = nil,
+                        emulation: RunReport.Emulation? = nil) throws {
         let planJSON = try plan.map { String(decoding: try Self.encoder.encode($0), as: UTF8.self) }
+        let emulationJSON = try emulation.map { String(decoding: try Self.encoder.encode($0), as: UTF8.self) }
         try pool.write { db in
-            try db.execute(sql: "UPDATE run SET status = ?, error = ?, finished_at = ?, plan_json = COALESCE(?, plan_json) WHERE id = ?",
-                           arguments: [status, error, (finishedAt ?? Date()).timeIntervalSince1970, planJSON, runID])
+            try db.execute(sql: "UPDATE run SET status = ?, error = ?, finished_at = ?, plan_json = COALESCE(?, plan_json), emulation_json = COALESCE(?, emulation_json) WHERE id = ?",
+                           arguments: [status, error, (finishedAt ?? Date()).timeIntervalSince1970, planJSON, emulationJSON, runID])
             var merged: [Int: CallRecorder] = [:]
             for row in try Row.fetchAll(db, sql: "SELECT config_idx, latency_histogram_json FROM invocation WHERE run_id = ?", arguments: [runID]) {
                 let snapshot = try Self.histogram(row["latency_histogram_json"])

@@ -71,9 +71,16 @@ struct WorkerCommand: AsyncParsableCommand {
             functionOptions.initCPUMultiplier = environment["FANBENCH_INIT_CPU_MULTIPLIER"].flatMap(Double.init) ?? 1
             functionOptions.blockCostMicros = environment["FANBENCH_BLOCK_COST_US"].flatMap(Double.init).map { max(0, min($0, 10_000)) } ?? 0
             functionOptions.blocksPerCPUMs = environment["FANBENCH_BLOCKS_PER_CPU_MS"].flatMap(Double.init).map { max(0, min($0, 1_000)) } ?? 0
+            // The limits as the launcher set them, read before a live CPU factor moves the quota.
+            let limits = CgroupReader().limits()
+            if let file = environment["FANBENCH_CPU_FACTOR_FILE"].flatMap({ $0.isEmpty ? nil : $0 }) {
+                functionOptions.liveQuota = LiveQuota(factorFile: file, cores: limits.cores ?? ProcessInfo.processInfo.activeProcessorCount)
+                if functionOptions.liveQuota == nil { logger.warning("FANBENCH_CPU_FACTOR_FILE is set but this worker has no writable cgroup-v1 cpu group of its own: its quota stays fixed") }
+                functionOptions.liveQuota?.startPolling()
+            }
             let functions = FunctionExecutor(options: functionOptions)
             let service = WorkerService(options: options, executor: RoutingExecutor(s3: s3, functions: functions),
-                                        limits: CgroupReader().limits(), logger: logger)
+                                        limits: limits, logger: logger)
             try await ServiceGroup.runUntilSignalled(service, logger: logger)
         }
     }

@@ -123,6 +123,13 @@ import Testing
         noRate.network.instanceRequestsPerSecond = nil
         #expect(noRate.hash == plain.hash)
         #expect(noRate.reportEmulation(tls: true, probe: nil, applied: true, pacingAvailable: true).instanceRpsCounts == nil)
+        // A live CPU scale: 0 (none) keeps the hash; a β is another hash, written and read back.
+        #expect(!p.canonical.contains("live_beta") && p.liveBeta == 0)
+        var live = p
+        live.liveBeta = 0.5
+        #expect(live.hash != p.hash && live.canonical.hasSuffix(";live_beta=0.5"))
+        #expect(try readBack(live).liveBeta == 0.5)
+        #expect(try readBack(p).liveBeta == 0)
     }
 
     /// `instance_rps_per: vcpu`: an instance below one vCPU passes its size's share of the rate, one above passes the whole.
@@ -148,6 +155,7 @@ import Testing
         ("name: x\nnetwork: {rtt_ms: 10}\ncpu: {block_cost_us: -3}\n", "cpu.block_cost_us"),
         ("name: x\nnetwork: {rtt_ms: 10}\ncpu: {block_cost_us: 100, blocks_per_cpu_ms: many}\n", "'cpu.blocks_per_cpu_ms' must be a number from 0 to 1000"),
         ("name: x\nnetwork: {rtt_ms: 10}\ncpu: {period_ms: 0.5}\n", "'cpu.period_ms' must be a number from 1 to 1000"),
+        ("name: x\nnetwork: {rtt_ms: 10}\ncpu: {live_beta: 3}\n", "'cpu.live_beta' must be a number from 0 to 2"),
         ("name: x\nnetwork: {rtt_ms: 10, ttl: 3}\n", "unknown key 'network.ttl'"),
         ("name: x\nnetwork: {rtt_ms: 10, instance_rps: 0}\n", "network.instance_rps"),
         ("name: x\nnetwork: {rtt_ms: 10, instance_rps: 200, instance_rps_per: size}\n", "'network.instance_rps_per' must be instance"),
@@ -229,6 +237,60 @@ import Testing
         let e = p.reportEmulation(tls: true, probe: third, applied: true, pacingAvailable: false)
         #expect(e.cpu?.probeSamples == 3 && e.cpu?.probeLatest == 90)
         #expect(e.profileLabel.contains("CPU probe 100.0 (median of this host's last 3; this run's 90.0)"), "\(e.profileLabel)")
+    }
+
+    /// The live CPU scale's factor: (usual ÷ the recent median)^β, clamped, 1 without a baseline.
+    @Test func theLiveFactorFollowsTheRecentMedianByBeta() {
+        #expect(LiveCPUScale.factor(baseline: 100, recent: [100, 100], beta: 0.5) == 1)
+        #expect(abs(LiveCPUScale.factor(baseline: 100, recent: [80, 81, 79], beta: 0.5) - (100.0 / 80).squareRoot()) < 1e-9, "a slower host: more quota")
+        #expect(abs(LiveCPUScale.factor(baseline: 100, recent: [125], beta: 1) - 0.8) < 1e-9, "a faster one: less")
+        // One cold reading among five does not move it (a fifth left out at each end).
+        #expect(LiveCPUScale.factor(baseline: 100, recent: [100, 7, 100, 100, 100], beta: 0.5) == 1)
+        #expect(LiveCPUScale.factor(baseline: 100, recent: [1], beta: 1) == LiveCPUScale.factorRange.upperBound)
+        #expect(LiveCPUScale.factor(baseline: 100, recent: [1000], beta: 1) == LiveCPUScale.factorRange.lowerBound)
+        #expect(LiveCPUScale.factor(baseline: 0, recent: [80], beta: 1) == 1)
+        #expect(LiveCPUScale.factor(baseline: 100, recent: [.nan, 0, -3], beta: 1) == 1)
+        #expect(LiveCPUScale.factor(baseline: 100, recent: [50], beta: 0) == 1)
+    }
+
+    /// The sampler on this machine: it publishes a factor file whole, writes its series, says
+    /// what it did, and the next run takes the host's usual speed from the runs before.
+    @Test func theLiveSamplerPublishesAFactorAndRemembersTheHostsSpeed() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("fanbench-live-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        var options = LiveCPUScale.Options(beta: 0.5, factorFile: dir + "/cpu-factor", seriesFile: dir + "/cpu-live.tsv", stateDirectory: dir)
+        options.intervalMs = 10
+        options.sampleCPUNs = 1_000_000
+        options.host = "test-host"
+        func run() throws -> RunReport.Emulation.CPU.Live {
+            let scale = LiveCPUScale(options: options)
+            try scale.start()
+            let factor = try #require(Double(try String(contentsOfFile: options.factorFile, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)))
+            #expect(LiveCPUScale.factorRange.contains(factor))
+            // Samples come every ~11 ms; wait for a dozen lines, at most 10 s.
+            let deadline = Date().addingTimeInterval(10)
+            while Date() < deadline, ((try? String(contentsOfFile: dir + "/cpu-live.tsv", encoding: .utf8))?.split(separator: "\n").count ?? 0) < 13 { usleep(10_000) }
+            return try #require(scale.stop())
+        }
+        let first = try run()
+        #expect(first.samples >= 12 && first.baselineRuns == 0 && first.baseline > 0)
+        #expect(first.speedMin <= first.speedMean && first.speedMean <= first.speedMax && first.speedMean > 0)
+        #expect(first.factorMin <= first.factorMean && first.factorMean <= first.factorMax)
+        #expect(LiveCPUScale.factorRange.contains(first.factorMin) && LiveCPUScale.factorRange.contains(first.factorMax))
+        let lines = try String(contentsOfFile: dir + "/cpu-live.tsv", encoding: .utf8).split(separator: "\n")
+        #expect(lines.first?.hasPrefix("# epoch_s") == true && lines.dropFirst().allSatisfy { $0.split(separator: "\t").count == 3 })
+        let second = try run()
+        #expect(second.baselineRuns == 1 && second.baseline == first.speedMean, "the usual speed is the last runs' (median)")
+        // Another host starts afresh.
+        options.host = "another"
+        #expect(try run().baselineRuns == 0)
+        // And the report says what the live scale did.
+        var e = EmulationProfile.lambdaSameRegion.reportEmulation(tls: true, probe: CPUProbe.Measurement(score: 120, rounds: [120]), applied: true, pacingAvailable: true)
+        e.cpu?.live = second
+        #expect(e.profileLabel.contains(String(format: "; live × %.3f–%.3f (mean %.3f, β 0.50)", second.factorMin, second.factorMax, second.factorMean)), "\(e.profileLabel)")
+        let back = try JSONCoding.decoder().decode(RunReport.Emulation.self, from: try JSONCoding.encoder().encode(e))
+        #expect(back.cpu?.live == second)
     }
 
     // MARK: - References

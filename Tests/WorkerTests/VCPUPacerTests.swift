@@ -52,7 +52,11 @@ import Glibc
         #expect(pacer.pacedGroup == nil)
         let left = try FileManager.default.contentsOfDirectory(atPath: group).filter { $0.hasPrefix("fanbench-vcpu-") }
         #expect(left.isEmpty, "the pacer's groups are removed: \(left)")
-        #expect(cpuShare(busy, over: 0.5) > 0.6, "and the process runs unpaced again")
+        // And the process runs unpaced again. Once in a few runs on this VM the kernel keeps a
+        // task it moved out of a throttled group stopped for a while: allow it 3 s to resume.
+        var unpacedAgain = 0.0
+        for _ in 0..<6 where unpacedAgain <= 0.6 { unpacedAgain = cpuShare(busy, over: 0.5) }
+        #expect(unpacedAgain > 0.6, "and the process runs unpaced again: \(unpacedAgain)")
     }
 
     @Test func noPacerWhereThereIsNoGroupOfTheWorkersOwn() throws {

@@ -42,6 +42,8 @@ package final class LocalLauncher: Sendable {
         package var blocksPerCPUMs: Double = 0
         /// The CFS period quotas are expressed over, µs (a profile's `cpu.period_ms`).
         package var cfsPeriodMicros = LambdaSize.cfsPeriodMicros
+        /// Where a live CPU scale publishes its factor (`LiveCPUScale`); nil: quotas fixed. v1 only.
+        package var cpuFactorFile: String?
         /// The CA file workers trust on a TLS control channel; nil: plaintext.
         package var tlsCA: String?
         /// Each new worker's own S3 endpoint (a proxy listener of its own, so its requests queue
@@ -188,6 +190,7 @@ package final class LocalLauncher: Sendable {
             env["FANBENCH_VCPU_QUOTA_US"] = String(Int((options.cpuScale * Double(options.cfsPeriodMicros)).rounded()))
         }
         if v1, options.initCPUMultiplier > 1 { env["FANBENCH_INIT_CPU_MULTIPLIER"] = String(options.initCPUMultiplier) }
+        if v1, let file = options.cpuFactorFile { env["FANBENCH_CPU_FACTOR_FILE"] = file }
         // The worker shares its group's quota with its function: v1 or v2 alike.
         if group != nil, options.blockCostMicros > 0 {
             env["FANBENCH_BLOCK_COST_US"] = String(options.blockCostMicros)

@@ -32,6 +32,9 @@ package struct EmulationProfile: Sendable, Equatable {
     /// The CFS period a size's quota is spread over, µs (`cpu.period_ms`): Linux's default is
     /// 100 ms; a shorter one throttles a small size in shorter, more frequent slices.
     package var cfsPeriodMicros = LambdaSize.cfsPeriodMicros
+    /// Quotas that also follow this host's speed as a run goes, × (usual ÷ now)^β of an
+    /// unthrottled sampler (`LiveCPUScale`; `cpu.live_beta`; 0: fixed for the run). cgroup v1 only.
+    package var liveBeta: Double = 0
     /// Where it came from: nil for a built-in, else the file's path.
     package var file: String?
     /// What `fanbench calibrate` recorded about the fit (kept as written; not a parameter).
@@ -60,6 +63,7 @@ package struct EmulationProfile: Sendable, Equatable {
             + ";pacing=\(pacesHandlers ? "process" : "none")" + (blockCostMicros > 0 ? ";block_cost_us=\(Self.number(blockCostMicros))" : "")
             + (blockCostMicros > 0 && blocksPerCPUMs > 0 ? ";blocks_per_cpu_ms=\(Self.number(blocksPerCPUMs))" : "")
             + (cfsPeriodMicros != LambdaSize.cfsPeriodMicros ? ";period_ms=\(Self.number(Double(cfsPeriodMicros) / 1000))" : "")
+            + (liveBeta > 0 ? ";live_beta=\(Self.number(liveBeta))" : "")
     }
 
     /// The first 12 hex digits of SHA-256 over `canonical`.
@@ -109,7 +113,7 @@ package struct EmulationProfile: Sendable, Equatable {
 
     package static let keys = ["name", "network", "cpu", "fit"]
     static let networkKeys = ["rtt_ms", "jitter", "tail_rate", "tail_ms", "handshake_rtts", "bandwidth_mbps", "instance_rps", "instance_rps_per", "instance_rps_counts"]
-    static let cpuKeys = ["vcpu_score", "init_cpu_multiplier", "pacing", "block_cost_us", "blocks_per_cpu_ms", "period_ms"]
+    static let cpuKeys = ["vcpu_score", "init_cpu_multiplier", "pacing", "block_cost_us", "blocks_per_cpu_ms", "period_ms", "live_beta"]
 
     /// A built-in's name (`lambda-same-region`; `none` is no profile: nil) or a profile file's path.
     package static func resolve(_ spec: String, relativeTo directory: String? = nil) throws(FanbenchError) -> EmulationProfile? {
@@ -155,6 +159,7 @@ package struct EmulationProfile: Sendable, Equatable {
         var blockCost = 0.0
         var blocksPerCPUMs = 0.0
         var periodMs = Double(LambdaSize.cfsPeriodMicros) / 1000
+        var liveBeta = 0.0
         var fitText: String?
         for (k, v) in top {
             switch k.string ?? "" {
@@ -209,6 +214,7 @@ package struct EmulationProfile: Sendable, Equatable {
                     case "blocks_per_cpu_ms": blocksPerCPUMs = cv.null != nil ? 0 : try number(cv, "cpu.blocks_per_cpu_ms", 0...1_000)
                     case "period_ms":
                         if cv.null == nil { periodMs = try number(cv, "cpu.period_ms", 1...1000) }
+                    case "live_beta": liveBeta = cv.null != nil ? 0 : try number(cv, "cpu.live_beta", 0...2)
                     default: throw fail(ck, "unknown key 'cpu.\(ck.string ?? "")' (known: \(cpuKeys.joined(separator: ", ")))")
                     }
                 }
@@ -225,6 +231,7 @@ package struct EmulationProfile: Sendable, Equatable {
         p.blockCostMicros = blockCost
         p.blocksPerCPUMs = blocksPerCPUMs
         p.cfsPeriodMicros = Int((periodMs * 1000).rounded())
+        p.liveBeta = liveBeta
         p.fitText = fitText
         return p
     }
@@ -252,6 +259,7 @@ package struct EmulationProfile: Sendable, Equatable {
               block_cost_us: \(Self.number(blockCostMicros))   # CPU µs charged to a function's quota each time one of its threads blocks (a vCPU halt-polls)
               blocks_per_cpu_ms: \(Self.number(blocksPerCPUMs))   # at most this many blocks charged per ms of the function's own CPU (0: all; a throttled handler's extra wake-ups are no halt-polls)
               period_ms: \(Self.number(Double(cfsPeriodMicros) / 1000))   # the CFS period each size's quota is spread over
+              live_beta: \(Self.number(liveBeta))   # quotas also × (this host's usual speed ÷ its speed now)^live_beta as a run goes (0: fixed; cgroup v1)
 
             """
         if let fit { out += "fit:\n" + fit.split(separator: "\n", omittingEmptySubsequences: false).map { $0.isEmpty ? "" : "  " + $0 }.joined(separator: "\n") + "\n" }

@@ -65,6 +65,8 @@ package enum FanoutRun {
         package var blockCostMicros: Double = 0
         /// At most this many blocks charged per ms of a function's CPU (`BlockCharge`; 0: all).
         package var blocksPerCPUMs: Double = 0
+        /// Where a live CPU scale publishes its factor for local v1 workers (nil: quotas fixed).
+        package var cpuFactorFile: String?
         /// Local workers' CFS period, µs (a profile's `cpu.period_ms`).
         package var cfsPeriodMicros = LambdaSize.cfsPeriodMicros
         /// Local workers: each one's own S3 endpoint (`LocalLauncher.Options.workerEndpoint`).
@@ -423,6 +425,7 @@ struct RunDriver: Service {
                 launcherOptions.blockCostMicros = options.blockCostMicros
                 launcherOptions.blocksPerCPUMs = options.blocksPerCPUMs
                 launcherOptions.cfsPeriodMicros = options.cfsPeriodMicros
+                launcherOptions.cpuFactorFile = options.cpuFactorFile
                 let launcher = LocalLauncher(options: launcherOptions, logger: logger)
                 hooks.launcher(launcher)
                 defer {

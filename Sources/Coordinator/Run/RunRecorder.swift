@@ -58,9 +58,9 @@ package final class RunRecorder: Sendable {
     }
 
     /// Closes the run after every queued write; returns once it is on disk.
-    package func finish(status: String, error: String? = nil, plan: RunReport.Plan? = nil, finishedAt: Date? = nil) {
+    package func finish(status: String, error: String? = nil, plan: RunReport.Plan? = nil, finishedAt: Date? = nil, emulation: RunReport.Emulation? = nil) {
         guard began else { return }
-        enqueue { [store, runID] in try store.finish(runID: runID, status: status, error: error, plan: plan, finishedAt: finishedAt) }
+        enqueue { [store, runID] in try store.finish(runID: runID, status: status, error: error, plan: plan, finishedAt: finishedAt, emulation: emulation) }
         queue.sync {}
     }
 

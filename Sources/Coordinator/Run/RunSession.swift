@@ -314,21 +314,43 @@ package struct RunSession {
             progress.finish()
             notice("interrupted: no new invocations; waiting up to \(r.grace) for the running ones (Ctrl-C again to stop now)")
         }
+        // A live CPU scale: the coordinator's sampler publishes a factor local v1 workers follow.
+        let live: LiveCPUScale?
+        if let profile = profiled?.profile, profile.liveBeta > 0, workers.localCgroups?.version == .v1 {
+            let scale = LiveCPUScale(options: .init(beta: profile.liveBeta, factorFile: logDirectory + "/cpu-factor",
+                                                    seriesFile: logDirectory + "/cpu-live.tsv", stateDirectory: r.stateDirectory))
+            try scale.start()
+            live = scale
+            options.cpuFactorFile = logDirectory + "/cpu-factor"
+        } else {
+            if let profile = profiled?.profile, profile.liveBeta > 0, workers.localCgroups != nil {
+                notice("the profile's cpu.live_beta needs cgroup v1 (the workers write their own quotas); this run's quotas stay fixed")
+            }
+            live = nil
+        }
+        // Stopped once, on every way out; its summary goes into the report and the stored run.
+        let stopLive: @Sendable () -> RunReport.Emulation? = { [emulation] in
+            guard var e = emulation, let summary = live?.stop() else { return nil }
+            e.cpu?.live = summary
+            return e
+        }
         let outcome: FanoutRun.Outcome
         do {
             outcome = try await FanoutRun.execute(s3: config, options: options, logger: logger, hooks: hooks)
         } catch {
             progress.finish()
-            recorder.finish(status: "failed", error: FanbenchError.from(error).message)
+            recorder.finish(status: "failed", error: FanbenchError.from(error).message, emulation: stopLive())
             throw error
         }
         progress.finish()
+        let ended = stopLive()
         guard case .finished(var report) = outcome else {
-            recorder.finish(status: "incomplete")
+            recorder.finish(status: "incomplete", emulation: ended)
             let kept = recorder.began ? "; what had finished is kept as incomplete run \(runID) (fanbench report \(runID) --db \(store.path))" : ""
             throw FanbenchError("interrupted: workers stopped and their cgroups removed\(kept)", exitCode: ExitStatus.interrupted)
         }
-        recorder.finish(status: "complete", plan: report.plan, finishedAt: report.finishedAt)
+        if let ended { report.target.emulation = ended }
+        recorder.finish(status: "complete", plan: report.plan, finishedAt: report.finishedAt, emulation: ended)
         if resuming {
             // One run: everything it stored, before and after the interruption, as `fanbench report` shows it.
             guard recorder.failures == 0 else {

@@ -32,6 +32,8 @@ package actor FunctionExecutor: InvocationExecutor {
         package var blockCostMicros: Double = 0
         /// At most this many blocks charged per ms of the function's own CPU (`BlockCharge`; 0: every block).
         package var blocksPerCPUMs: Double = 0
+        /// A live CPU scale's quotas (`LiveQuota`): the init boost and the pacer write through it.
+        package var liveQuota: LiveQuota?
 
         package init(sizeMB: Int, logDirectory: String, environment: [String: String] = ProcessInfo.processInfo.environment,
                      sandboxGroup: SandboxMeter.Group? = nil) {
@@ -83,11 +85,11 @@ package actor FunctionExecutor: InvocationExecutor {
         self.options = options
         self.cgroup = cgroup
         throttle = cgroup.throttleSource()
-        pacer = options.vcpuQuotaMicros.flatMap { VCPUPacer(reader: cgroup, quotaMicros: $0) }
+        pacer = options.vcpuQuotaMicros.flatMap { VCPUPacer(reader: cgroup, quotaMicros: $0, live: options.liveQuota) }
         blockCharge = BlockCharge(costMicros: options.blockCostMicros, capPerCPUMs: options.blocksPerCPUMs)
         initBoost = options.initCPUMultiplier > 1
             ? InitCPUBoost(reader: cgroup, multiplier: options.initCPUMultiplier,
-                           cores: cgroup.limits().cores ?? ProcessInfo.processInfo.activeProcessorCount)
+                           cores: cgroup.limits().cores ?? ProcessInfo.processInfo.activeProcessorCount, live: options.liveQuota)
             : nil
     }
 

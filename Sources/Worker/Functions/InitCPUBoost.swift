@@ -8,25 +8,34 @@ import Glibc
 /// `/next`), the worker's cgroup-v1 CPU quota is `multiplier` times the size's (at most the
 /// cores it may use), then set back exactly — Lambda is reported to give the init phase more
 /// CPU than the size's share. Only where the worker's own v1 `cpu` group is writable (the local
-/// launcher's); elsewhere `nil` and init runs at the size's share.
+/// launcher's); elsewhere `nil` and init runs at the size's share. Under a live CPU scale both
+/// quotas are `live`'s bases, so each is also × its factor.
 package struct InitCPUBoost: Sendable {
     let quotaFile: String
     let steadyMicros: Int
     let boostedMicros: Int
+    let live: LiveQuota?
 
-    package init?(reader: CgroupReader = CgroupReader(), multiplier: Double, cores: Int) {
+    package init?(reader: CgroupReader = CgroupReader(), multiplier: Double, cores: Int, live: LiveQuota? = nil) {
         guard multiplier > 1, case .v1(let paths) = reader.membership(), paths["cpu"].map({ $0 != "/" }) == true,
               let dir = reader.v1Directory("cpu", paths), access(dir + "/cpu.cfs_quota_us", W_OK) == 0,
               let quota = SmallFile.integer(dir + "/cpu.cfs_quota_us"), quota > 0,
               let period = SmallFile.integer(dir + "/cpu.cfs_period_us"), period > 0 else { return nil }
         quotaFile = dir + "/cpu.cfs_quota_us"
-        steadyMicros = Int(quota)
-        boostedMicros = min(Int(period) * max(1, cores), Int((Double(quota) * multiplier).rounded()))
+        // The launcher's quota: what the file says may already be × a live factor.
+        let steady = live.map(\.steadyMicros) ?? Int(quota)
+        steadyMicros = steady
+        boostedMicros = min(Int(period) * max(1, cores), Int((Double(steady) * multiplier).rounded()))
+        self.live = live
     }
 
     /// The init phase begins: the boosted quota.
-    package func begin() { VCPUPacer.write(quotaFile, String(boostedMicros)) }
+    package func begin() {
+        if let live { live.set(quotaFile, base: boostedMicros) } else { VCPUPacer.write(quotaFile, String(boostedMicros)) }
+    }
 
     /// It ended (first `/next`, an init error or a timeout): the steady quota, exactly as it was.
-    package func end() { VCPUPacer.write(quotaFile, String(steadyMicros)) }
+    package func end() {
+        if let live { live.set(quotaFile, base: steadyMicros) } else { VCPUPacer.write(quotaFile, String(steadyMicros)) }
+    }
 }

@@ -17,18 +17,21 @@ import Glibc
 package final class VCPUPacer: @unchecked Sendable {
     let quotaMicros: Int
     let reader: CgroupReader
+    /// A live CPU scale's quotas: the pacer's is one of them (× its factor).
+    let live: LiveQuota?
     private let lock = NSLock()
     /// The paced process's group, while there is one.
     private var group: String?
     private static let prefix = "fanbench-vcpu-"
 
     /// nil when there is no v1 cpu group of the worker's own to pace in.
-    package init?(reader: CgroupReader = CgroupReader(), quotaMicros: Int) {
+    package init?(reader: CgroupReader = CgroupReader(), quotaMicros: Int, live: LiveQuota? = nil) {
         guard quotaMicros >= 1000, case .v1(let paths) = reader.membership(), paths["cpu"].map({ $0 != "/" }) == true,
               let dir = reader.v1Directory("cpu", paths), access(dir, W_OK) == 0,
               FileManager.default.fileExists(atPath: dir + "/cpu.cfs_quota_us") else { return nil }
         self.quotaMicros = quotaMicros
         self.reader = reader
+        self.live = live
     }
 
     /// Paces `pid` until `stop`: a child of the group it is in (its sandbox group where cpu and
@@ -44,8 +47,9 @@ package final class VCPUPacer: @unchecked Sendable {
         let period = SmallFile.integer(parent + "/cpu.cfs_period_us").flatMap { $0 > 0 ? Int($0) : nil } ?? LambdaSize.cfsPeriodMicros
         guard mkdir(dir, 0o755) == 0 || errno == EEXIST,
               Self.write(dir + "/cpu.cfs_period_us", String(period)),
-              Self.write(dir + "/cpu.cfs_quota_us", String(quotaMicros)),
+              live?.set(dir + "/cpu.cfs_quota_us", base: quotaMicros) ?? Self.write(dir + "/cpu.cfs_quota_us", String(quotaMicros)),
               Self.write(dir + "/cgroup.procs", String(pid)) else {
+            live?.forget(dir + "/cpu.cfs_quota_us")
             rmdir(dir)
             return false
         }
@@ -57,6 +61,7 @@ package final class VCPUPacer: @unchecked Sendable {
     package func stop() {
         guard let dir = lock.withLock({ () -> String? in defer { group = nil }; return group }) else { return }
         let parent = (dir as NSString).deletingLastPathComponent
+        live?.forget(dir + "/cpu.cfs_quota_us")
         for tid in (try? String(contentsOfFile: dir + "/tasks", encoding: .utf8))?.split(separator: "\n") ?? [] {
             Self.write(parent + "/tasks", String(tid))
         }
