@@ -2,7 +2,7 @@
 // interpreter walking its heap. A capped 128 MB handler's speed followed this chase's, measured
 // unthrottled over the invocation's own seconds, at r −0.80 to −0.87 on this project's VM
 // (scripts/bench-live-probe); the interpreter probe's small table, read at run start, did not
-// (r +0.02). Same code as scripts/lib/chase.c's sampler.
+// (r +0.02). scripts/lib/chase.c compiles this file in, so its sampler is this one.
 #include "cprobe.h"
 #include <stdlib.h>
 #include <time.h>

@@ -63,6 +63,18 @@ package struct CgroupReader: Sendable {
         return nil
     }
 
+    /// This process's own cgroup-v1 `cpu` group's quota, where it may write it (the local
+    /// launcher's group, not the root): its quota file, quota and period, µs. nil elsewhere
+    /// (v2, no quota, not writable) — what the worker's own quota writes (`InitCPUBoost`,
+    /// `LiveQuota`) need.
+    package func ownV1CPUQuota() -> (file: String, quotaMicros: Int, periodMicros: Int)? {
+        guard case .v1(let paths) = membership(), paths["cpu"].map({ $0 != "/" }) == true,
+              let dir = v1Directory("cpu", paths), access(dir + "/cpu.cfs_quota_us", W_OK) == 0,
+              let quota = SmallFile.integer(dir + "/cpu.cfs_quota_us"), quota > 0,
+              let period = SmallFile.integer(dir + "/cpu.cfs_period_us"), period > 0 else { return nil }
+        return (dir + "/cpu.cfs_quota_us", Int(quota), Int(period))
+    }
+
     /// The effective CPU, memory and core limits; `cgroup: none` when nothing caps the process.
     package func limits() -> WorkerLimits {
         switch membership() {

@@ -113,6 +113,27 @@ import Testing
         #expect(runs[0].status == "complete" && runs[0].invocations == 36 && runs[0].plannedInvocations == 36 && runs[0].configs == 6)
     }
 
+    /// A live CPU scale's summary is known only when the run ends: `finish` stores the emulation
+    /// as it ended, and a run finished without one keeps the emulation it began with.
+    @Test func aRunsEmulationAsItEndedIsStored() throws {
+        let path = tempDB()
+        let store = try RunStore(path: path)
+        for id in ["run-live", "run-plain"] {
+            var (header, plan, _) = try sampleRun(id: id)
+            header.target.emulation?.cpu = .init(probeScore: 120, vcpuScore: 92, scale: 0.767, applied: true)
+            try store.begin(header, configs: plan.configs, plannedInvocations: plan.invocations.count)
+            var ended = try #require(header.target.emulation)
+            ended.cpu?.live = .init(beta: 0.5, baseline: 60, baselineRuns: 3, samples: 40, speedMean: 55, speedMin: 9, speedMax: 90,
+                                    factorMin: 0.9, factorMean: 1.04, factorMax: 1.3)
+            try store.finish(runID: id, status: "complete", emulation: id == "run-live" ? ended : nil)
+        }
+        let reopened = try RunStore(path: path)
+        let live = try #require(try reopened.report("run-live").target.emulation?.cpu?.live)
+        #expect(live.beta == 0.5 && live.factorMean == 1.04 && live.baselineRuns == 3)
+        let plain = try #require(try reopened.report("run-plain").target.emulation?.cpu)
+        #expect(plain.live == nil && plain.scale == 0.767, "the emulation it began with")
+    }
+
     @Test func theFileIsWALWithMigrationsAndMergedHistograms() throws {
         let path = tempDB()
         let store = try RunStore(path: path)

@@ -36,7 +36,9 @@ import Glibc
         defer { kill(busy, SIGKILL); var s: Int32 = 0; waitpid(busy, &s, 0) }
         try "\(busy)".write(toFile: group + "/cgroup.procs", atomically: false, encoding: .utf8)
         let unpaced = cpuShare(busy, over: 0.6)
-        #expect(unpaced > 0.6, "alone in its group it takes a core: \(unpaced)")
+        // A core's worth, less what the suite's other tests take on a 2-core host (0.6 of one
+        // was seen beside the calibration test): well above the pacer's quarter either way.
+        #expect(unpaced > 0.45, "alone in its group it takes a core: \(unpaced)")
 
         // The worker's membership, as the pacer reads it, names the test's group.
         let proc = FileManager.default.temporaryDirectory.appendingPathComponent("fb-pacer-\(getpid())").path
@@ -55,8 +57,8 @@ import Glibc
         // And the process runs unpaced again. Once in a few runs on this VM the kernel keeps a
         // task it moved out of a throttled group stopped for a while: allow it 3 s to resume.
         var unpacedAgain = 0.0
-        for _ in 0..<6 where unpacedAgain <= 0.6 { unpacedAgain = cpuShare(busy, over: 0.5) }
-        #expect(unpacedAgain > 0.6, "and the process runs unpaced again: \(unpacedAgain)")
+        for _ in 0..<6 where unpacedAgain <= 0.45 { unpacedAgain = cpuShare(busy, over: 0.5) }
+        #expect(unpacedAgain > 0.45, "and the process runs unpaced again: \(unpacedAgain)")
     }
 
     @Test func noPacerWhereThereIsNoGroupOfTheWorkersOwn() throws {

@@ -14,9 +14,42 @@ import Foundation
 package enum HostProbe {
     package static let keep = 9
 
-    struct Cache: Codable {
-        var host: String
-        var scores: [Double]
+    /// A list of this host's recent figures in `<state-dir>/NAME`, kept per host: the probe's
+    /// scores here, the live CPU sampler's run speeds (`LiveCPUScale`). One from another host
+    /// (its name, CPU model or core count differ) starts the list afresh, as does one that
+    /// cannot be read.
+    package struct Figures {
+        package let path: String
+        package let host: String
+
+        package init(stateDirectory: String, file: String, host: String = HostProbe.hostKey()) {
+            path = stateDirectory + "/" + file
+            self.host = host
+        }
+
+        struct Cache: Codable {
+            var host: String
+            var scores: [Double]
+        }
+
+        /// The figures kept, oldest first (empty: none for this host).
+        package func read() -> [Double] {
+            guard let data = FileManager.default.contents(atPath: path),
+                  let cache = try? JSONCoding.decoder().decode(Cache.self, from: data), cache.host == host else { return [] }
+            return cache.scores.filter { $0.isFinite && $0 > 0 }
+        }
+
+        /// Adds `figure` and keeps the last `keep`; returns them. A list that cannot be written
+        /// is left as it was.
+        @discardableResult
+        package func append(_ figure: Double) -> [Double] {
+            let scores = Array((read() + [figure]).suffix(keep))
+            try? FileManager.default.createDirectory(atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+            if let data = try? JSONCoding.encoder().encode(Cache(host: host, scores: scores)) {
+                try? data.write(to: URL(fileURLWithPath: path), options: .atomic)
+            }
+            return scores
+        }
     }
 
     /// This host: its name, CPU model and online cores.
@@ -31,21 +64,9 @@ package enum HostProbe {
     }
 
     /// Adds `fresh` to this host's list in `stateDirectory` and returns the median of the list
-    /// (with `fresh`'s rounds, `samples` and `latest`). A list that cannot be read is started
-    /// afresh; one that cannot be written leaves the figure as computed.
+    /// (with `fresh`'s rounds, `samples` and `latest`).
     package static func figure(stateDirectory: String, fresh: CPUProbe.Measurement = CPUProbe.measure(), host: String = hostKey()) -> CPUProbe.Measurement {
-        let path = stateDirectory + "/cpu-probe.json"
-        var scores: [Double] = []
-        if let data = FileManager.default.contents(atPath: path),
-           let cache = try? JSONCoding.decoder().decode(Cache.self, from: data), cache.host == host {
-            scores = cache.scores.filter { $0.isFinite && $0 > 0 }
-        }
-        scores.append(fresh.score)
-        scores = Array(scores.suffix(keep))
-        try? FileManager.default.createDirectory(atPath: stateDirectory, withIntermediateDirectories: true)
-        if let data = try? JSONCoding.encoder().encode(Cache(host: host, scores: scores)) {
-            try? data.write(to: URL(fileURLWithPath: path), options: .atomic)
-        }
+        let scores = Figures(stateDirectory: stateDirectory, file: "cpu-probe.json", host: host).append(fresh.score)
         return CPUProbe.Measurement(score: Stats.percentile(scores, 50), rounds: fresh.rounds, samples: scores.count, latest: fresh.score)
     }
 }

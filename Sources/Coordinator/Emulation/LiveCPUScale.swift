@@ -1,5 +1,6 @@
 import FanbenchBase
 import FanbenchReport
+import FanbenchWorker
 import Foundation
 #if canImport(Glibc)
 import Glibc
@@ -12,15 +13,14 @@ import Glibc
 /// against an unthrottled pointer chase sampled over each invocation's own seconds its duration
 /// correlated at r −0.80 to −0.87 (scripts/bench-live-probe), against the run-start probe at
 /// r +0.02. So the coordinator — outside every cap — chases 1 MB for 5 ms of CPU every
-/// `intervalMs`, and publishes factor = (baseline ÷ speed over the last second)^β, clamped to
+/// `intervalMs`, and publishes factor = (baseline ÷ speed over the last 4 s)^β, clamped to
 /// 0.5–2, in a file the workers poll (`LiveQuota` in the worker keeps their quotas at base ×
 /// factor). β < 1 because a handler follows the chase only in part (β fitted 0.30 and 0.62 in
 /// two passes); scaling by the chase fully raised one pass's spread.
 ///
-/// The baseline is this host's usual speed: the median of its last runs' speeds (each a mean
+/// The baseline is this host's usual speed: the median of its last 9 runs' speeds (each a mean
 /// as the factor takes it; `<state-dir>/cpu-live.json`), or on a host's first run this run's
-/// first readings. The
-/// static scale (vcpu_score ÷ the host's probe) still says what a vCPU is on this host; the
+/// first readings. The static scale (vcpu_score ÷ the host's probe) still says what a vCPU is on this host; the
 /// live factor only moves quotas around it, so over many runs it averages 1.
 package final class LiveCPUScale: @unchecked Sendable {
     package struct Options: Sendable {
@@ -44,9 +44,8 @@ package final class LiveCPUScale: @unchecked Sendable {
         }
     }
 
-    package static let factorRange = 0.5...2.0
-    /// Runs' speeds kept for the baseline.
-    package static let keep = 9
+    /// What a worker applies (`LiveQuota.range`): the factor is clamped to it.
+    package static let factorRange = LiveQuota.range
 
     /// The factor for speeds `recent` against `baseline`: (baseline ÷ their mean, the fastest
     /// and slowest fifth left out)^β, clamped. One sample reads anywhere from a sixth of the
@@ -70,15 +69,19 @@ package final class LiveCPUScale: @unchecked Sendable {
     private let done = DispatchSemaphore(value: 0)
     private var running = false
 
+    /// This host's runs' speeds, the baseline's source.
+    let figures: HostProbe.Figures
+
     package init(options: Options) {
         self.options = options
+        figures = HostProbe.Figures(stateDirectory: options.stateDirectory, file: "cpu-live.json", host: options.host)
     }
 
     /// Measures the baseline, publishes factor 1 and starts sampling. Throws when the factor
     /// file cannot be written (the workers would run unscaled without saying so).
     package func start() throws {
         guard let chase = PointerChase(kb: 1024) else { throw FanbenchError("the live CPU sampler cannot allocate its 1 MB working set") }
-        let cached = Self.cachedMedians(options)
+        let cached = figures.read()
         if cached.isEmpty {
             var first: [Double] = []
             for _ in 0..<40 {  // ~1 s: one sample is no speed (see `factor`)
@@ -133,7 +136,7 @@ package final class LiveCPUScale: @unchecked Sendable {
         let (speeds, factors) = lock.withLock { (self.speeds, self.factors) }
         guard !speeds.isEmpty else { return nil }
         let typical = Stats.trimmedMean(speeds, 0.2)
-        Self.remember(typical, options)
+        figures.append(typical)
         return .init(beta: options.beta, baseline: baseline, baselineRuns: baselineRuns, samples: speeds.count,
                      speedMean: typical, speedMin: speeds.min() ?? 0, speedMax: speeds.max() ?? 0,
                      factorMin: factors.min() ?? 1, factorMean: Stats.mean(factors), factorMax: factors.max() ?? 1)
@@ -145,25 +148,5 @@ package final class LiveCPUScale: @unchecked Sendable {
         let temporary = path + ".tmp"
         guard FileManager.default.createFile(atPath: temporary, contents: Data(String(format: "%.4f\n", factor).utf8)) else { return false }
         return rename(temporary, path) == 0
-    }
-
-    struct Cache: Codable {
-        var host: String
-        var medians: [Double]
-    }
-
-    static func cachePath(_ options: Options) -> String { options.stateDirectory + "/cpu-live.json" }
-
-    static func cachedMedians(_ options: Options) -> [Double] {
-        guard let data = FileManager.default.contents(atPath: cachePath(options)),
-              let cache = try? JSONCoding.decoder().decode(Cache.self, from: data), cache.host == options.host else { return [] }
-        return cache.medians.filter { $0.isFinite && $0 > 0 }
-    }
-
-    static func remember(_ median: Double, _ options: Options) {
-        let medians = Array((cachedMedians(options) + [median]).suffix(keep))
-        if let data = try? JSONCoding.encoder().encode(Cache(host: options.host, medians: medians)) {
-            try? data.write(to: URL(fileURLWithPath: cachePath(options)), options: .atomic)
-        }
     }
 }

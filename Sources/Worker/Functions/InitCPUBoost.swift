@@ -17,15 +17,12 @@ package struct InitCPUBoost: Sendable {
     let live: LiveQuota?
 
     package init?(reader: CgroupReader = CgroupReader(), multiplier: Double, cores: Int, live: LiveQuota? = nil) {
-        guard multiplier > 1, case .v1(let paths) = reader.membership(), paths["cpu"].map({ $0 != "/" }) == true,
-              let dir = reader.v1Directory("cpu", paths), access(dir + "/cpu.cfs_quota_us", W_OK) == 0,
-              let quota = SmallFile.integer(dir + "/cpu.cfs_quota_us"), quota > 0,
-              let period = SmallFile.integer(dir + "/cpu.cfs_period_us"), period > 0 else { return nil }
-        quotaFile = dir + "/cpu.cfs_quota_us"
+        guard multiplier > 1, let own = reader.ownV1CPUQuota() else { return nil }
+        quotaFile = own.file
         // The launcher's quota: what the file says may already be × a live factor.
-        let steady = live.map(\.steadyMicros) ?? Int(quota)
+        let steady = live.map(\.steadyMicros) ?? own.quotaMicros
         steadyMicros = steady
-        boostedMicros = min(Int(period) * max(1, cores), Int((Double(steady) * multiplier).rounded()))
+        boostedMicros = min(own.periodMicros * max(1, cores), Int((Double(steady) * multiplier).rounded()))
         self.live = live
     }
 

@@ -26,19 +26,13 @@ package final class LiveQuota: @unchecked Sendable {
     private var polling = false
 
     package init?(reader: CgroupReader = CgroupReader(), factorFile: String, cores: Int) {
-        guard case .v1(let paths) = reader.membership(), paths["cpu"].map({ $0 != "/" }) == true,
-              let dir = reader.v1Directory("cpu", paths), access(dir + "/cpu.cfs_quota_us", W_OK) == 0,
-              let quota = SmallFile.integer(dir + "/cpu.cfs_quota_us"), quota > 0,
-              let period = SmallFile.integer(dir + "/cpu.cfs_period_us"), period > 0 else { return nil }
+        guard let own = reader.ownV1CPUQuota() else { return nil }
         self.factorFile = factorFile
-        ownQuotaFile = dir + "/cpu.cfs_quota_us"
-        steadyMicros = Int(quota)
-        ownCapMicros = Int(period) * max(1, cores)
-        bases[ownQuotaFile] = (Int(quota), ownCapMicros)
+        ownQuotaFile = own.file
+        steadyMicros = own.quotaMicros
+        ownCapMicros = own.periodMicros * max(1, cores)
+        bases[ownQuotaFile] = (own.quotaMicros, ownCapMicros)
     }
-
-    /// The factor applied now.
-    package var current: Double { lock.withLock { factor } }
 
     /// Sets `file`'s base (and writes base × the factor, at most `cap`); nil `cap`: the worker's own.
     @discardableResult
@@ -50,9 +44,6 @@ package final class LiveQuota: @unchecked Sendable {
             return VCPUPacer.write(file, String(Self.quota(base: base, factor: factor, cap: c)))
         }
     }
-
-    /// Sets the worker's own group back to its steady quota (× the factor).
-    package func restoreOwn() { set(ownQuotaFile, base: steadyMicros) }
 
     /// Stops governing `file` (its group is going away).
     package func forget(_ file: String) { _ = lock.withLock { bases.removeValue(forKey: file) } }
