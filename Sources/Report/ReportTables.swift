@@ -39,6 +39,7 @@ package enum ReportTables {
             if let period = e.cpuPeriodMs, period * 1000 != Double(LambdaSize.cfsPeriodMicros) { extra += ", CPU quota per \(formatNumber(period)) ms period" }
             lines.append("EMULATED network (\(e.profile): \(formatNumber(e.rttMs)) ms RTT, \(e.jitter) jitter\(extra), TLS \(e.tls ? "on" : "off")\(e.tls ? e.caCertificates.map { ", CA bundle of \($0) certificates" } ?? "" : "")) against a local SeaweedFS: not AWS figures")
             if e.profileHash != nil || e.cpu != nil { lines.append("profile: \(e.profileLabel)") }
+            if let slow = e.cpu?.slowHost { lines.append("SLOW HOST: \(slow)") }
         }
         // Only configurations that ran say anything about caps: one with no result measured nothing.
         let unenforced = report.configs.filter { !$0.limits.enforced && $0.invocations.count > 0 }.count

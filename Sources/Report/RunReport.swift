@@ -119,6 +119,25 @@ package struct RunReport: Codable, Sendable {
                 self.scale = scale
                 self.applied = applied
             }
+
+            /// Below this share of a Lambda vCPU a host's core counts as slower than one (the
+            /// probe's run-to-run spread on one host is a few percent).
+            package static let slowHostShare = 0.97
+
+            /// What a host whose core is slower than the profile's vCPU cannot emulate, or nil.
+            /// Raised quotas give a small size its share; no quota makes a core faster, so work
+            /// the quota does not hold back (a handler's bursts between its calls, a size's
+            /// whole vCPU) runs at this host's speed.
+            package static func slowHostLine(probeScore: Double, vcpuScore: Double?) -> String? {
+                guard let vcpu = vcpuScore, vcpu > 0, probeScore > 0, probeScore / vcpu < slowHostShare else { return nil }
+                return String(format: "this host's core does %.2f of a Lambda vCPU's work a second (CPU probe %.1f, the profile's vCPU %.1f): "
+                              + "quotas were raised to give each size its share, but no quota makes a core faster, so work the quota does not hold back "
+                              + "(a handler's bursts between its calls, a size's whole vCPU: the large sizes most) takes up to %.2f× as long as on Lambda; "
+                              + "compare sizes within one run, or run where the probe reads %.0f or more", probeScore / vcpu, probeScore, vcpu, vcpu / probeScore, vcpu)
+            }
+
+            /// `slowHostLine` for the quotas this run set (nil where the platform set them).
+            package var slowHost: String? { applied ? Self.slowHostLine(probeScore: probeScore, vcpuScore: vcpuScore) : nil }
         }
 
         /// The profile, its hash and the CPU scale, in one phrase.

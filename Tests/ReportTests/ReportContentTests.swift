@@ -132,6 +132,26 @@ enum SampleReport {
         #expect(otherHost.profileA?.contains("quotas × 1.000") == true && otherHost.profileB?.contains("quotas × 0.800") == true)
     }
 
+    @Test func aHostSlowerThanTheProfilesVCPUIsNamedWithWhatItCannotEmulate() {
+        func headline(probe: Double, vcpu: Double?, applied: Bool = true) -> [String] {
+            var r = SampleReport.make([(3008, .serial, [100, 110])])
+            var e = RunReport.Emulation(profile: "p", rttMs: 16, jitter: "fixed", tls: true)
+            e.cpu = .init(probeScore: probe, vcpuScore: vcpu, scale: vcpu.map { $0 / probe } ?? 1, applied: applied)
+            r.target.emulation = e
+            return ReportTables.headline(r).filter { $0.hasPrefix("SLOW HOST") }
+        }
+        // This project's second VM: probe 79.8 against the default's 92.
+        let slow = headline(probe: 79.8, vcpu: 92)
+        #expect(slow.count == 1)
+        #expect(slow.first?.contains("does 0.87 of a Lambda vCPU's work a second (CPU probe 79.8, the profile's vCPU 92.0)") == true)
+        #expect(slow.first?.contains("up to 1.15× as long as on Lambda") == true)
+        #expect(slow.first?.contains("run where the probe reads 92 or more") == true)
+        #expect(headline(probe: 125, vcpu: 92).isEmpty, "a faster core is held to the vCPU by its quota")
+        #expect(headline(probe: 90, vcpu: 92).isEmpty, "within the probe's own spread")
+        #expect(headline(probe: 79.8, vcpu: nil).isEmpty, "unscaled: the host's core is the vCPU")
+        #expect(headline(probe: 79.8, vcpu: 92, applied: false).isEmpty, "the platform set the quotas")
+    }
+
     @Test func theEmulatedLineNamesTheCPUsParametersOnlyWhenTheyChangeSomething() {
         func line(_ edit: (inout RunReport.Emulation) -> Void) -> String {
             var r = SampleReport.make([(128, .serial, [100, 110])])

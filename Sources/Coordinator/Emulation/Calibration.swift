@@ -182,6 +182,9 @@ package struct Calibration: Sendable {
         notice(String(format: "calibrate: this host's CPU probe %.1f (M bytecodes per CPU second); fitting %@ on %@ MB, %d invocation(s) a point",
                       probe.score, options.reference.columns.joined(separator: ", "), options.fitCells.map(String.init).joined(separator: ", "),
                       options.searchInvocations))
+        if let slow = RunReport.Emulation.CPU.slowHostLine(probeScore: probe.score, vcpuScore: options.start.vcpuScore) {
+            notice("calibrate: \(slow); a fit here puts the large sizes' shortfall into the network's parameters")
+        }
         var point = Point(vcpuScore: options.start.vcpuScore ?? probe.score, rttMs: options.start.network.rttMs,
                           instanceRps: min(Point.noLimit, options.start.network.instanceRequestsPerSecond ?? Point.noLimit),
                           sigma: { if case .lognormal(let s) = options.start.network.jitter { return s } else { return 0 } }(),
