@@ -9,7 +9,7 @@ import CProbe
 package enum CPUProbe {
     package struct Measurement: Sendable, Equatable, Codable {
         /// Million bytecodes per CPU second: the upper quartile of the rounds' scores, or the
-        /// median of this host's recent measurements (`HostProbe`).
+        /// trimmed mean of this host's recent measurements (`HostProbe`).
         package var score: Double
         /// Every round's score, in the order run (this measurement's own).
         package var rounds: [Double]

@@ -145,7 +145,7 @@ package struct RunReport: Codable, Sendable {
             var s = profile + (profileHash.map { " #\($0)" } ?? "") + (profileFile.map { " (\($0))" } ?? "")
             if let cpu {
                 s += String(format: "; CPU probe %.1f", cpu.probeScore)
-                    + (cpu.probeSamples.map { $0 > 1 ? String(format: " (median of this host's last %d; this run's %.1f)", $0, cpu.probeLatest ?? cpu.probeScore) : "" } ?? "")
+                    + (cpu.probeSamples.map { $0 > 1 ? String(format: " (this host's figure over its last %d; this run's %.1f)", $0, cpu.probeLatest ?? cpu.probeScore) : "" } ?? "")
                     + (cpu.vcpuScore.map { String(format: ", Lambda vCPU %.1f, quotas × %.3f", $0, cpu.scale) } ?? ", quotas unscaled")
                     + (vcpuPacing.map { $0 == "none" ? "" : $0 == "process" ? ", handlers paced to one vCPU" : ", handler pacing \($0)" } ?? "")
                     + (cpu.applied || cpu.vcpuScore == nil ? "" : " (not applied: the platform sets these workers' CPU)")

@@ -48,7 +48,7 @@ struct CalibrateCommand: AsyncParsableCommand {
             if probe {
                 let m = HostProbe.figure(stateDirectory: global.stateDirectory)
                 say(String(format: "CPU probe: %.2f M bytecodes per CPU second (rounds: %@)", m.latest ?? m.score, m.rounds.map { String(format: "%.1f", $0) }.joined(separator: " ")))
-                say(String(format: "this host's figure: %.2f, the median of its last %d (%@/cpu-probe.json); runs scale quotas by it", m.score, m.samples ?? 1, global.stateDirectory))
+                say(String(format: "this host's figure: %.2f, the mean of its last %d without the highest and lowest (%@/cpu-probe.json); runs scale quotas by it", m.score, m.samples ?? 1, global.stateDirectory))
                 return
             }
             guard let reference else { throw FanbenchError.badInput("--reference FILE is required: real-Lambda figures (e.g. ../shared/fidelity/blog-2020.json, or a fanbench report)") }

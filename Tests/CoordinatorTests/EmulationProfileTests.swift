@@ -213,7 +213,7 @@ import Testing
         #expect(m.score == sorted[3], "the upper quartile: \(m.score) of \(m.rounds)")
     }
 
-    @Test func theHostsFigureIsTheMedianOfItsLastMeasurementsAndAnotherHostStartsAfresh() throws {
+    @Test func theHostsFigureIsATrimmedMeanOfItsLastMeasurementsAndAnotherHostStartsAfresh() throws {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("fanbench-hostprobe-\(UUID().uuidString)").path
         defer { try? FileManager.default.removeItem(atPath: dir) }
         func add(_ score: Double, host: String = "h1") -> CPUProbe.Measurement {
@@ -222,10 +222,19 @@ import Testing
         #expect(add(100) == CPUProbe.Measurement(score: 100, rounds: [100], samples: 1, latest: 100))
         _ = add(130)
         let third = add(90)
-        // One slow or fast reading does not move the figure: the median of 100, 130, 90.
-        #expect(third.score == 100 && third.samples == 3 && third.latest == 90)
-        for s in [120.0, 120, 120, 120, 120, 120, 120] { _ = add(s) }
-        #expect(add(120).samples == HostProbe.keep, "only the last \(HostProbe.keep) are kept")
+        // Three readings: too few to leave any out (the mean of 100, 130, 90).
+        #expect(abs(third.score - 320.0 / 3) < 1e-9 && third.samples == 3 && third.latest == 90)
+        for s in [120.0, 120, 120, 120, 120] { _ = add(s) }
+        // Nine: one slow and one fast reading leave the figure where the rest put it.
+        let nine = add(120)
+        #expect(nine.samples == HostProbe.keep, "only the last \(HostProbe.keep) are kept")
+        #expect(nine.score == (100 + 6 * 120) / 7.0, "130 and 90 left out: \(nine.score)")
+        // Readings in two clusters (a second VM's ~62 and ~77): one more high reading moves the
+        // figure by a ninth of the gap or so, not from one cluster to the other as a median did.
+        for s in [62.0, 62, 62, 62, 62, 77, 77, 77] { _ = add(s) }
+        let low = add(77)
+        let high = add(77)
+        #expect(low.score > 62 && high.score < 77 && high.score - low.score < (77 - 62) / 4.0, "\(low.score) → \(high.score)")
         // Another host's list is not this one's.
         #expect(add(60, host: "h2") == CPUProbe.Measurement(score: 60, rounds: [60], samples: 1, latest: 60))
         // A list that is not JSON is started afresh, not an error.
@@ -236,7 +245,7 @@ import Testing
         p.vcpuScore = 100
         let e = p.reportEmulation(tls: true, probe: third, applied: true, pacingAvailable: false)
         #expect(e.cpu?.probeSamples == 3 && e.cpu?.probeLatest == 90)
-        #expect(e.profileLabel.contains("CPU probe 100.0 (median of this host's last 3; this run's 90.0)"), "\(e.profileLabel)")
+        #expect(e.profileLabel.contains("CPU probe 106.7 (this host's figure over its last 3; this run's 90.0)"), "\(e.profileLabel)")
     }
 
     /// The live CPU scale's factor: (usual ÷ the recent median)^β, clamped, 1 without a baseline.

@@ -1,18 +1,24 @@
 import FanbenchBase
 import Foundation
 
-/// This host's CPU speed, as the quota scale uses it: the median of its last `keep` CPU-probe
-/// measurements, kept in `<state-dir>/cpu-probe.json`.
+/// This host's CPU speed, as the quota scale uses it: the mean of its last `keep` CPU-probe
+/// measurements with the highest and the lowest left out (`trim` of them at each end), kept in
+/// `<state-dir>/cpu-probe.json`.
 ///
 /// One measurement at run start is not the host's speed on this project's VM: in-run probes
 /// read 97–132 over an hour while the capped 128 MB Python handler they scaled did not get
 /// faster or slower with them (unscaled runs: 3742–4578 ms, uncorrelated with the probe), so
 /// scaling by the run's own probe added its noise to every result. A core's speed is a property
-/// of the host, changing when the host does; the median of recent measurements follows that
-/// and not the minute's neighbours. A measurement from another host (its name, CPU model or
-/// core count differ) starts the list afresh.
+/// of the host, changing when the host does; a figure over recent measurements follows that
+/// and not the minute's neighbours. Not their median: a second VM's probes fell in two clusters
+/// (~62 and ~77), and a median of 9 flipped between them from one run to the next, moving every
+/// quota by 13–20% (BENCHMARKS.md, 2026-12-08); a trimmed mean moves by a ninth of that per reading
+/// and still leaves out one outlier at each end. A measurement from another host (its name, CPU
+/// model or core count differ) starts the list afresh.
 package enum HostProbe {
     package static let keep = 9
+    /// The share of the list left out at each end (⌊9 × 0.2⌋ = one).
+    package static let trim = 0.2
 
     /// A list of this host's recent figures in `<state-dir>/NAME`, kept per host: the probe's
     /// scores here, the live CPU sampler's run speeds (`LiveCPUScale`). One from another host
@@ -63,10 +69,10 @@ package enum HostProbe {
         return "\(ProcessInfo.processInfo.hostName) | \(model) | \(ProcessInfo.processInfo.activeProcessorCount) cores"
     }
 
-    /// Adds `fresh` to this host's list in `stateDirectory` and returns the median of the list
+    /// Adds `fresh` to this host's list in `stateDirectory` and returns the list's trimmed mean
     /// (with `fresh`'s rounds, `samples` and `latest`).
     package static func figure(stateDirectory: String, fresh: CPUProbe.Measurement = CPUProbe.measure(), host: String = hostKey()) -> CPUProbe.Measurement {
         let scores = Figures(stateDirectory: stateDirectory, file: "cpu-probe.json", host: host).append(fresh.score)
-        return CPUProbe.Measurement(score: Stats.percentile(scores, 50), rounds: fresh.rounds, samples: scores.count, latest: fresh.score)
+        return CPUProbe.Measurement(score: Stats.trimmedMean(scores, trim), rounds: fresh.rounds, samples: scores.count, latest: fresh.score)
     }
 }
