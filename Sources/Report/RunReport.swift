@@ -84,9 +84,9 @@ package struct RunReport: Codable, Sendable {
                 /// The exponent the host's speed was followed by.
                 package var beta: Double
                 /// The sampler's speed that counts as this host's usual (M chase steps per CPU
-                /// second): the median of its last runs' speeds, or this run's first readings.
+                /// second): its last runs' speeds without the highest and lowest, or this run's first readings.
                 package var baseline: Double
-                /// How many runs `baseline` is the median of (0: this run's first readings).
+                /// How many runs `baseline` is taken over (0: this run's first readings).
                 package var baselineRuns: Int
                 package var samples: Int
                 /// This run's sampler speeds: their mean with a fifth left out at each end, lowest, highest.

@@ -290,7 +290,7 @@ import Testing
         let lines = try String(contentsOfFile: dir + "/cpu-live.tsv", encoding: .utf8).split(separator: "\n")
         #expect(lines.first?.hasPrefix("# epoch_s") == true && lines.dropFirst().allSatisfy { $0.split(separator: "\t").count == 3 })
         let second = try run()
-        #expect(second.baselineRuns == 1 && second.baseline == first.speedMean, "the usual speed is the last runs' (median)")
+        #expect(second.baselineRuns == 1 && second.baseline == first.speedMean, "the usual speed is the last runs' (one: its own)")
         // Another host starts afresh.
         options.host = "another"
         #expect(try run().baselineRuns == 0)

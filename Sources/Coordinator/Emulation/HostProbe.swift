@@ -69,10 +69,14 @@ package enum HostProbe {
         return "\(ProcessInfo.processInfo.hostName) | \(model) | \(ProcessInfo.processInfo.activeProcessorCount) cores"
     }
 
-    /// Adds `fresh` to this host's list in `stateDirectory` and returns the list's trimmed mean
+    /// A host's figure from its list (the probe's scores, the live sampler's run speeds): their
+    /// mean with `trim` of them left out at each end.
+    package static func typical(_ figures: [Double]) -> Double { Stats.trimmedMean(figures, trim) }
+
+    /// Adds `fresh` to this host's list in `stateDirectory` and returns its `typical` figure
     /// (with `fresh`'s rounds, `samples` and `latest`).
     package static func figure(stateDirectory: String, fresh: CPUProbe.Measurement = CPUProbe.measure(), host: String = hostKey()) -> CPUProbe.Measurement {
         let scores = Figures(stateDirectory: stateDirectory, file: "cpu-probe.json", host: host).append(fresh.score)
-        return CPUProbe.Measurement(score: Stats.trimmedMean(scores, trim), rounds: fresh.rounds, samples: scores.count, latest: fresh.score)
+        return CPUProbe.Measurement(score: typical(scores), rounds: fresh.rounds, samples: scores.count, latest: fresh.score)
     }
 }

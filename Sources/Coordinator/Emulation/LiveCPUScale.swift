@@ -18,9 +18,10 @@ import Glibc
 /// factor). β < 1 because a handler follows the chase only in part (β fitted 0.30 and 0.62 in
 /// two passes); scaling by the chase fully raised one pass's spread.
 ///
-/// The baseline is this host's usual speed: the median of its last 9 runs' speeds (each a mean
-/// as the factor takes it; `<state-dir>/cpu-live.json`), or on a host's first run this run's
-/// first readings. The static scale (vcpu_score ÷ the host's probe) still says what a vCPU is on this host; the
+/// The baseline is this host's usual speed: its last 9 runs' speeds (each a mean as the factor
+/// takes it; `<state-dir>/cpu-live.json`) taken as the CPU probe's list is (`HostProbe.typical`:
+/// full runs and small-size runs read in two clusters, as that VM's probes did), or on a host's
+/// first run this run's first readings. The static scale (vcpu_score ÷ the host's probe) still says what a vCPU is on this host; the
 /// live factor only moves quotas around it, so over many runs it averages 1.
 package final class LiveCPUScale: @unchecked Sendable {
     package struct Options: Sendable {
@@ -90,7 +91,7 @@ package final class LiveCPUScale: @unchecked Sendable {
             }
             baseline = Stats.trimmedMean(first, 0.2)
         } else {
-            baseline = Stats.percentile(cached, 50)
+            baseline = HostProbe.typical(cached)
             baselineRuns = cached.count
         }
         guard Self.publish(1, to: options.factorFile) else {
